@@ -1,0 +1,53 @@
+package ingest
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gwook/gwook/internal/event"
+)
+
+// FuzzDecode checks that no body makes Decode panic, that every failure is an
+// *event.InvalidError, and that every success is an event Svix would accept.
+func FuzzDecode(f *testing.F) {
+	examples, _ := filepath.Glob("../../test/events/event-*.json")
+	for _, path := range examples {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, false)
+		f.Add([]byte(`{"message":{"data":"`+base64.StdEncoding.EncodeToString(b)+`","messageId":"1"},"subscription":"s"}`), false)
+		f.Add(b, true)
+	}
+	for _, s := range []string{"", "{}", "[]", "null", `{"message":{}}`, `{"message":{"data":"@@"}}`, validEvent, `{"id":1,"type":true}`} {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, unwrapped bool) {
+		h := http.Header{}
+		if unwrapped {
+			h.Set(HeaderMessageID, "m")
+		}
+		m := Decode(h, body)
+		if m.Err != nil {
+			var invalid *event.InvalidError
+			if !errors.As(m.Err, &invalid) || invalid.Reason == "" {
+				t.Fatalf("error %T %v is not an InvalidError with a reason", m.Err, m.Err)
+			}
+			return
+		}
+		if !event.ValidSvixID(m.Event.ID) || !event.ValidSvixID(m.Event.Type) {
+			t.Fatalf("accepted id %q type %q that Svix would refuse", m.Event.ID, m.Event.Type)
+		}
+		if err := event.Validate(&m.Event); err != nil {
+			t.Fatalf("accepted an event that fails validation: %v", err)
+		}
+		if len(m.Event.Raw) == 0 {
+			t.Fatal("accepted an event with no payload")
+		}
+	})
+}

@@ -1,0 +1,196 @@
+// Package ingest turns the body of a POST /notifications request into an
+// event and the context it was delivered in. One body comes in three shapes:
+//
+//   - a wrapped Pub/Sub push envelope, {"message":{"data":"<base64>",...},"subscription":...},
+//     whose base64 data is the event;
+//   - an unwrapped Pub/Sub push (the request carries X-Goog-Pubsub-Message-Id
+//     or X-Goog-Pubsub-Subscription-Name), whose body is the event;
+//   - anything else: a raw event POSTed by a producer.
+//
+// A JSON object with a top-level "message" object is taken as an envelope;
+// events therefore never have a top-level field named "message".
+package ingest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gwook/gwook/internal/event"
+)
+
+// Entry says how an event reached Gwook.
+type Entry string
+
+// The entries Gwook knows.
+const (
+	EntryDirect Entry = "direct" // POSTed by a producer
+	EntryPush   Entry = "push"   // delivered by a Pub/Sub push subscription
+	EntryReplay Entry = "replay" // read back from the dead-letter topic
+)
+
+// Delivery is the context an event arrived in. For Pub/Sub pushes it carries
+// the push metadata, which travels with the event into logs, errors and the
+// dead-letter topic.
+type Delivery struct {
+	Entry           Entry
+	Wrapped         bool // a push that came in Pub/Sub's JSON envelope
+	Subscription    string
+	MessageID       string
+	PublishTime     string
+	DeliveryAttempt int
+	OrderingKey     string
+	Attributes      map[string]string
+}
+
+// Message is one decoded request: the event, how it arrived, and the body it
+// came in. Err is an *event.InvalidError when the body is not a valid event;
+// Delivery is filled in either way.
+type Message struct {
+	Event    event.Notification
+	Delivery Delivery
+	// Body is the request body as received, kept for the dead-letter topic
+	// when the event could not be decoded.
+	Body []byte
+	Err  error
+}
+
+// PushEnvelope is the JSON body of a wrapped Pub/Sub push.
+type PushEnvelope struct {
+	Message         *PushMessage `json:"message"`
+	Subscription    string       `json:"subscription"`
+	DeliveryAttempt int          `json:"deliveryAttempt"`
+}
+
+// PushMessage is the Pub/Sub message inside a PushEnvelope. Pub/Sub (and its
+// emulator) spell some fields both in camelCase and in snake_case.
+type PushMessage struct {
+	Data             *string           `json:"data"`
+	Attributes       map[string]string `json:"attributes"`
+	MessageID        string            `json:"messageId"`
+	MessageIDSnake   string            `json:"message_id"`
+	PublishTime      string            `json:"publishTime"`
+	PublishTimeSnake string            `json:"publish_time"`
+	OrderingKey      string            `json:"orderingKey"`
+}
+
+// Headers Pub/Sub sets on an unwrapped push.
+const (
+	HeaderMessageID       = "X-Goog-Pubsub-Message-Id"
+	HeaderSubscription    = "X-Goog-Pubsub-Subscription-Name"
+	HeaderPublishTime     = "X-Goog-Pubsub-Publish-Time"
+	HeaderDeliveryAttempt = "X-Goog-Pubsub-Delivery-Attempt"
+	HeaderOrderingKey     = "X-Goog-Pubsub-Ordering-Key"
+)
+
+// envelopeOrEvent decodes either shape in one pass over the body: an
+// envelope fills Message, a raw event fills the embedded Notification.
+type envelopeOrEvent struct {
+	PushEnvelope
+	event.Notification
+}
+
+// Decode reads one request body. header is the request's headers, used to
+// recognise an unwrapped push.
+func Decode(header http.Header, body []byte) Message {
+	if len(bytes.TrimSpace(body)) == 0 {
+		m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}, Err: &event.InvalidError{Reason: "body is empty"}}
+		if isUnwrappedPush(header) {
+			m.Delivery = unwrappedDelivery(header)
+		}
+		return m
+	}
+	if isUnwrappedPush(header) {
+		m := Message{Body: body, Delivery: unwrappedDelivery(header)}
+		m.Event, m.Err = event.Decode(body)
+		return m
+	}
+
+	var b envelopeOrEvent
+	err := json.Unmarshal(body, &b)
+	var typeErr *json.UnmarshalTypeError
+	notAnEnvelope := errors.As(err, &typeErr) && (typeErr.Field == "message" || strings.HasSuffix(typeErr.Field, ".message"))
+	switch {
+	case b.Message != nil && err == nil:
+		return decodeEnvelope(&b.PushEnvelope, body)
+	case b.Message != nil && !notAnEnvelope:
+		return Message{Body: body, Delivery: Delivery{Entry: EntryPush, Wrapped: true},
+			Err: &event.InvalidError{Reason: "push envelope is malformed: " + err.Error()}}
+	}
+	m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}}
+	if err != nil || !startsWithObject(body) {
+		// The slow path: decode the event alone to report every problem.
+		m.Event, m.Err = event.Decode(body)
+		return m
+	}
+	m.Event = b.Notification
+	m.Event.Raw = body
+	m.Err = event.Validate(&m.Event)
+	return m
+}
+
+func decodeEnvelope(env *PushEnvelope, body []byte) Message {
+	msg := env.Message
+	m := Message{Body: body, Delivery: Delivery{
+		Entry:           EntryPush,
+		Wrapped:         true,
+		Subscription:    env.Subscription,
+		MessageID:       firstNonEmpty(msg.MessageID, msg.MessageIDSnake),
+		PublishTime:     firstNonEmpty(msg.PublishTime, msg.PublishTimeSnake),
+		DeliveryAttempt: env.DeliveryAttempt,
+		OrderingKey:     msg.OrderingKey,
+		Attributes:      msg.Attributes,
+	}}
+	if msg.Data == nil || *msg.Data == "" {
+		m.Err = &event.InvalidError{Reason: "push message has no data"}
+		return m
+	}
+	data, err := base64.StdEncoding.DecodeString(*msg.Data)
+	if err != nil {
+		m.Err = &event.InvalidError{Reason: "push message data is not valid base64: " + err.Error()}
+		return m
+	}
+	m.Event, m.Err = event.Decode(data)
+	return m
+}
+
+func isUnwrappedPush(h http.Header) bool {
+	return h.Get(HeaderMessageID) != "" || h.Get(HeaderSubscription) != ""
+}
+
+func unwrappedDelivery(h http.Header) Delivery {
+	attempt, _ := strconv.Atoi(h.Get(HeaderDeliveryAttempt))
+	return Delivery{
+		Entry:           EntryPush,
+		Subscription:    h.Get(HeaderSubscription),
+		MessageID:       h.Get(HeaderMessageID),
+		PublishTime:     h.Get(HeaderPublishTime),
+		DeliveryAttempt: attempt,
+		OrderingKey:     h.Get(HeaderOrderingKey),
+	}
+}
+
+func startsWithObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

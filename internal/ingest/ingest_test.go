@@ -1,0 +1,163 @@
+package ingest
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gwook/gwook/internal/event"
+)
+
+const validEvent = `{"id":"evt_1","type":"user.signed_up","source":"accounts","project":"p1","user_id":"cust_1","time":"2026-01-02T15:04:05Z","data":{"plan":"pro"}}`
+
+func wrapped(t *testing.T, idKey, timeKey, data string) []byte {
+	t.Helper()
+	return []byte(`{"message":{"data":"` + data + `","attributes":{"origin":"billing"},"` + idKey + `":"m-42","` +
+		timeKey + `":"2026-01-02T15:04:06Z","orderingKey":"k1"},"subscription":"projects/p/subscriptions/s","deliveryAttempt":3}`)
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func TestDecodeWrappedEnvelope(t *testing.T) {
+	for _, tc := range []struct{ name, idKey, timeKey string }{
+		{"camelCase", "messageId", "publishTime"},
+		{"snake_case", "message_id", "publish_time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := Decode(http.Header{}, wrapped(t, tc.idKey, tc.timeKey, b64(validEvent)))
+			if m.Err != nil {
+				t.Fatalf("Decode: %v", m.Err)
+			}
+			want := Delivery{Entry: EntryPush, Wrapped: true, Subscription: "projects/p/subscriptions/s", MessageID: "m-42",
+				PublishTime: "2026-01-02T15:04:06Z", DeliveryAttempt: 3, OrderingKey: "k1"}
+			got := m.Delivery
+			got.Attributes = nil
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("delivery = %+v, want %+v", got, want)
+			}
+			if m.Delivery.Attributes["origin"] != "billing" {
+				t.Errorf("attributes = %v", m.Delivery.Attributes)
+			}
+			if m.Event.ID != "evt_1" || m.Event.Type != "user.signed_up" || string(m.Event.Raw) != validEvent {
+				t.Errorf("event = %+v, raw %q", m.Event, m.Event.Raw)
+			}
+		})
+	}
+}
+
+func TestDecodeUnwrappedPush(t *testing.T) {
+	h := http.Header{}
+	h.Set(HeaderMessageID, "m-7")
+	h.Set(HeaderSubscription, "projects/p/subscriptions/s")
+	h.Set(HeaderPublishTime, "2026-01-02T15:04:06Z")
+	h.Set(HeaderDeliveryAttempt, "2")
+	m := Decode(h, []byte(validEvent))
+	if m.Err != nil {
+		t.Fatalf("Decode: %v", m.Err)
+	}
+	want := Delivery{Entry: EntryPush, Subscription: "projects/p/subscriptions/s", MessageID: "m-7",
+		PublishTime: "2026-01-02T15:04:06Z", DeliveryAttempt: 2}
+	if m.Delivery.Entry != want.Entry || m.Delivery.MessageID != want.MessageID || m.Delivery.Subscription != want.Subscription ||
+		m.Delivery.PublishTime != want.PublishTime || m.Delivery.DeliveryAttempt != 2 || m.Delivery.Wrapped {
+		t.Errorf("delivery = %+v, want %+v", m.Delivery, want)
+	}
+	if string(m.Event.Raw) != validEvent || m.Event.ID != "evt_1" {
+		t.Errorf("event = %+v", m.Event)
+	}
+
+	// The subscription header alone is enough to recognise an unwrapped push,
+	// and then even a body that looks like an envelope is the event itself.
+	h = http.Header{}
+	h.Set(HeaderSubscription, "projects/p/subscriptions/s")
+	m = Decode(h, wrapped(t, "messageId", "publishTime", b64(validEvent)))
+	if m.Delivery.Entry != EntryPush || m.Delivery.Wrapped || m.Err == nil {
+		t.Errorf("envelope body on unwrapped push: entry %q wrapped %v err %v", m.Delivery.Entry, m.Delivery.Wrapped, m.Err)
+	}
+}
+
+func TestDecodeRawEvent(t *testing.T) {
+	m := Decode(http.Header{}, []byte(validEvent))
+	if m.Err != nil {
+		t.Fatalf("Decode: %v", m.Err)
+	}
+	if m.Delivery.Entry != EntryDirect || m.Event.UserID != "cust_1" || string(m.Event.Data) != `{"plan":"pro"}` {
+		t.Errorf("got %+v", m)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		header    http.Header
+		body      string
+		entry     Entry
+		reason    string // substring of InvalidError.Reason
+		wantField string // a field that must be listed, if any
+	}{
+		{"empty body", nil, "", EntryDirect, "body is empty", ""},
+		{"blank body", nil, " \n\t", EntryDirect, "body is empty", ""},
+		{"broken JSON", nil, `{"id":`, EntryDirect, "not valid JSON", ""},
+		{"JSON array", nil, `[` + validEvent + `]`, EntryDirect, "JSON object", ""},
+		{"JSON string", nil, `"hello"`, EntryDirect, "JSON object", ""},
+		{"JSON null", nil, `null`, EntryDirect, "JSON object", ""},
+		{"wrong field type", nil, strings.Replace(validEvent, `"evt_1"`, `17`, 1), EntryDirect, "validation", "id"},
+		{"missing field", nil, strings.Replace(validEvent, `"source":"accounts",`, ``, 1), EntryDirect, "validation", "source"},
+		{"non-object message field", nil, strings.Replace(validEvent, `{"id"`, `{"message":"hi","id"`, 1), EntryDirect, "", ""},
+		{"bad base64", nil, string(wrapped(t, "messageId", "publishTime", "%%%not-base64")), EntryPush, "not valid base64", ""},
+		{"base64 of non-JSON", nil, string(wrapped(t, "messageId", "publishTime", b64("hello, world"))), EntryPush, "not valid JSON", ""},
+		{"base64 of invalid event", nil, string(wrapped(t, "messageId", "publishTime", b64(`{"id":"a b"}`))), EntryPush, "validation", "type"},
+		{"envelope without data", nil, `{"message":{"messageId":"m1"},"subscription":"s"}`, EntryPush, "no data", ""},
+		{"malformed envelope", nil, `{"message":{"data":"` + b64(validEvent) + `"},"deliveryAttempt":"three"}`, EntryPush, "malformed", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			header := tc.header
+			if header == nil {
+				header = http.Header{}
+			}
+			m := Decode(header, []byte(tc.body))
+			if tc.name == "non-object message field" {
+				// An event may not use "message" as an envelope, but a
+				// string there is just an extra event field.
+				if m.Err != nil || m.Delivery.Entry != EntryDirect {
+					t.Fatalf("got err %v entry %q, want a valid direct event", m.Err, m.Delivery.Entry)
+				}
+				return
+			}
+			var invalid *event.InvalidError
+			if !errors.As(m.Err, &invalid) {
+				t.Fatalf("err = %v, want *event.InvalidError", m.Err)
+			}
+			if !strings.Contains(invalid.Reason, tc.reason) {
+				t.Errorf("reason = %q, want it to contain %q", invalid.Reason, tc.reason)
+			}
+			if m.Delivery.Entry != tc.entry {
+				t.Errorf("entry = %q, want %q", m.Delivery.Entry, tc.entry)
+			}
+			if string(m.Body) != tc.body {
+				t.Errorf("Body not kept: %q", m.Body)
+			}
+			if tc.wantField != "" && !hasField(invalid.Fields, tc.wantField) {
+				t.Errorf("fields = %+v, want %q listed", invalid.Fields, tc.wantField)
+			}
+		})
+	}
+}
+
+func hasField(fields []event.FieldError, name string) bool {
+	for _, f := range fields {
+		if f.Field == name {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDecodeKeepsPushMetadataOnInvalidEvent(t *testing.T) {
+	m := Decode(http.Header{}, wrapped(t, "message_id", "publish_time", b64(`{}`)))
+	if m.Err == nil || m.Delivery.MessageID != "m-42" || m.Delivery.Subscription == "" {
+		t.Fatalf("err %v delivery %+v: the push metadata must survive a bad event", m.Err, m.Delivery)
+	}
+}

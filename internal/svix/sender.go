@@ -1,0 +1,184 @@
+// Package svix creates Svix messages for Gwook's events through the official
+// Svix Go SDK, with Gwook's own HTTP client and retry policy, and classifies
+// what Svix answered into the outcomes Gwook acts on.
+package svix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	svixgo "github.com/svix/svix-webhooks/go"
+
+	"github.com/gwook/gwook/internal/event"
+)
+
+// Outcome is what became of one event after every attempt.
+type Outcome int
+
+// The outcomes of Send.
+const (
+	Delivered   Outcome = iota // Svix accepted the message
+	Duplicate                  // Svix already has a message with this eventId (409)
+	Rejected                   // Svix refused it for good (400, 401, 403, 404, 413, 422, ...)
+	RateLimited                // Svix still answered 429 after every retry
+	Unavailable                // 5xx, timeouts or connection errors after every retry
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Delivered:
+		return "delivered"
+	case Duplicate:
+		return "duplicate"
+	case Rejected:
+		return "rejected"
+	case RateLimited:
+		return "rate_limited"
+	case Unavailable:
+		return "unavailable"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Result reports one Send.
+type Result struct {
+	Outcome    Outcome
+	MessageID  string        // Svix's id of the created message
+	Status     int           // Svix's last HTTP status; 0 when none was received
+	Attempts   int           // requests made, the first included
+	RetryAfter time.Duration // the last Retry-After Svix asked for, capped
+	Body       string        // Svix's last error body, truncated, for logs
+	Err        error         // the last error, nil when delivered
+}
+
+// Config configures a Sender.
+type Config struct {
+	Token           string
+	ServerURL       string // empty: the SDK picks Svix's regional API from the token
+	Debug           bool   // log requests and responses at debug level, credentials redacted
+	MaxConnsPerHost int
+	Timeout         time.Duration // per attempt
+	Retry           RetryPolicy
+	Logger          *slog.Logger
+}
+
+// Sender creates Svix messages. It is safe for concurrent use.
+type Sender struct {
+	client *svixgo.Svix
+	policy RetryPolicy
+}
+
+// maxErrorBody bounds how much of a Svix error body is kept for logs.
+const maxErrorBody = 1024
+
+// New builds a Sender. The SDK's own retries are turned off: Send retries
+// with backoff and honours Retry-After, which the SDK cannot.
+func New(cfg Config) (*Sender, error) {
+	var rt http.RoundTripper = newTransport(cfg.MaxConnsPerHost)
+	if cfg.Debug {
+		rt = debugTransport{next: rt, logger: cfg.Logger}
+	}
+	httpClient := &http.Client{Transport: recordingTransport{next: rt}, Timeout: cfg.Timeout}
+	opts := &svixgo.SvixOptions{HTTPClient: httpClient, RetrySchedule: &[]time.Duration{}}
+	if cfg.ServerURL != "" {
+		u, err := url.Parse(cfg.ServerURL)
+		if err != nil {
+			return nil, fmt.Errorf("svix: server URL: %w", err)
+		}
+		opts.ServerUrl = u
+	}
+	client, err := svixgo.New(cfg.Token, opts)
+	if err != nil {
+		return nil, fmt.Errorf("svix: %w", err)
+	}
+	return &Sender{client: client, policy: cfg.Retry}, nil
+}
+
+var withoutContent = false
+
+// Send creates one message for n in the application appID: eventType is the
+// event type, eventId and the idempotency key are the event id, and the
+// payload is the event's raw bytes. It retries 429, 5xx, timeouts and
+// connection errors until the policy or ctx says stop.
+func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) Result {
+	ctx, cancel := context.WithTimeout(ctx, s.policy.MaxElapsed)
+	defer cancel()
+
+	msg := svixgo.NewMessageInRaw(n.Type, string(n.Raw), nil)
+	msg.EventId = &n.ID
+	opts := &svixgo.MessageCreateOptions{IdempotencyKey: &n.ID, WithContent: &withoutContent}
+
+	var res Result
+	attempt := func() (struct{}, error) {
+		res.Attempts++
+		var rec attemptRecord
+		out, err := s.client.Message.Create(withAttemptRecord(ctx, &rec), appID, *msg, opts)
+		return struct{}{}, s.classify(&res, &rec, out, err)
+	}
+	_, err := backoff.Retry(ctx, attempt,
+		backoff.WithBackOff(s.policy.newBackOff()),
+		backoff.WithMaxTries(uint(s.policy.MaxAttempts)),
+		backoff.WithMaxElapsedTime(s.policy.MaxElapsed))
+	if err != nil && res.Err == nil {
+		res.Err = err
+	}
+	return res
+}
+
+// classify records one attempt in res and returns what backoff.Retry needs:
+// nil to stop with success, a permanent error to stop, a RetryAfterError to
+// wait as Svix asked, or another error to back off and retry.
+func (s *Sender) classify(res *Result, rec *attemptRecord, out *svixgo.MessageOut, err error) error {
+	res.Status = rec.status
+	res.Err = err
+	if err == nil || (rec.status >= 200 && rec.status < 300) {
+		// A 2xx whose body the SDK could not read still created the message.
+		res.Outcome, res.Err, res.Body = Delivered, nil, ""
+		if out != nil {
+			res.MessageID = out.Id
+		}
+		return nil
+	}
+	var apiErr *svixgo.Error
+	if !errors.As(err, &apiErr) {
+		res.Outcome, res.Body = Unavailable, ""
+		return err
+	}
+	res.Body = truncate(string(apiErr.Body()), maxErrorBody)
+	status := apiErr.Status()
+	switch {
+	case status == http.StatusConflict:
+		res.Outcome = Duplicate
+		return backoff.Permanent(err)
+	case status == http.StatusTooManyRequests:
+		res.Outcome = RateLimited
+	case status >= 500:
+		res.Outcome = Unavailable
+	default:
+		res.Outcome = Rejected
+		return backoff.Permanent(err)
+	}
+	if wait, ok := s.policy.retryAfter(rec.retryAfter, time.Now()); ok {
+		res.RetryAfter = wait
+		return &backoff.RetryAfterError{Duration: wait}
+	}
+	return err
+}
+
+// Ping checks that Svix answers its health endpoint.
+func (s *Sender) Ping(ctx context.Context) error {
+	return s.client.Health.Get(ctx)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,264 @@
+package svix
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gwook/gwook/internal/event"
+)
+
+// scriptedSvix answers the message endpoint with a scripted list of
+// statuses (the last one repeats) and records when each request came.
+type scriptedSvix struct {
+	mu         sync.Mutex
+	statuses   []int
+	retryAfter string
+	delay      time.Duration
+	requests   []recordedRequest
+}
+
+type recordedRequest struct {
+	at             time.Time
+	path           string
+	idempotencyKey string
+	auth           string
+	body           map[string]any
+}
+
+func (s *scriptedSvix) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	s.mu.Lock()
+	n := len(s.requests)
+	s.requests = append(s.requests, recordedRequest{at: time.Now(), path: r.URL.Path,
+		idempotencyKey: r.Header.Get("idempotency-key"), auth: r.Header.Get("Authorization"), body: body})
+	status := s.statuses[min(n, len(s.statuses)-1)]
+	s.mu.Unlock()
+	if s.delay > 0 {
+		select {
+		case <-time.After(s.delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusTooManyRequests && s.retryAfter != "" {
+		w.Header().Set("Retry-After", s.retryAfter)
+	}
+	w.WriteHeader(status)
+	if status == http.StatusAccepted {
+		_, _ = io.WriteString(w, `{"id":"msg_1","eventType":"user.signed_up","eventId":"evt_1","payload":{},"timestamp":"2026-01-02T15:04:05Z"}`)
+		return
+	}
+	_, _ = io.WriteString(w, `{"code":"some_error","detail":"scripted"}`)
+}
+
+func (s *scriptedSvix) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.requests)
+}
+
+var testEvent = event.Notification{ID: "evt_1", Type: "user.signed_up", Raw: []byte(`{"id":"evt_1","data":{"a":1}}`)}
+
+func fastPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 5, MaxElapsed: 5 * time.Second, InitialInterval: time.Millisecond,
+		MaxInterval: 5 * time.Millisecond, RetryAfterMax: 2 * time.Second}
+}
+
+func newTestSender(t *testing.T, url string, policy RetryPolicy, timeout time.Duration, logger *slog.Logger) *Sender {
+	t.Helper()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := New(Config{Token: "sk_test_secret_token", ServerURL: url, MaxConnsPerHost: 4, Timeout: timeout, Retry: policy, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSendRequestShape(t *testing.T) {
+	svx := &scriptedSvix{statuses: []int{202}}
+	srv := httptest.NewServer(svx)
+	defer srv.Close()
+	res := newTestSender(t, srv.URL, fastPolicy(), time.Second, nil).Send(context.Background(), "app_9", &testEvent)
+	if res.Outcome != Delivered || res.MessageID != "msg_1" || res.Status != 202 || res.Attempts != 1 || res.Err != nil {
+		t.Fatalf("result = %+v", res)
+	}
+	req := svx.requests[0]
+	if req.path != "/api/v1/app/app_9/msg" || req.idempotencyKey != "evt_1" || req.auth != "Bearer sk_test_secret_token" {
+		t.Errorf("request = %+v", req)
+	}
+	params, _ := req.body["transformationsParams"].(map[string]any)
+	if req.body["eventType"] != "user.signed_up" || req.body["eventId"] != "evt_1" || params["rawPayload"] != string(testEvent.Raw) {
+		t.Errorf("body = %v", req.body)
+	}
+}
+
+func TestSendClassification(t *testing.T) {
+	for _, tc := range []struct {
+		statuses     []int
+		want         Outcome
+		wantAttempts int
+	}{
+		{[]int{400}, Rejected, 1},
+		{[]int{401}, Rejected, 1},
+		{[]int{403}, Rejected, 1},
+		{[]int{404}, Rejected, 1},
+		{[]int{413}, Rejected, 1},
+		{[]int{422}, Rejected, 1},
+		{[]int{409}, Duplicate, 1},
+		{[]int{429}, RateLimited, 5},
+		{[]int{500}, Unavailable, 5},
+		{[]int{502}, Unavailable, 5},
+		{[]int{503}, Unavailable, 5},
+		{[]int{500, 503, 202}, Delivered, 3},
+		{[]int{429, 429, 202}, Delivered, 3},
+		{[]int{500, 409}, Duplicate, 2},
+		{[]int{503, 422}, Rejected, 2},
+	} {
+		t.Run(strings.Trim(strings.Join(strings.Fields(fmtInts(tc.statuses)), "-"), "[]"), func(t *testing.T) {
+			svx := &scriptedSvix{statuses: tc.statuses}
+			srv := httptest.NewServer(svx)
+			defer srv.Close()
+			res := newTestSender(t, srv.URL, fastPolicy(), time.Second, nil).Send(context.Background(), "app", &testEvent)
+			last := tc.statuses[min(tc.wantAttempts, len(tc.statuses))-1]
+			if res.Outcome != tc.want || res.Attempts != tc.wantAttempts || res.Status != last || svx.count() != tc.wantAttempts {
+				t.Errorf("got %s after %d attempts (server saw %d), status %d; want %s after %d, status %d",
+					res.Outcome, res.Attempts, svx.count(), res.Status, tc.want, tc.wantAttempts, last)
+			}
+			if tc.want != Delivered && (res.Err == nil || res.Body == "") {
+				t.Errorf("failure without error or Svix body: %+v", res)
+			}
+		})
+	}
+}
+
+func fmtInts(xs []int) string {
+	b, _ := json.Marshal(xs)
+	return strings.ReplaceAll(string(b), ",", " ")
+}
+
+func TestSendHonoursRetryAfter(t *testing.T) {
+	svx := &scriptedSvix{statuses: []int{429, 202}, retryAfter: "1"}
+	srv := httptest.NewServer(svx)
+	defer srv.Close()
+	res := newTestSender(t, srv.URL, fastPolicy(), time.Second, nil).Send(context.Background(), "app", &testEvent)
+	if res.Outcome != Delivered || res.Attempts != 2 {
+		t.Fatalf("result = %+v", res)
+	}
+	// The backoff alone would wait milliseconds; Svix asked for a second.
+	if gap := svx.requests[1].at.Sub(svx.requests[0].at); gap < time.Second {
+		t.Errorf("retried after %s, before Retry-After: 1", gap)
+	}
+}
+
+func TestSendRetryAfterBeyondMaxElapsedGivesUp(t *testing.T) {
+	svx := &scriptedSvix{statuses: []int{429}, retryAfter: "60"}
+	srv := httptest.NewServer(svx)
+	defer srv.Close()
+	policy := fastPolicy()
+	policy.RetryAfterMax = time.Minute
+	policy.MaxElapsed = 500 * time.Millisecond
+	res := newTestSender(t, srv.URL, policy, time.Second, nil).Send(context.Background(), "app", &testEvent)
+	if res.Outcome != RateLimited || res.Attempts != 1 || res.RetryAfter != time.Minute {
+		t.Fatalf("a wait past the budget should stop at once: %+v", res)
+	}
+}
+
+func TestSendMaxElapsed(t *testing.T) {
+	svx := &scriptedSvix{statuses: []int{500}, delay: 50 * time.Millisecond}
+	srv := httptest.NewServer(svx)
+	defer srv.Close()
+	policy := fastPolicy()
+	policy.MaxAttempts = 1000
+	policy.MaxElapsed = 400 * time.Millisecond
+	policy.InitialInterval, policy.MaxInterval = 20*time.Millisecond, 40*time.Millisecond
+	started := time.Now()
+	res := newTestSender(t, srv.URL, policy, time.Second, nil).Send(context.Background(), "app", &testEvent)
+	elapsed := time.Since(started)
+	if res.Outcome != Unavailable || res.Attempts < 2 || res.Attempts >= 1000 {
+		t.Fatalf("result = %+v", res)
+	}
+	// A generous bound: the point is that retrying stops near MaxElapsed
+	// rather than after 1000 attempts.
+	if elapsed > policy.MaxElapsed+time.Second {
+		t.Errorf("gave up after %s, max elapsed is %s", elapsed, policy.MaxElapsed)
+	}
+}
+
+func TestSendTimeoutAndConnectionErrors(t *testing.T) {
+	slow := httptest.NewServer(&scriptedSvix{statuses: []int{202}, delay: time.Second})
+	defer slow.Close()
+	policy := fastPolicy()
+	policy.MaxAttempts = 2
+	res := newTestSender(t, slow.URL, policy, 50*time.Millisecond, nil).Send(context.Background(), "app", &testEvent)
+	if res.Outcome != Unavailable || res.Attempts != 2 || res.Status != 0 || res.Err == nil {
+		t.Errorf("timeouts: %+v", res)
+	}
+
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	res = newTestSender(t, closed.URL, policy, time.Second, nil).Send(context.Background(), "app", &testEvent)
+	if res.Outcome != Unavailable || res.Attempts != 2 || res.Err == nil {
+		t.Errorf("connection refused: %+v", res)
+	}
+}
+
+func TestSendStopsWhenContextCancelled(t *testing.T) {
+	svx := &scriptedSvix{statuses: []int{503}}
+	srv := httptest.NewServer(svx)
+	defer srv.Close()
+	policy := fastPolicy()
+	policy.InitialInterval, policy.MaxInterval, policy.MaxAttempts = time.Hour, time.Hour, 5
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan Result, 1)
+	go func() { done <- newTestSender(t, srv.URL, policy, time.Second, nil).Send(ctx, "app", &testEvent) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for svx.count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case res := <-done:
+		if res.Outcome != Unavailable || res.Attempts != 1 || res.Err == nil {
+			t.Errorf("result = %+v", res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send kept waiting after its context was cancelled")
+	}
+}
+
+func TestDebugLogsNeverShowTheToken(t *testing.T) {
+	srv := httptest.NewServer(&scriptedSvix{statuses: []int{500, 202}})
+	defer srv.Close()
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := New(Config{Token: "sk_test_secret_token", ServerURL: srv.URL, Debug: true, MaxConnsPerHost: 1,
+		Timeout: time.Second, Retry: fastPolicy(), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := s.Send(context.Background(), "app", &testEvent); res.Outcome != Delivered {
+		t.Fatalf("result = %+v", res)
+	}
+	out := logs.String()
+	if strings.Contains(out, "sk_test_secret_token") {
+		t.Fatalf("debug log contains the token:\n%s", out)
+	}
+	for _, want := range []string{`"svix request"`, `"svix response"`, `[redacted]`, `evt_1`, `"status":500`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("debug log lacks %s:\n%s", want, out)
+		}
+	}
+}
