@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -60,7 +61,7 @@ type Config struct {
 func Load(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
 	var c Config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: lookuper}); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("invalid configuration: %s", withVariableName(err))
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -166,4 +167,20 @@ func sortedKeys(m map[string]time.Duration) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// withVariableName rewrites envconfig's "GoField: problem" error so that it
+// names the environment variable the operator sets.
+func withVariableName(err error) string {
+	msg := err.Error()
+	field, rest, ok := strings.Cut(msg, ": ")
+	if !ok {
+		return msg
+	}
+	f, found := reflect.TypeFor[Config]().FieldByName(field)
+	if !found {
+		return msg
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name + ": " + rest
 }

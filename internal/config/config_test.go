@@ -1,0 +1,102 @@
+package config
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+func load(env map[string]string) (*Config, error) {
+	return Load(context.Background(), envconfig.MapLookuper(env))
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(map[string]string{"SVIX_AUTH_TOKEN": "sk", "AUTH_USERNAME": "admin", "AUTH_PASSWORD": "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		HTTPPort: 4000, ReadTimeout: 10 * time.Second, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 20 * time.Second,
+		IdleTimeout: 60 * time.Second, GracefulShutdownTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
+		MaxBodyBytes: 16 << 20, AuthUsername: "admin", AuthPassword: "admin", AuthRealm: "gwook",
+		SvixAuthToken: "sk", SvixMaxConnsPerHost: 100, SvixTimeout: 5 * time.Second, SvixRetryMaxAttempts: 5,
+		SvixRetryMaxElapsed: 8 * time.Second, SvixRetryInitialInterval: 100 * time.Millisecond,
+		SvixRetryMaxInterval: 2 * time.Second, SvixRetryAfterMax: 5 * time.Second, LogLevel: "info", LogFormat: "json",
+	}
+	if c.HTTPPort != want.HTTPPort || c.ReadTimeout != want.ReadTimeout || c.ReadHeaderTimeout != want.ReadHeaderTimeout ||
+		c.WriteTimeout != want.WriteTimeout || c.IdleTimeout != want.IdleTimeout || c.GracefulShutdownTimeout != want.GracefulShutdownTimeout ||
+		c.MaxHeaderBytes != want.MaxHeaderBytes || c.MaxBodyBytes != want.MaxBodyBytes || c.AuthRealm != want.AuthRealm ||
+		c.SvixMaxConnsPerHost != want.SvixMaxConnsPerHost || c.SvixTimeout != want.SvixTimeout ||
+		c.SvixRetryMaxAttempts != want.SvixRetryMaxAttempts || c.SvixRetryMaxElapsed != want.SvixRetryMaxElapsed ||
+		c.SvixRetryInitialInterval != want.SvixRetryInitialInterval || c.SvixRetryMaxInterval != want.SvixRetryMaxInterval ||
+		c.SvixRetryAfterMax != want.SvixRetryAfterMax || c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat ||
+		c.SvixDebug || c.DrainDelay != 0 {
+		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
+	}
+}
+
+func TestMissingRequiredNamesEverything(t *testing.T) {
+	_, err := load(map[string]string{})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	msg := err.Error()
+	for _, name := range []string{"SVIX_AUTH_TOKEN", "AUTH_USERNAME", "PUBSUB_PUSH_AUDIENCE", "PUBSUB_VERIFICATION_TOKEN"} {
+		if !strings.Contains(msg, name) {
+			t.Errorf("error does not name %s:\n%s", name, msg)
+		}
+	}
+	if strings.Count(msg, "\n  - ") != 2 {
+		t.Errorf("want exactly two problems listed:\n%s", msg)
+	}
+}
+
+func TestInvalidCombinations(t *testing.T) {
+	base := map[string]string{"SVIX_AUTH_TOKEN": "sk", "PUBSUB_VERIFICATION_TOKEN": "tok"}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"retry budget reaches write timeout", map[string]string{"SVIX_RETRY_MAX_ELAPSED": "20s"}, "SVIX_RETRY_MAX_ELAPSED (20s) must be below HTTP_SERVER_WRITE_TIMEOUT (20s)"},
+		{"username without password", map[string]string{"AUTH_USERNAME": "admin"}, "AUTH_USERNAME and AUTH_PASSWORD must be set together"},
+		{"audience without service account", map[string]string{"PUBSUB_PUSH_AUDIENCE": "https://x"}, "PUBSUB_PUSH_SERVICE_ACCOUNT is required"},
+		{"service account without audience", map[string]string{"PUBSUB_PUSH_SERVICE_ACCOUNT": "sa@x"}, "PUBSUB_PUSH_AUDIENCE is required"},
+		{"bad Svix URL", map[string]string{"SVIX_SERVER_URL": "localhost:8071"}, "SVIX_SERVER_URL must be an http or https URL"},
+		{"zero attempts", map[string]string{"SVIX_RETRY_MAX_ATTEMPTS": "0"}, "SVIX_RETRY_MAX_ATTEMPTS must be at least 1"},
+		{"negative timeout", map[string]string{"SVIX_TIMEOUT": "-1s"}, "SVIX_TIMEOUT must be positive"},
+		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL must be"},
+		{"bad port", map[string]string{"HTTP_SERVER_PORT": "70000"}, "HTTP_SERVER_PORT must be between"},
+		{"unparsable duration", map[string]string{"SVIX_TIMEOUT": "soon"}, "SVIX_TIMEOUT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			_, err := load(env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEachAuthMethodAloneIsEnough(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"AUTH_USERNAME": "a", "AUTH_PASSWORD": "b"},
+		{"PUBSUB_PUSH_AUDIENCE": "https://x", "PUBSUB_PUSH_SERVICE_ACCOUNT": "sa@x"},
+		{"PUBSUB_VERIFICATION_TOKEN": "t"},
+	} {
+		env["SVIX_AUTH_TOKEN"] = "sk"
+		if _, err := load(env); err != nil {
+			t.Errorf("%v: %v", env, err)
+		}
+	}
+}

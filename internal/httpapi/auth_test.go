@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gwook/gwook/test/googletoken"
+)
+
+const (
+	audience       = "https://gwook.example.com/notifications"
+	serviceAccount = "pubsub-push@proj.iam.gserviceaccount.com"
+)
+
+// authenticated answers 200 naming how the caller authenticated.
+var authenticated = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, _ = w.Write([]byte(CallerFrom(r.Context())))
+})
+
+func TestBasicAuth(t *testing.T) {
+	a := &Authenticator{Realm: `gwook "prod"`, Username: "admin", Password: "s3cret"}
+	h := requestID(a.requireAuth(authenticated))
+	for _, tc := range []struct {
+		name       string
+		user, pass string
+		noAuth     bool
+		want       int
+	}{
+		{"right", "admin", "s3cret", false, 200},
+		{"wrong password", "admin", "nope", false, 401},
+		{"wrong user", "root", "s3cret", false, 401},
+		{"password prefix", "admin", "s3cre", false, 401},
+		{"missing", "", "", true, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/notifications", nil)
+			if !tc.noAuth {
+				req.SetBasicAuth(tc.user, tc.pass)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("status = %d, want %d", rec.Code, tc.want)
+			}
+			if tc.want == 200 {
+				if rec.Body.String() != string(CallerBasic) {
+					t.Errorf("caller = %q", rec.Body.String())
+				}
+				return
+			}
+			assertUnauthorized(t, rec)
+			if got := rec.Header().Get("WWW-Authenticate"); got != `Basic realm="gwook \"prod\"", charset="UTF-8"` {
+				t.Errorf("WWW-Authenticate = %q", got)
+			}
+		})
+	}
+}
+
+func assertUnauthorized(t *testing.T, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	var p Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatalf("body %q: %v", rec.Body.String(), err)
+	}
+	if p.Status != 401 || p.Layer != LayerGwook || p.Type != problemTypeBase+"unauthorized" || p.RequestID == "" {
+		t.Errorf("problem = %+v", p)
+	}
+}
+
+func TestPushOIDCAuth(t *testing.T) {
+	issuer := googletoken.NewIssuer(t)
+	other := googletoken.NewIssuer(t)
+	a := &Authenticator{PushTokens: NewPushTokenVerifier(issuer.KeySet(), audience, serviceAccount)}
+	h := requestID(a.requireAuth(authenticated))
+	valid := googletoken.PushClaims(audience, serviceAccount)
+	with := func(change func(*googletoken.Claims)) googletoken.Claims {
+		c := valid
+		change(&c)
+		return c
+	}
+	for _, tc := range []struct {
+		name   string
+		header string
+		want   int
+	}{
+		{"right", "Bearer " + issuer.Sign(t, valid), 200},
+		{"issuer without scheme", "Bearer " + issuer.Sign(t, with(func(c *googletoken.Claims) { c.Issuer = "accounts.google.com" })), 200},
+		{"lower-case scheme", "bearer " + issuer.Sign(t, valid), 200},
+		{"signed by another key", "Bearer " + other.Sign(t, valid), 401},
+		{"wrong audience", "Bearer " + issuer.Sign(t, with(func(c *googletoken.Claims) { c.Audience = "https://elsewhere" })), 401},
+		{"wrong issuer", "Bearer " + issuer.Sign(t, with(func(c *googletoken.Claims) { c.Issuer = "https://evil.example" })), 401},
+		{"expired", "Bearer " + issuer.Sign(t, with(func(c *googletoken.Claims) { c.Expiry = time.Now().Add(-time.Minute).Unix() })), 401},
+		{"other service account", "Bearer " + issuer.Sign(t, with(func(c *googletoken.Claims) { c.Email = "x@proj.iam.gserviceaccount.com" })), 401},
+		{"email not verified", "Bearer " + issuer.Sign(t, with(func(c *googletoken.Claims) { c.EmailVerified = false })), 401},
+		{"garbage token", "Bearer abc.def.ghi", 401},
+		{"missing", "", 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/notifications", nil)
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("status = %d, want %d; body %s", rec.Code, tc.want, rec.Body)
+			}
+			if tc.want == 200 && rec.Body.String() != string(CallerOIDC) {
+				t.Errorf("caller = %q", rec.Body.String())
+			}
+			if tc.want == 401 {
+				assertUnauthorized(t, rec)
+				if got := rec.Header().Get("WWW-Authenticate"); got != "Bearer" {
+					t.Errorf("WWW-Authenticate = %q", got)
+				}
+			}
+		})
+	}
+}
+
+func TestVerificationTokenAuth(t *testing.T) {
+	a := &Authenticator{Username: "admin", Password: "s3cret", VerificationToken: "tok-123"}
+	h := requestID(a.requireAuth(authenticated))
+	for _, tc := range []struct {
+		name, target string
+		want         int
+		caller       Caller
+	}{
+		{"right", "/notifications?token=tok-123", 200, CallerToken},
+		{"wrong", "/notifications?token=tok-124", 401, ""},
+		{"empty", "/notifications?token=", 401, ""},
+		{"missing", "/notifications", 401, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, tc.target, nil))
+			if rec.Code != tc.want {
+				t.Fatalf("status = %d, want %d", rec.Code, tc.want)
+			}
+			if tc.want == 200 && rec.Body.String() != string(tc.caller) {
+				t.Errorf("caller = %q", rec.Body.String())
+			}
+			if tc.want == 401 {
+				assertUnauthorized(t, rec)
+			}
+		})
+	}
+}
+
+func TestAuthErrorNeverEchoesCredentials(t *testing.T) {
+	a := &Authenticator{Username: "admin", Password: "s3cret", VerificationToken: "tok-123"}
+	h := requestID(a.requireAuth(authenticated))
+	req := httptest.NewRequest(http.MethodPost, "/notifications?token=guess-tok", nil)
+	req.SetBasicAuth("admin", "guess-pass")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 401 || strings.Contains(rec.Body.String(), "guess-pass") || strings.Contains(rec.Body.String(), "s3cret") {
+		t.Errorf("status %d body %s", rec.Code, rec.Body)
+	}
+}

@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/ingest"
+	"github.com/gwook/gwook/internal/pipeline"
+)
+
+// notifications handles POST /notifications: decode, run the pipeline, and
+// answer as DESIGN.md's response table says for the kind of caller.
+type notifications struct {
+	pipeline     *pipeline.Pipeline
+	maxBodyBytes int64
+	logger       *slog.Logger
+}
+
+func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := requestLogFrom(r.Context())
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			log.Add(slog.String("outcome", string(pipeline.Invalid)), slog.String("error", "body too large"))
+			writeProblem(w, r, Problem{Type: problemTypeBase + "body_too_large", Status: http.StatusRequestEntityTooLarge,
+				Detail: fmt.Sprintf("body exceeds %d bytes (MAX_BODY_BYTES)", h.maxBodyBytes), Layer: LayerGwook,
+				Outcome: string(pipeline.Invalid)})
+			return
+		}
+		log.Add(slog.String("error", "reading body: "+err.Error()))
+		writeProblem(w, r, Problem{Type: problemTypeBase + "bad_body", Status: http.StatusBadRequest,
+			Detail: "could not read the request body", Layer: LayerGwook})
+		return
+	}
+
+	m := ingest.Decode(r.Header, body)
+	if CallerFrom(r.Context()).IsPush() && m.Delivery.Entry == ingest.EntryDirect {
+		// A push without wrapper and without metadata headers: the body is the
+		// event, but the caller is Pub/Sub and needs push status codes.
+		m.Delivery.Entry = ingest.EntryPush
+	}
+	res := h.pipeline.Process(r.Context(), &m)
+	logResult(log, &m, &res)
+	h.respond(w, r, &m, &res)
+}
+
+func logResult(log *RequestLog, m *ingest.Message, res *pipeline.Result) {
+	log.Add(
+		slog.String("outcome", string(res.Outcome)),
+		slog.String("entry", string(m.Delivery.Entry)),
+		slog.String("event_id", m.Event.ID),
+		slog.String("event_type", m.Event.Type),
+		slog.String("application", res.AppID),
+		slog.Int("svix_status", res.Svix.Status),
+		slog.Int("attempts", res.Svix.Attempts),
+	)
+	if m.Delivery.Entry == ingest.EntryPush {
+		log.Add(
+			slog.String("push_message_id", m.Delivery.MessageID),
+			slog.String("push_subscription", m.Delivery.Subscription),
+			slog.Int("push_delivery_attempt", m.Delivery.DeliveryAttempt),
+		)
+	}
+	if res.Err != nil {
+		log.Add(slog.String("error", res.Err.Error()))
+	}
+	if res.Svix.Body != "" {
+		log.Add(slog.String("svix_body", res.Svix.Body))
+	}
+}
+
+// accepted is the body of a successful answer.
+type accepted struct {
+	Outcome       string `json:"outcome"`
+	EventID       string `json:"event_id,omitempty"`
+	Application   string `json:"application,omitempty"`
+	SvixMessageID string `json:"svix_message_id,omitempty"`
+	Attempts      int    `json:"attempts,omitempty"`
+}
+
+// respond writes the answer for res. Pub/Sub push acks only 102, 200, 201,
+// 202 and 204, and the emulator takes 202 as a nack, so every success to a
+// push is 200; failures that Pub/Sub should redeliver are 4xx or 5xx.
+func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *ingest.Message, res *pipeline.Result) {
+	push := m.Delivery.Entry == ingest.EntryPush
+	ok := accepted{Outcome: string(res.Outcome), EventID: m.Event.ID, Application: res.AppID,
+		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts}
+	p := Problem{Type: problemTypeBase + string(res.Outcome), Layer: LayerSvix, Outcome: string(res.Outcome),
+		EventID: m.Event.ID, SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts}
+	if res.Err != nil {
+		p.Detail = res.Err.Error()
+	}
+
+	switch res.Outcome {
+	case pipeline.Forwarded:
+		writeJSON(w, pick(push, http.StatusOK, http.StatusAccepted), ok)
+		return
+	case pipeline.Filtered:
+		writeJSON(w, http.StatusOK, ok)
+		return
+	case pipeline.Duplicate:
+		if push {
+			writeJSON(w, http.StatusOK, ok) // already delivered: ack
+			return
+		}
+		p.Status, p.Detail = http.StatusConflict, "Svix already has a message with this event id"
+	case pipeline.Invalid:
+		p.Status, p.Layer = http.StatusBadRequest, LayerGwook
+		var invalid *event.InvalidError
+		if errors.As(res.Err, &invalid) {
+			p.Detail, p.Errors = invalid.Reason, invalid.Fields
+		}
+	case pipeline.Rejected:
+		// Svix refused the message for good; push gets a nack so the
+		// subscription's own dead-letter policy keeps it.
+		p.Status = pick(push, http.StatusBadRequest, http.StatusUnprocessableEntity)
+	case pipeline.RateLimited:
+		p.Status = http.StatusTooManyRequests
+		if res.Svix.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((res.Svix.RetryAfter+999_999_999)/1_000_000_000)))
+		}
+	default:
+		p.Status = pick(push, http.StatusServiceUnavailable, http.StatusInternalServerError)
+	}
+	writeProblem(w, r, p)
+}
+
+func pick(cond bool, ifTrue, ifFalse int) int {
+	if cond {
+		return ifTrue
+	}
+	return ifFalse
+}

@@ -1,0 +1,56 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gwook/gwook/internal/event"
+)
+
+// Layer says which part of the path failed.
+type Layer string
+
+// The layers a problem can come from.
+const (
+	LayerGwook Layer = "gwook"
+	LayerSvix  Layer = "svix"
+)
+
+// Problem is an RFC 9457 problem details body, with Gwook's extensions.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+
+	Layer        Layer              `json:"layer"`
+	Outcome      string             `json:"outcome,omitempty"`
+	EventID      string             `json:"event_id,omitempty"`
+	SvixStatus   int                `json:"svix_status,omitempty"`
+	Attempts     int                `json:"attempts,omitempty"`
+	DeadLettered bool               `json:"dead_lettered"`
+	Errors       []event.FieldError `json:"errors,omitempty"`
+	RequestID    string             `json:"request_id,omitempty"`
+}
+
+// problemTypeBase prefixes each problem's type; the suffix is the outcome or
+// the error kind, so clients can switch on it.
+const problemTypeBase = "urn:gwook:problem:"
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	p.RequestID = requestIDFrom(r.Context())
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

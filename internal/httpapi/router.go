@@ -1,0 +1,39 @@
+// Package httpapi is Gwook's HTTP surface: the chi router, its middleware
+// (request id, panic recovery, one log line per request, authentication,
+// body limits) and the handlers for /notifications, /health and /ready.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gwook/gwook/internal/pipeline"
+)
+
+// Deps is what the router needs.
+type Deps struct {
+	Pipeline     *pipeline.Pipeline
+	Auth         *Authenticator
+	Health       *Health
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// NewRouter returns Gwook's HTTP handler.
+func NewRouter(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(requestID, logRequests(d.Logger), recoverPanics(d.Logger))
+	r.Get("/health", d.Health.live)
+	r.Get("/ready", d.Health.ready)
+	r.With(d.Auth.requireAuth).Method(http.MethodPost, "/notifications",
+		&notifications{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes, logger: d.Logger})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, Problem{Type: problemTypeBase + "not_found", Status: http.StatusNotFound, Layer: LayerGwook})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, Problem{Type: problemTypeBase + "method_not_allowed", Status: http.StatusMethodNotAllowed, Layer: LayerGwook})
+	})
+	return r
+}
