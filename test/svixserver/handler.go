@@ -1,0 +1,424 @@
+package svixserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	validationerrors "github.com/pb33f/libopenapi-validator/errors"
+)
+
+const (
+	healthPath   = "/api/v1/health"
+	appPathStart = "/api/v1/app/"
+	msgPathEnd   = "/msg"
+
+	// maxRequestBody bounds request bodies; Svix itself accepts payloads
+	// of up to 1 MiB.
+	maxRequestBody = 4 << 20
+)
+
+// ServeHTTP routes a request to the health or message-creation endpoint
+// and answers anything else 404.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == healthPath || path == healthPath+"/":
+		if r.Method == http.MethodGet {
+			s.health(w, r)
+			return
+		}
+	case r.Method == http.MethodPost && strings.HasPrefix(path, appPathStart) && strings.HasSuffix(path, msgPathEnd):
+		appID := path[len(appPathStart) : len(path)-len(msgPathEnd)]
+		if appID != "" && !strings.Contains(appID, "/") {
+			s.createMessage(w, r, appID)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "not_found", "Entity not found", "")
+}
+
+// health answers Svix's health check. Like Svix, it needs no token.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if !s.conformsToSpec(w, r, nil) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// messageIn is the part of Svix's MessageIn the server uses.
+type messageIn struct {
+	EventType             string                 `json:"eventType"`
+	EventID               *string                `json:"eventId"`
+	Payload               json.RawMessage        `json:"payload"`
+	Channels              []string               `json:"channels"`
+	Tags                  []string               `json:"tags"`
+	DeliverAt             *time.Time             `json:"deliverAt"`
+	TransformationsParams *transformationsParams `json:"transformationsParams"`
+}
+
+// transformationsParams is the part of MessageIn.transformationsParams
+// the server uses.
+type transformationsParams struct {
+	RawPayload *string `json:"rawPayload"`
+}
+
+// messageOut is Svix's MessageOut.
+type messageOut struct {
+	EventType string          `json:"eventType"`
+	EventID   *string         `json:"eventId,omitempty"`
+	ID        string          `json:"id"`
+	Timestamp time.Time       `json:"timestamp"`
+	Payload   json.RawMessage `json:"payload"`
+	Channels  []string        `json:"channels,omitempty"`
+	Tags      []string        `json:"tags,omitempty"`
+	DeliverAt *time.Time      `json:"deliverAt,omitempty"`
+}
+
+// createMessage implements POST /api/v1/app/{app_id}/msg.
+func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, appID string) {
+	s.mu.Lock()
+	scripted := s.nextResponse()
+	s.mu.Unlock()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", "Request body too large", "")
+		} else {
+			writeError(w, http.StatusBadRequest, "generic_error", "Could not read request body", "")
+		}
+		return
+	}
+	// The body is read first: only then does net/http notice a client
+	// that goes away during the delay.
+	if scripted.Delay > 0 && !sleep(r.Context(), scripted.Delay) {
+		return
+	}
+	if !s.authorized(w, r) {
+		return
+	}
+	if !s.conformsToSpec(w, r, body) {
+		return
+	}
+	if scripted.Status != 0 {
+		writeError(w, scripted.Status, errorCode(scripted.Status), "Scripted failure", scripted.RetryAfter)
+		return
+	}
+
+	key := r.Header.Get("idempotency-key")
+	if key != "" {
+		s.mu.Lock()
+		reply, replay := s.app(appID).replies[key]
+		s.mu.Unlock()
+		if replay {
+			writeJSON(w, reply.status, reply.body)
+			return
+		}
+	}
+
+	withContent, err := withContentParam(r.URL.RawQuery)
+	if err != nil {
+		writeValidationError(w, []string{"query", "with_content"}, err.Error())
+		return
+	}
+	var in messageIn
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeValidationError(w, []string{"body"}, err.Error())
+		return
+	}
+	if in.EventType == "" {
+		writeValidationError(w, []string{"body", "eventType"}, "eventType is required")
+		return
+	}
+	if len(in.Payload) == 0 || in.Payload[0] != '{' {
+		writeValidationError(w, []string{"body", "payload"}, "payload must be an object")
+		return
+	}
+
+	now := time.Now().UTC()
+	msg := Message{
+		AppID:          appID,
+		EventType:      in.EventType,
+		IdempotencyKey: key,
+		MsgID:          newMessageID(),
+		Payload:        in.Payload,
+		ReceivedAt:     now,
+	}
+	if in.EventID != nil {
+		msg.EventID = *in.EventID
+	}
+	if tp := in.TransformationsParams; tp != nil && tp.RawPayload != nil {
+		msg.Payload = json.RawMessage(*tp.RawPayload)
+	}
+	out := messageOut{
+		EventType: in.EventType,
+		EventID:   in.EventID,
+		ID:        msg.MsgID,
+		Timestamp: now,
+		Payload:   in.Payload,
+		Channels:  in.Channels,
+		Tags:      in.Tags,
+		DeliverAt: in.DeliverAt,
+	}
+	if !withContent {
+		out.Payload = json.RawMessage(`{}`)
+	}
+	respBody, err := json.Marshal(out)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "server_error", err.Error(), "")
+		return
+	}
+
+	reply, outcome := s.store(msg, respBody)
+	switch outcome {
+	case replayed:
+		writeJSON(w, reply.status, reply.body)
+	case conflicted:
+		writeError(w, http.StatusConflict, "conflict", "A message with this eventId already exists", "")
+	case stored:
+		if s.opts.OnMessage != nil {
+			s.opts.OnMessage(msg)
+		}
+		writeJSON(w, http.StatusAccepted, respBody)
+	}
+}
+
+// storeOutcome says what store did with a message.
+type storeOutcome int
+
+const (
+	stored     storeOutcome = iota // kept, and its answer kept for replay
+	replayed                       // another request with its idempotency key was stored first
+	conflicted                     // its eventId was already used in the application
+)
+
+// store keeps msg, whose 202 answer is respBody, unless its idempotency key
+// already has an answer (returned for replay) or its eventId is taken.
+func (s *Server) store(msg Message, respBody []byte) (storedReply, storeOutcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	app := s.app(msg.AppID)
+	if msg.IdempotencyKey != "" {
+		if reply, ok := app.replies[msg.IdempotencyKey]; ok {
+			return reply, replayed
+		}
+	}
+	if msg.EventID != "" {
+		if _, taken := app.eventIDs[msg.EventID]; taken {
+			return storedReply{}, conflicted
+		}
+		app.eventIDs[msg.EventID] = struct{}{}
+	}
+	if msg.IdempotencyKey != "" {
+		app.replies[msg.IdempotencyKey] = storedReply{status: http.StatusAccepted, body: respBody}
+	}
+	s.messages = append(s.messages, msg)
+	if s.stored != nil {
+		close(s.stored)
+		s.stored = nil
+	}
+	return storedReply{}, stored
+}
+
+// authorized checks the bearer token and answers 401 if it is missing or,
+// when a token is configured, different.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	switch {
+	case !strings.EqualFold(scheme, "Bearer") || token == "":
+		writeError(w, http.StatusUnauthorized, "authentication_failed", "Missing or malformed Authorization header", "")
+		return false
+	case s.opts.Token != "" && token != s.opts.Token:
+		writeError(w, http.StatusUnauthorized, "authentication_failed", "Invalid token", "")
+		return false
+	}
+	return true
+}
+
+// conformsToSpec validates r, whose body has been read into body, against
+// the OpenAPI document when the server validates. On a mismatch it reports
+// a violation, answers 422 and returns false.
+func (s *Server) conformsToSpec(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	if s.spec == nil {
+		return true
+	}
+	req := r.Clone(r.Context())
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	errs := validateRequest(s.spec, req)
+	if len(errs) == 0 {
+		return true
+	}
+	s.reportViolation(newViolation(r, errs))
+	writeJSONValue(w, http.StatusUnprocessableEntity, httpValidationError{Detail: validationItems(errs)})
+	return false
+}
+
+// violation is a request that does not match the OpenAPI document.
+type violation struct {
+	method, path string
+	errs         []*validationerrors.ValidationError
+}
+
+func newViolation(r *http.Request, errs []*validationerrors.ValidationError) error {
+	return &violation{method: r.Method, path: r.URL.RequestURI(), errs: errs}
+}
+
+func (v *violation) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s:", v.method, v.path)
+	for _, e := range v.errs {
+		b.WriteString("\n\t")
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// httpValidationError is Svix's 422 body (HTTPValidationError).
+type httpValidationError struct {
+	Detail []validationItem `json:"detail"`
+}
+
+// validationItem is Svix's ValidationError.
+type validationItem struct {
+	Loc  []string `json:"loc"`
+	Msg  string   `json:"msg"`
+	Type string   `json:"type"`
+}
+
+// validationItems converts validator errors into Svix's 422 detail items.
+func validationItems(errs []*validationerrors.ValidationError) []validationItem {
+	var items []validationItem
+	for _, e := range errs {
+		if len(e.SchemaValidationErrors) > 0 {
+			for _, f := range e.SchemaValidationErrors {
+				loc := append([]string{"body"}, f.InstancePath...)
+				items = append(items, validationItem{Loc: loc, Msg: f.Reason, Type: "value_error"})
+			}
+			continue
+		}
+		var loc []string
+		switch {
+		case e.ValidationType == "requestBody":
+			loc = []string{"body"}
+		case e.ParameterName != "":
+			loc = []string{e.ValidationSubType, e.ParameterName}
+		default:
+			loc = []string{e.ValidationType}
+		}
+		items = append(items, validationItem{Loc: loc, Msg: e.Message + ": " + e.Reason, Type: "value_error"})
+	}
+	return items
+}
+
+// withContentParam returns the with_content query parameter, which
+// defaults to true.
+func withContentParam(rawQuery string) (bool, error) {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		name, value, _ := strings.Cut(pair, "=")
+		if name == "with_content" {
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				return false, fmt.Errorf("with_content must be a boolean, got %q", value)
+			}
+			return b, nil
+		}
+	}
+	return true, nil
+}
+
+// sleep waits for d or until ctx is done, and reports whether the full
+// wait elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// messageIDAlphabet is the base62 alphabet of Svix's KSUID-based ids.
+const messageIDAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// newMessageID returns a random id shaped like Svix's: "msg_" followed by
+// 27 base62 characters.
+func newMessageID() string {
+	var id [4 + 27]byte
+	copy(id[:], "msg_")
+	for i := 4; i < len(id); i++ {
+		id[i] = messageIDAlphabet[rand.IntN(len(messageIDAlphabet))]
+	}
+	return string(id[:])
+}
+
+// errorCode returns the Svix error code used for status.
+func errorCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "generic_error"
+	case http.StatusUnauthorized:
+		return "authentication_failed"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "payload_too_large"
+	case http.StatusInternalServerError:
+		return "server_error"
+	}
+	text := http.StatusText(status)
+	if text == "" {
+		return "error"
+	}
+	return strings.ReplaceAll(strings.ToLower(text), " ", "_")
+}
+
+// writeError writes a Svix-style error body ({"code","detail"}).
+func writeError(w http.ResponseWriter, status int, code, detail, retryAfter string) {
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	writeJSONValue(w, status, struct {
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+	}{code, detail})
+}
+
+// writeValidationError writes a one-item Svix 422 body.
+func writeValidationError(w http.ResponseWriter, loc []string, msg string) {
+	writeJSONValue(w, http.StatusUnprocessableEntity, httpValidationError{
+		Detail: []validationItem{{Loc: loc, Msg: msg, Type: "value_error"}},
+	})
+}
+
+func writeJSONValue(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

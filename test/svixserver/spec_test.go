@@ -1,0 +1,138 @@
+package svixserver
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDowngradeToOpenAPI30(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{
+			name: "rewrites the top-level field only",
+			in:   "{\n  \"openapi\": \"3.1.0\",\n  \"x\": {\"openapi\": \"3.1.0\"}\n}",
+			want: "{\n  \"openapi\": \"3.0.3\",\n  \"x\": {\"openapi\": \"3.1.0\"}\n}",
+		},
+		{name: "compact", in: `{"openapi":"3.1.1"}`, want: `{"openapi": "3.0.3"}`},
+		{name: "not 3.1", in: `{"openapi": "3.0.0"}`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := downgradeToOpenAPI30([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && string(got) != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSpecPath(t *testing.T) {
+	t.Run("environment override", func(t *testing.T) {
+		t.Setenv(SpecPathEnv, "/somewhere/openapi.json")
+		got, err := SpecPath()
+		if err != nil || got != "/somewhere/openapi.json" {
+			t.Errorf("SpecPath() = %q, %v", got, err)
+		}
+	})
+	t.Run("svix module", func(t *testing.T) {
+		t.Setenv(SpecPathEnv, "")
+		got, err := SpecPath()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(filepath.ToSlash(got), "/codegen/lib-openapi.json") {
+			t.Errorf("SpecPath() = %q", got)
+		}
+		if _, err := os.Stat(got); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// TestAnswersMatchSpec checks the server's own answers against the
+// responses the OpenAPI document declares.
+func TestAnswersMatchSpec(t *testing.T) {
+	v, err := sharedSpecValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var violations []error // ServeHTTP is called from this goroutine only
+	s, err := NewServer(Options{Validate: true, OnViolation: func(err error) { violations = append(violations, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type exchange struct {
+		name       string
+		prepare    func()
+		method     string
+		path       string
+		auth       string
+		key        string
+		body       string
+		wantStatus int
+	}
+	body := `{"eventType":"user.signup","eventId":"evt-1","payload":{"a":1},"channels":["c1"],"tags":["t1"]}`
+	exchanges := []exchange{
+		{name: "created", path: "/api/v1/app/app_1/msg", auth: "Bearer t", key: "k1", body: body, wantStatus: 202},
+		{name: "created without content", path: "/api/v1/app/app_1/msg?with_content=false", auth: "Bearer t", key: "k2",
+			body: `{"eventType":"user.signup","payload":{"a":1}}`, wantStatus: 202},
+		{name: "replayed", path: "/api/v1/app/app_1/msg", auth: "Bearer t", key: "k1", body: body, wantStatus: 202},
+		{name: "conflict", path: "/api/v1/app/app_1/msg", auth: "Bearer t", key: "k3", body: body, wantStatus: 409},
+		{name: "unauthorized", path: "/api/v1/app/app_1/msg", body: body, wantStatus: 401},
+		{name: "invalid", path: "/api/v1/app/app_1/msg", auth: "Bearer t", body: `{"eventType":"a b","payload":{}}`, wantStatus: 422},
+		{name: "rate limited", prepare: func() { s.Script(Response{Status: 429, RetryAfter: "1"}) },
+			path: "/api/v1/app/app_1/msg", auth: "Bearer t", key: "k4", body: body, wantStatus: 429},
+		{name: "health", method: http.MethodGet, path: "/api/v1/health", wantStatus: 204},
+	}
+	for _, ex := range exchanges {
+		t.Run(ex.name, func(t *testing.T) {
+			violations = nil
+			if ex.prepare != nil {
+				ex.prepare()
+			}
+			method := ex.method
+			if method == "" {
+				method = http.MethodPost
+			}
+			req := httptest.NewRequest(method, ex.path, strings.NewReader(ex.body))
+			req.Header.Set("Content-Type", "application/json")
+			if ex.auth != "" {
+				req.Header.Set("Authorization", ex.auth)
+			}
+			if ex.key != "" {
+				req.Header.Set("idempotency-key", ex.key)
+			}
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			resp := rec.Result()
+			if resp.StatusCode != ex.wantStatus {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, rec.Body, ex.wantStatus)
+			}
+			if wantViolations := map[bool]int{true: 1}[ex.wantStatus == 422]; len(violations) != wantViolations {
+				t.Errorf("violations %v, want %d", violations, wantViolations)
+			}
+			respBody, _ := io.ReadAll(resp.Body)
+			resp.Body = io.NopCloser(bytes.NewReader(respBody))
+			specReq := httptest.NewRequest(method, ex.path, strings.NewReader(ex.body))
+			if ok, errs := v.ValidateHttpResponse(specReq, resp); !ok {
+				for _, e := range errs {
+					t.Errorf("answer %s does not match the spec: %v", respBody, e)
+				}
+			}
+		})
+	}
+}
