@@ -1,0 +1,17 @@
+# syntax=docker/dockerfile:1
+# Build: a static binary, no cgo.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/gwook ./cmd/gwook
+
+# Run: distroless static (CA certificates and tzdata, no shell), as a non-root user.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/gwook /gwook
+USER nonroot:nonroot
+EXPOSE 4000
+ENV HTTP_SERVER_PORT=4000
+ENTRYPOINT ["/gwook"]

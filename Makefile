@@ -1,0 +1,43 @@
+# Gwook: `make run` serves on :4000, `make test` runs every test.
+
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE       ?= gwook
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+
+.PHONY: all build run test lint fuzz docker-build docker-run clean
+
+all: lint test build
+
+## build: static binaries for gwook and the Svix-compatible test server in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/gwook ./cmd/gwook
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/svix-test-server ./cmd/svix-test-server
+
+## run: gwook on :4000, against the local Svix test server unless SVIX_AUTH_TOKEN is set
+run: build
+	scripts/run-local
+
+## test: start the Pub/Sub emulator (and Redis) if needed, run every test, stop what was started
+test:
+	scripts/test
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s)
+fuzz:
+	FUZZTIME=$${FUZZTIME:-30s} scripts/fuzz
+
+docker-build:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+
+docker-run:
+	docker run --rm -p 4000:4000 --env-file $${ENV_FILE:-.env} $(IMAGE):latest
+
+clean:
+	rm -rf bin
