@@ -144,7 +144,8 @@ func ruleDetail(fe validator.FieldError) string {
 
 // Decode parses raw as a Notification and validates it. Every problem is
 // reported in one *InvalidError: syntax errors, fields of the wrong JSON type,
-// and rule violations. The returned Notification keeps raw as its payload.
+// and rule violations, listed in the order of Notification's fields. The
+// returned Notification keeps raw as its payload.
 //
 // Field names match exactly, as in the spec: encoding/json alone would also
 // fill ID from "ID" or "Id", which the spec treats as unknown fields. raw must
@@ -187,6 +188,17 @@ func DecodeError(raw []byte, err error) error {
 	return &InvalidError{Reason: "event failed validation"}
 }
 
+// decodeString sets *s from value, a valid JSON value, and reports whether
+// it was a string (or null, which leaves *s empty). A string without escapes
+// is taken as it stands, which spares encoding/json for the common case.
+func decodeString(value json.RawMessage, s *string) bool {
+	if len(value) >= 2 && value[0] == '"' && bytes.IndexByte(value, '\\') < 0 {
+		*s = string(value[1 : len(value)-1])
+		return true
+	}
+	return json.Unmarshal(value, s) == nil
+}
+
 // fieldOrder is the position of each field in Notification, the order in
 // which violations are listed.
 var fieldOrder = map[string]int{"id": 0, "type": 1, "source": 2, "project": 3, "user_id": 4, "time": 5, "data": 6}
@@ -207,7 +219,7 @@ func decodeFields(n *Notification, fields map[string]json.RawMessage) error {
 		if !ok {
 			continue
 		}
-		if json.Unmarshal(value, f.target) != nil {
+		if !decodeString(value, f.target) {
 			typeErrs = append(typeErrs, FieldError{Field: f.name, Rule: "type", Detail: "must be a string"})
 		}
 	}
