@@ -160,6 +160,14 @@ func Decode(raw []byte) (Notification, error) {
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return n, DecodeError(raw, err)
 	}
+	return DecodeObject(raw, fields)
+}
+
+// DecodeObject is Decode for a caller that has already parsed raw into its
+// members, so the body is parsed only once. fields is nil when raw is not a
+// JSON object.
+func DecodeObject(raw []byte, fields map[string]json.RawMessage) (Notification, error) {
+	n := Notification{Raw: raw}
 	if fields == nil {
 		return n, &InvalidError{Reason: "event must be a JSON object"}
 	}

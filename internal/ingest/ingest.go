@@ -15,10 +15,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
-	"strings"
+	"unicode/utf8"
 
 	"github.com/gwook/gwook/internal/event"
 )
@@ -59,14 +58,7 @@ type Message struct {
 	Err  error
 }
 
-// PushEnvelope is the JSON body of a wrapped Pub/Sub push.
-type PushEnvelope struct {
-	Message         *PushMessage `json:"message"`
-	Subscription    string       `json:"subscription"`
-	DeliveryAttempt int          `json:"deliveryAttempt"`
-}
-
-// PushMessage is the Pub/Sub message inside a PushEnvelope. Pub/Sub (and its
+// PushMessage is the "message" member of a wrapped push's JSON body. Pub/Sub (and its
 // emulator) spell some fields both in camelCase and in snake_case.
 type PushMessage struct {
 	Data             *string           `json:"data"`
@@ -87,74 +79,61 @@ const (
 	HeaderOrderingKey     = "X-Goog-Pubsub-Ordering-Key"
 )
 
-// envelopeOrEvent decodes either shape in one pass over the body: an
-// envelope fills Message, a raw event fills the embedded Notification.
-type envelopeOrEvent struct {
-	PushEnvelope
-	event.Notification
-}
-
 // Decode reads one request body. header is the request's headers, used to
-// recognise an unwrapped push.
+// recognise an unwrapped push. The body is parsed once, into its top-level
+// members, whichever shape it has.
 func Decode(header http.Header, body []byte) Message {
-	if len(bytes.TrimSpace(body)) == 0 {
-		m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}, Err: &event.InvalidError{Reason: "body is empty"}}
-		if isUnwrappedPush(header) {
-			m.Delivery = unwrappedDelivery(header)
-		}
-		return m
-	}
-	if isUnwrappedPush(header) {
-		m := Message{Body: body, Delivery: unwrappedDelivery(header)}
-		m.Event, m.Err = event.Decode(body)
-		return m
-	}
-
-	var b envelopeOrEvent
-	err := json.Unmarshal(body, &b)
-	var typeErr *json.UnmarshalTypeError
-	notAnEnvelope := errors.As(err, &typeErr) && (typeErr.Field == "message" || strings.HasSuffix(typeErr.Field, ".message"))
-	switch {
-	case b.Message != nil && err == nil:
-		return decodeEnvelope(&b.PushEnvelope, body)
-	case b.Message != nil && !notAnEnvelope:
-		return Message{Body: body, Delivery: Delivery{Entry: EntryPush, Wrapped: true},
-			Err: &event.InvalidError{Reason: "push envelope is malformed: " + err.Error()}}
-	}
 	m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}}
-	if err != nil || !startsWithObject(body) {
-		// The slow path: decode the event alone to report every problem.
+	if isUnwrappedPush(header) {
+		m.Delivery = unwrappedDelivery(header)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		m.Err = &event.InvalidError{Reason: "body is empty"}
+		return m
+	}
+	if m.Delivery.Entry == EntryPush || !utf8.Valid(body) {
 		m.Event, m.Err = event.Decode(body)
 		return m
 	}
-	m.Event = b.Notification
-	m.Event.Raw = body
-	m.Err = event.Validate(&m.Event)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		m.Err = event.DecodeError(body, err)
+		return m
+	}
+	if message, ok := fields["message"]; ok && startsWithObject(message) {
+		return decodeEnvelope(fields, body)
+	}
+	m.Event, m.Err = event.DecodeObject(body, fields)
 	return m
 }
 
-func decodeEnvelope(env *PushEnvelope, body []byte) Message {
-	msg := env.Message
-	m := Message{Body: body, Delivery: Delivery{
-		Entry:           EntryPush,
-		Wrapped:         true,
-		Subscription:    env.Subscription,
-		MessageID:       firstNonEmpty(msg.MessageID, msg.MessageIDSnake),
-		PublishTime:     firstNonEmpty(msg.PublishTime, msg.PublishTimeSnake),
-		DeliveryAttempt: env.DeliveryAttempt,
-		OrderingKey:     msg.OrderingKey,
-		Attributes:      msg.Attributes,
-	}}
-	if msg.Data == nil || *msg.Data == "" {
+func decodeEnvelope(fields map[string]json.RawMessage, body []byte) Message {
+	m := Message{Body: body, Delivery: Delivery{Entry: EntryPush, Wrapped: true}}
+	var msg PushMessage
+	err := json.Unmarshal(fields["message"], &msg)
+	if sub, ok := fields["subscription"]; ok && err == nil {
+		err = json.Unmarshal(sub, &m.Delivery.Subscription)
+	}
+	if attempt, ok := fields["deliveryAttempt"]; ok && err == nil {
+		err = json.Unmarshal(attempt, &m.Delivery.DeliveryAttempt)
+	}
+	m.Delivery.MessageID = firstNonEmpty(msg.MessageID, msg.MessageIDSnake)
+	m.Delivery.PublishTime = firstNonEmpty(msg.PublishTime, msg.PublishTimeSnake)
+	m.Delivery.OrderingKey = msg.OrderingKey
+	m.Delivery.Attributes = msg.Attributes
+	switch {
+	case err != nil:
+		m.Err = &event.InvalidError{Reason: "push envelope is malformed: " + err.Error()}
+	case msg.Data == nil || *msg.Data == "":
 		m.Err = &event.InvalidError{Reason: "push message has no data"}
-		return m
+	default:
+		data, err := base64.StdEncoding.DecodeString(*msg.Data)
+		if err != nil {
+			m.Err = &event.InvalidError{Reason: "push message data is not valid base64: " + err.Error()}
+			return m
+		}
+		m.Event, m.Err = event.Decode(data)
 	}
-	data, err := base64.StdEncoding.DecodeString(*msg.Data)
-	if err != nil {
-		m.Err = &event.InvalidError{Reason: "push message data is not valid base64: " + err.Error()}
-		return m
-	}
-	m.Event, m.Err = event.Decode(data)
 	return m
 }
 

@@ -105,6 +105,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"JSON null", nil, `null`, EntryDirect, "JSON object", ""},
 		{"wrong field type", nil, strings.Replace(validEvent, `"evt_1"`, `17`, 1), EntryDirect, "validation", "id"},
 		{"missing field", nil, strings.Replace(validEvent, `"source":"accounts",`, ``, 1), EntryDirect, "validation", "source"},
+		{"keys in the wrong case", nil, strings.Replace(validEvent, `"id"`, `"ID"`, 1), EntryDirect, "validation", "id"},
+		{"invalid UTF-8", nil, strings.Replace(validEvent, "accounts", "acc\xffounts", 1), EntryDirect, "UTF-8", ""},
 		{"non-object message field", nil, strings.Replace(validEvent, `{"id"`, `{"message":"hi","id"`, 1), EntryDirect, "", ""},
 		{"bad base64", nil, string(wrapped(t, "messageId", "publishTime", "%%%not-base64")), EntryPush, "not valid base64", ""},
 		{"base64 of non-JSON", nil, string(wrapped(t, "messageId", "publishTime", b64("hello, world"))), EntryPush, "not valid JSON", ""},
