@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -9,145 +9,29 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
-
-	"github.com/gwook/gwook/internal/config"
+	"github.com/gwook/gwook/internal/app"
 	"github.com/gwook/gwook/internal/httpapi"
 	"github.com/gwook/gwook/test/googletoken"
+	"github.com/gwook/gwook/test/gwooktest"
 	"github.com/gwook/gwook/test/svixserver"
 )
 
-const (
-	testPassword  = "producer-secret-pass"
-	testSvixToken = "sk_test_never_in_logs.eu"
-	testPushToken = "push-verification-token"
-)
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// harness is a running Gwook in front of a Svix-compatible test server.
-type harness struct {
-	svix *svixserver.Server
-	url  string
-	logs *lockedBuffer
-	app  *App
-}
-
-func newHarness(t *testing.T, env map[string]string, opts Options) *harness {
+func problemOf(t *testing.T, r gwooktest.Reply) httpapi.Problem {
 	t.Helper()
-	svx := svixserver.New(t)
-	vars := map[string]string{
-		"SVIX_AUTH_TOKEN":             testSvixToken,
-		"SVIX_SERVER_URL":             svx.URL(),
-		"AUTH_USERNAME":               "admin",
-		"AUTH_PASSWORD":               testPassword,
-		"PUBSUB_VERIFICATION_TOKEN":   testPushToken,
-		"SVIX_RETRY_INITIAL_INTERVAL": "1ms",
-		"SVIX_RETRY_MAX_INTERVAL":     "5ms",
-		"LOG_LEVEL":                   "debug",
-	}
-	for k, v := range env {
-		vars[k] = v
-	}
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(vars))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	logger := NewLogger(logs, cfg.LogLevel, cfg.LogFormat)
-	a, err := New(context.Background(), cfg, logger, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		out := logs.String()
-		for _, secret := range []string{testPassword, testSvixToken, testPushToken} {
-			if strings.Contains(out, secret) {
-				t.Errorf("a secret reached the logs: %q", secret)
-			}
-		}
-	})
-	return &harness{svix: svx, url: srv.URL, logs: logs, app: a}
-}
-
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r reply) problem(t *testing.T) httpapi.Problem {
-	t.Helper()
-	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("Content-Type = %q, body %s", ct, r.body)
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type = %q, body %s", ct, r.Body)
 	}
 	var p httpapi.Problem
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		t.Fatalf("problem body %s: %v", r.body, err)
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatalf("problem body %s: %v", r.Body, err)
 	}
 	return p
-}
-
-func (h *harness) post(t *testing.T, target string, header http.Header, body []byte) reply {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, h.url+target, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-// direct POSTs body as a producer with Basic auth.
-func (h *harness) direct(t *testing.T, body []byte) reply {
-	t.Helper()
-	hdr := http.Header{}
-	hdr.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("admin:"+testPassword)))
-	hdr.Set("Content-Type", "application/json")
-	return h.post(t, "/notifications", hdr, body)
-}
-
-// push POSTs body in a wrapped Pub/Sub envelope, authenticated with the
-// verification token.
-func (h *harness) push(t *testing.T, body []byte) reply {
-	t.Helper()
-	env := fmt.Sprintf(`{"message":{"data":%q,"messageId":"m-1","publishTime":"2026-01-02T15:04:05Z","attributes":{}},"subscription":"projects/p/subscriptions/gwook"}`,
-		base64.StdEncoding.EncodeToString(body))
-	return h.post(t, "/notifications?token="+testPushToken, http.Header{"Content-Type": {"application/json"}}, []byte(env))
 }
 
 func examples(t *testing.T) map[string][]byte {
@@ -187,22 +71,22 @@ func TestEveryExampleReachesSvix(t *testing.T) {
 		name  string
 		env   map[string]string
 		appID func(eventFields) string
-		send  func(*harness, *testing.T, []byte) reply
+		send  func(*gwooktest.Gwook, testing.TB, []byte) gwooktest.Reply
 		want  int
 	}{
-		{"direct, application from user_id", nil, func(f eventFields) string { return f.UserID }, (*harness).direct, http.StatusAccepted},
-		{"push, application from user_id", nil, func(f eventFields) string { return f.UserID }, (*harness).push, http.StatusOK},
-		{"direct, fixed application", map[string]string{"SVIX_APPLICATION_ID": "app_fixed"}, func(eventFields) string { return "app_fixed" }, (*harness).direct, http.StatusAccepted},
+		{"direct, application from user_id", nil, func(f eventFields) string { return f.UserID }, (*gwooktest.Gwook).Direct, http.StatusAccepted},
+		{"push, application from user_id", nil, func(f eventFields) string { return f.UserID }, (*gwooktest.Gwook).Push, http.StatusOK},
+		{"direct, fixed application", map[string]string{"SVIX_APPLICATION_ID": "app_fixed"}, func(eventFields) string { return "app_fixed" }, (*gwooktest.Gwook).Direct, http.StatusAccepted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, tc.env, Options{})
+			h := gwooktest.Start(t, tc.env, app.Options{})
 			for name, body := range examples(t) {
 				f := fieldsOf(t, body)
 				r := tc.send(h, t, body)
-				if r.status != tc.want {
-					t.Fatalf("%s: status %d, body %s", name, r.status, r.body)
+				if r.Status != tc.want {
+					t.Fatalf("%s: status %d, body %s", name, r.Status, r.Body)
 				}
-				msgs := h.svix.MessagesFor(f.ID)
+				msgs := h.Svix.MessagesFor(f.ID)
 				if len(msgs) != 1 {
 					t.Fatalf("%s: Svix has %d messages for %s", name, len(msgs), f.ID)
 				}
@@ -219,7 +103,7 @@ func TestEveryExampleReachesSvix(t *testing.T) {
 }
 
 func TestUnauthorized(t *testing.T) {
-	h := newHarness(t, nil, Options{})
+	h := gwooktest.Start(t, nil, app.Options{})
 	body := examples(t)["event-01.json"]
 	for _, tc := range []struct {
 		name   string
@@ -232,19 +116,19 @@ func TestUnauthorized(t *testing.T) {
 		{"bearer without OIDC configured", "/notifications", http.Header{"Authorization": {"Bearer abc"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.post(t, tc.target, tc.header, body)
-			if r.status != http.StatusUnauthorized {
-				t.Fatalf("status %d", r.status)
+			r := h.Post(t, tc.target, tc.header, body)
+			if r.Status != http.StatusUnauthorized {
+				t.Fatalf("status %d", r.Status)
 			}
-			if p := r.problem(t); p.Layer != httpapi.LayerGwook {
+			if p := problemOf(t, r); p.Layer != httpapi.LayerGwook {
 				t.Errorf("problem %+v", p)
 			}
-			if got := r.header.Get("WWW-Authenticate"); got != `Basic realm="gwook", charset="UTF-8"` {
+			if got := r.Header.Get("WWW-Authenticate"); got != `Basic realm="gwook", charset="UTF-8"` {
 				t.Errorf("WWW-Authenticate = %q", got)
 			}
 		})
 	}
-	if n := h.svix.Attempts(); n != 0 {
+	if n := h.Svix.Attempts(); n != 0 {
 		t.Errorf("Svix got %d requests from unauthenticated calls", n)
 	}
 }
@@ -252,27 +136,27 @@ func TestUnauthorized(t *testing.T) {
 func TestPushWithOIDC(t *testing.T) {
 	issuer := googletoken.NewIssuer(t)
 	aud, sa := "https://gwook.example.com/notifications", "push@proj.iam.gserviceaccount.com"
-	h := newHarness(t, map[string]string{"PUBSUB_PUSH_AUDIENCE": aud, "PUBSUB_PUSH_SERVICE_ACCOUNT": sa}, Options{PushKeys: issuer.KeySet()})
+	h := gwooktest.Start(t, map[string]string{"PUBSUB_PUSH_AUDIENCE": aud, "PUBSUB_PUSH_SERVICE_ACCOUNT": sa}, app.Options{PushKeys: issuer.KeySet()})
 	body := examples(t)["event-02.json"]
 	env := `{"message":{"data":"` + base64.StdEncoding.EncodeToString(body) + `","message_id":"m-9"},"subscription":"projects/p/subscriptions/s"}`
 	token := issuer.Sign(t, googletoken.PushClaims(aud, sa))
-	r := h.post(t, "/notifications", http.Header{"Authorization": {"Bearer " + token}}, []byte(env))
-	if r.status != http.StatusOK || len(h.svix.MessagesFor(fieldsOf(t, body).ID)) != 1 {
-		t.Fatalf("status %d body %s", r.status, r.body)
+	r := h.Post(t, "/notifications", http.Header{"Authorization": {"Bearer " + token}}, []byte(env))
+	if r.Status != http.StatusOK || len(h.Svix.MessagesFor(fieldsOf(t, body).ID)) != 1 {
+		t.Fatalf("status %d body %s", r.Status, r.Body)
 	}
-	if strings.Contains(h.logs.String(), token) {
+	if strings.Contains(h.Logs.String(), token) {
 		t.Error("the OIDC token reached the logs")
 	}
 }
 
 func TestInvalidEventListsEveryFieldError(t *testing.T) {
-	h := newHarness(t, nil, Options{})
+	h := gwooktest.Start(t, nil, app.Options{})
 	body := []byte(`{"id":"has space","type":"","source":"s","project":"p","time":"yesterday","data":[1,2]}`)
-	r := h.direct(t, body)
-	if r.status != http.StatusBadRequest {
-		t.Fatalf("status %d body %s", r.status, r.body)
+	r := h.Direct(t, body)
+	if r.Status != http.StatusBadRequest {
+		t.Fatalf("status %d body %s", r.Status, r.Body)
 	}
-	p := r.problem(t)
+	p := problemOf(t, r)
 	got := map[string]string{}
 	for _, e := range p.Errors {
 		got[e.Field] = e.Rule
@@ -285,44 +169,44 @@ func TestInvalidEventListsEveryFieldError(t *testing.T) {
 		t.Errorf("problem %+v", p)
 	}
 	// Pushed, the same event is refused so Pub/Sub keeps it.
-	if r := h.push(t, body); r.status != http.StatusBadRequest {
-		t.Errorf("push status %d", r.status)
+	if r := h.Push(t, body); r.Status != http.StatusBadRequest {
+		t.Errorf("push status %d", r.Status)
 	}
-	if n := h.svix.Attempts(); n != 0 {
+	if n := h.Svix.Attempts(); n != 0 {
 		t.Errorf("Svix got %d requests for invalid events", n)
 	}
 }
 
 func TestUserIDMustBeAnApplicationUID(t *testing.T) {
-	h := newHarness(t, nil, Options{})
+	h := gwooktest.Start(t, nil, app.Options{})
 	body := bytes.Replace(examples(t)["event-01.json"], []byte(`"user_id": "`), []byte(`"user_id": "not/a uid `), 1)
 	body = bytes.Replace(body, []byte(`"user_id":"`), []byte(`"user_id":"not/a uid `), 1)
-	r := h.direct(t, body)
-	if r.status != http.StatusBadRequest {
-		t.Fatalf("status %d body %s", r.status, r.body)
+	r := h.Direct(t, body)
+	if r.Status != http.StatusBadRequest {
+		t.Fatalf("status %d body %s", r.Status, r.Body)
 	}
-	if p := r.problem(t); len(p.Errors) != 1 || p.Errors[0].Field != "user_id" {
+	if p := problemOf(t, r); len(p.Errors) != 1 || p.Errors[0].Field != "user_id" {
 		t.Errorf("errors %+v", p.Errors)
 	}
 	// With a fixed application, user_id is only data.
-	h = newHarness(t, map[string]string{"SVIX_APPLICATION_ID": "app_fixed"}, Options{})
-	if r := h.direct(t, body); r.status != http.StatusAccepted {
-		t.Errorf("fixed application: status %d body %s", r.status, r.body)
+	h = gwooktest.Start(t, map[string]string{"SVIX_APPLICATION_ID": "app_fixed"}, app.Options{})
+	if r := h.Direct(t, body); r.Status != http.StatusAccepted {
+		t.Errorf("fixed application: status %d body %s", r.Status, r.Body)
 	}
 }
 
 func TestSvixConflict(t *testing.T) {
-	h := newHarness(t, nil, Options{})
+	h := gwooktest.Start(t, nil, app.Options{})
 	body := examples(t)["event-03.json"]
 	id := fieldsOf(t, body).ID
 	// The same eventId under another idempotency key: Svix answers 409.
-	first := h.direct(t, body)
-	if first.status != http.StatusAccepted {
-		t.Fatalf("first: %d %s", first.status, first.body)
+	first := h.Direct(t, body)
+	if first.Status != http.StatusAccepted {
+		t.Fatalf("first: %d %s", first.Status, first.Body)
 	}
 	conflictWith := func(t *testing.T) {
 		t.Helper()
-		svx, err := http.NewRequest(http.MethodPost, h.svix.URL()+"/api/v1/app/"+fieldsOf(t, body).UserID+"/msg",
+		svx, err := http.NewRequest(http.MethodPost, h.Svix.URL()+"/api/v1/app/"+fieldsOf(t, body).UserID+"/msg",
 			strings.NewReader(`{"eventType":"x","eventId":"`+id+`","payload":{}}`))
 		if err != nil {
 			t.Fatal(err)
@@ -342,85 +226,85 @@ func TestSvixConflict(t *testing.T) {
 	conflictWith(t)
 
 	// A redelivery with the same idempotency key is replayed by Svix: 202 again, one message.
-	if r := h.direct(t, body); r.status != http.StatusAccepted {
-		t.Errorf("redelivery: %d %s", r.status, r.body)
+	if r := h.Direct(t, body); r.Status != http.StatusAccepted {
+		t.Errorf("redelivery: %d %s", r.Status, r.Body)
 	}
-	if n := len(h.svix.MessagesFor(id)); n != 1 {
+	if n := len(h.Svix.MessagesFor(id)); n != 1 {
 		t.Errorf("Svix stored %d messages", n)
 	}
 
 	// Svix answering 409 to Gwook: the producer gets 409, a push gets 200.
-	h.svix.Script(svixserver.Response{Status: http.StatusConflict}, svixserver.Response{Status: http.StatusConflict})
-	r := h.direct(t, body)
-	if r.status != http.StatusConflict {
-		t.Fatalf("producer: %d %s", r.status, r.body)
+	h.Svix.Script(svixserver.Response{Status: http.StatusConflict}, svixserver.Response{Status: http.StatusConflict})
+	r := h.Direct(t, body)
+	if r.Status != http.StatusConflict {
+		t.Fatalf("producer: %d %s", r.Status, r.Body)
 	}
-	if p := r.problem(t); p.Layer != httpapi.LayerSvix || p.SvixStatus != http.StatusConflict || p.Outcome != "duplicate" {
+	if p := problemOf(t, r); p.Layer != httpapi.LayerSvix || p.SvixStatus != http.StatusConflict || p.Outcome != "duplicate" {
 		t.Errorf("problem %+v", p)
 	}
-	if r := h.push(t, body); r.status != http.StatusOK {
-		t.Errorf("push: %d %s", r.status, r.body)
+	if r := h.Push(t, body); r.Status != http.StatusOK {
+		t.Errorf("push: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestSvixRateLimitedTwiceThenAccepted(t *testing.T) {
-	h := newHarness(t, nil, Options{})
+	h := gwooktest.Start(t, nil, app.Options{})
 	body := examples(t)["event-04.json"]
-	h.svix.Script(svixserver.Response{Status: 429, RetryAfter: "1"}, svixserver.Response{Status: 429})
-	r := h.direct(t, body)
-	if r.status != http.StatusAccepted {
-		t.Fatalf("status %d body %s", r.status, r.body)
+	h.Svix.Script(svixserver.Response{Status: 429, RetryAfter: "1"}, svixserver.Response{Status: 429})
+	r := h.Direct(t, body)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("status %d body %s", r.Status, r.Body)
 	}
 	var ok struct {
 		Outcome  string `json:"outcome"`
 		Attempts int    `json:"attempts"`
 	}
-	if err := json.Unmarshal(r.body, &ok); err != nil || ok.Outcome != "forwarded" || ok.Attempts != 3 {
-		t.Errorf("body %s", r.body)
+	if err := json.Unmarshal(r.Body, &ok); err != nil || ok.Outcome != "forwarded" || ok.Attempts != 3 {
+		t.Errorf("body %s", r.Body)
 	}
-	if n := len(h.svix.MessagesFor(fieldsOf(t, body).ID)); n != 1 || h.svix.Attempts() != 3 {
-		t.Errorf("messages %d, attempts %d", n, h.svix.Attempts())
+	if n := len(h.Svix.MessagesFor(fieldsOf(t, body).ID)); n != 1 || h.Svix.Attempts() != 3 {
+		t.Errorf("messages %d, attempts %d", n, h.Svix.Attempts())
 	}
 }
 
 func TestSvixFailingForever(t *testing.T) {
-	h := newHarness(t, map[string]string{"SVIX_RETRY_MAX_ELAPSED": "1s", "SVIX_RETRY_MAX_ATTEMPTS": "100"}, Options{})
+	h := gwooktest.Start(t, map[string]string{"SVIX_RETRY_MAX_ELAPSED": "1s", "SVIX_RETRY_MAX_ATTEMPTS": "100"}, app.Options{})
 	body := examples(t)["event-05.json"]
 	for _, tc := range []struct {
 		name       string
 		svix       svixserver.Response
-		send       func(*harness, *testing.T, []byte) reply
+		send       func(*gwooktest.Gwook, testing.TB, []byte) gwooktest.Reply
 		wantStatus int
 		outcome    string
 		attempts   int // at least
 	}{
-		{"500 to a producer", svixserver.Response{Status: 500}, (*harness).direct, 500, "unavailable", 2},
-		{"500 to a push", svixserver.Response{Status: 500}, (*harness).push, 503, "unavailable", 2},
-		{"429 to a producer", svixserver.Response{Status: 429}, (*harness).direct, 429, "rate_limited", 2},
-		{"429 to a push", svixserver.Response{Status: 429}, (*harness).push, 429, "rate_limited", 2},
+		{"500 to a producer", svixserver.Response{Status: 500}, (*gwooktest.Gwook).Direct, 500, "unavailable", 2},
+		{"500 to a push", svixserver.Response{Status: 500}, (*gwooktest.Gwook).Push, 503, "unavailable", 2},
+		{"429 to a producer", svixserver.Response{Status: 429}, (*gwooktest.Gwook).Direct, 429, "rate_limited", 2},
+		{"429 to a push", svixserver.Response{Status: 429}, (*gwooktest.Gwook).Push, 429, "rate_limited", 2},
 		// Waiting 1s would pass SVIX_RETRY_MAX_ELAPSED: give up at once and pass Retry-After on.
-		{"429 with a Retry-After past the budget", svixserver.Response{Status: 429, RetryAfter: "1"}, (*harness).direct, 429, "rate_limited", 1},
-		{"422 to a producer", svixserver.Response{Status: 422}, (*harness).direct, 422, "rejected", 1},
-		{"422 to a push", svixserver.Response{Status: 422}, (*harness).push, 400, "rejected", 1},
+		{"429 with a Retry-After past the budget", svixserver.Response{Status: 429, RetryAfter: "1"}, (*gwooktest.Gwook).Direct, 429, "rate_limited", 1},
+		{"422 to a producer", svixserver.Response{Status: 422}, (*gwooktest.Gwook).Direct, 422, "rejected", 1},
+		{"422 to a push", svixserver.Response{Status: 422}, (*gwooktest.Gwook).Push, 400, "rejected", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h.svix.SetDefault(tc.svix)
-			defer h.svix.SetDefault(svixserver.Response{})
+			h.Svix.SetDefault(tc.svix)
+			defer h.Svix.SetDefault(svixserver.Response{})
 			started := time.Now()
 			r := tc.send(h, t, body)
 			elapsed := time.Since(started)
-			if r.status != tc.wantStatus {
-				t.Fatalf("status %d body %s", r.status, r.body)
+			if r.Status != tc.wantStatus {
+				t.Fatalf("status %d body %s", r.Status, r.Body)
 			}
-			p := r.problem(t)
+			p := problemOf(t, r)
 			if p.Layer != httpapi.LayerSvix || p.SvixStatus != tc.svix.Status || p.Outcome != tc.outcome || p.Attempts < 1 || p.DeadLettered {
 				t.Errorf("problem %+v", p)
 			}
 			if p.Attempts < tc.attempts {
 				t.Errorf("attempts %d, want at least %d", p.Attempts, tc.attempts)
 			}
-			if tc.wantStatus == 429 && tc.svix.RetryAfter != "" && r.header.Get("Retry-After") != "1" {
-				t.Errorf("Retry-After %q not passed on", r.header.Get("Retry-After"))
+			if tc.wantStatus == 429 && tc.svix.RetryAfter != "" && r.Header.Get("Retry-After") != "1" {
+				t.Errorf("Retry-After %q not passed on", r.Header.Get("Retry-After"))
 			}
 			// Bounded by SVIX_RETRY_MAX_ELAPSED (1s) plus slack for a loaded machine.
 			if elapsed > 3*time.Second {
@@ -431,36 +315,36 @@ func TestSvixFailingForever(t *testing.T) {
 }
 
 func TestFilteredEventsAreNotSent(t *testing.T) {
-	h := newHarness(t, map[string]string{"FILTER_EXCLUDE_TYPES": "internal.*,user.deleted"}, Options{})
+	h := gwooktest.Start(t, map[string]string{"FILTER_EXCLUDE_TYPES": "internal.*,user.deleted"}, app.Options{})
 	body := []byte(`{"id":"evt_f1","type":"internal.audit","source":"s","project":"p","user_id":"u1","time":"2026-01-02T15:04:05Z","data":{}}`)
-	r := h.direct(t, body)
-	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"outcome":"filtered"`) {
-		t.Fatalf("status %d body %s", r.status, r.body)
+	r := h.Direct(t, body)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"outcome":"filtered"`) {
+		t.Fatalf("status %d body %s", r.Status, r.Body)
 	}
-	if r := h.push(t, body); r.status != http.StatusOK {
-		t.Errorf("push: status %d", r.status)
+	if r := h.Push(t, body); r.Status != http.StatusOK {
+		t.Errorf("push: status %d", r.Status)
 	}
-	if n := h.svix.Attempts(); n != 0 {
+	if n := h.Svix.Attempts(); n != 0 {
 		t.Errorf("Svix got %d requests", n)
 	}
 }
 
 func TestOversizedBody(t *testing.T) {
-	h := newHarness(t, map[string]string{"MAX_BODY_BYTES": "1024"}, Options{})
+	h := gwooktest.Start(t, map[string]string{"MAX_BODY_BYTES": "1024"}, app.Options{})
 	body := []byte(`{"id":"evt_big","type":"t","source":"s","project":"p","user_id":"u","time":"2026-01-02T15:04:05Z","data":{"pad":"` + strings.Repeat("x", 2048) + `"}}`)
-	r := h.direct(t, body)
-	if r.status != http.StatusRequestEntityTooLarge {
-		t.Fatalf("status %d", r.status)
+	r := h.Direct(t, body)
+	if r.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d", r.Status)
 	}
-	if p := r.problem(t); !strings.Contains(p.Detail, "1024") {
+	if p := problemOf(t, r); !strings.Contains(p.Detail, "1024") {
 		t.Errorf("problem %+v", p)
 	}
 }
 
 func TestHealthAndReady(t *testing.T) {
-	h := newHarness(t, nil, Options{})
+	h := gwooktest.Start(t, nil, app.Options{})
 	get := func(path string) (int, string) {
-		resp, err := http.Get(h.url + path)
+		resp, err := http.Get(h.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -482,7 +366,7 @@ func TestHealthAndReady(t *testing.T) {
 	}
 	deadURL := "http://" + ln.Addr().String()
 	ln.Close()
-	down := newHarness(t, map[string]string{"SVIX_SERVER_URL": deadURL}, Options{})
+	down := gwooktest.Start(t, map[string]string{"SVIX_SERVER_URL": deadURL}, app.Options{})
 	h = down
 	if code, body := get("/ready"); code != 503 || !strings.Contains(body, `"svix":"down`) {
 		t.Errorf("/ready with Svix down: %d %s", code, body)
@@ -493,10 +377,10 @@ func TestHealthAndReady(t *testing.T) {
 }
 
 func TestRequestLogLine(t *testing.T) {
-	h := newHarness(t, nil, Options{})
+	h := gwooktest.Start(t, nil, app.Options{})
 	body := examples(t)["event-01.json"]
-	req, _ := http.NewRequest(http.MethodPost, h.url+"/notifications", bytes.NewReader(body))
-	req.SetBasicAuth("admin", testPassword)
+	req, _ := http.NewRequest(http.MethodPost, h.URL+"/notifications", bytes.NewReader(body))
+	req.SetBasicAuth(gwooktest.Username, gwooktest.Password)
 	req.Header.Set("X-Request-Id", "req-abc.123")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -508,7 +392,7 @@ func TestRequestLogLine(t *testing.T) {
 	}
 	f := fieldsOf(t, body)
 	var line map[string]any
-	for _, l := range strings.Split(h.logs.String(), "\n") {
+	for _, l := range strings.Split(h.Logs.String(), "\n") {
 		if strings.Contains(l, `"msg":"request"`) && strings.Contains(l, "req-abc.123") {
 			if err := json.Unmarshal([]byte(l), &line); err != nil {
 				t.Fatal(err)
@@ -516,7 +400,7 @@ func TestRequestLogLine(t *testing.T) {
 		}
 	}
 	if line == nil {
-		t.Fatalf("no request log line in:\n%s", h.logs.String())
+		t.Fatalf("no request log line in:\n%s", h.Logs.String())
 	}
 	for k, want := range map[string]any{"outcome": "forwarded", "event_id": f.ID, "event_type": f.Type, "application": f.UserID,
 		"svix_status": float64(202), "attempts": float64(1), "status": float64(202), "entry": "direct", "caller": "basic"} {
@@ -527,16 +411,16 @@ func TestRequestLogLine(t *testing.T) {
 	if _, ok := line["duration"]; !ok {
 		t.Error("log line has no duration")
 	}
-	if strings.Contains(h.logs.String(), `"data"`) {
+	if strings.Contains(h.Logs.String(), `"data"`) {
 		t.Error("payload reached the logs")
 	}
 }
 
 func TestHostileHeaders(t *testing.T) {
-	h := newHarness(t, nil, Options{})
+	h := gwooktest.Start(t, nil, app.Options{})
 	body := examples(t)["event-01.json"]
-	req, _ := http.NewRequest(http.MethodPost, h.url+"/notifications", bytes.NewReader(body))
-	req.SetBasicAuth("admin", testPassword)
+	req, _ := http.NewRequest(http.MethodPost, h.URL+"/notifications", bytes.NewReader(body))
+	req.SetBasicAuth(gwooktest.Username, gwooktest.Password)
 	req.Header.Set("X-Request-Id", strings.Repeat("A", 300)+`"}{"forged":true`)
 	req.Header.Set(httpIngestHeaderDeliveryAttempt, "not-a-number")
 	resp, err := http.DefaultClient.Do(req)
@@ -550,7 +434,7 @@ func TestHostileHeaders(t *testing.T) {
 	if id := resp.Header.Get("X-Request-Id"); len(id) != 24 {
 		t.Errorf("hostile request id was kept: %q", id)
 	}
-	if strings.Contains(h.logs.String(), "forged") {
+	if strings.Contains(h.Logs.String(), "forged") {
 		t.Error("hostile header reached the logs")
 	}
 }
@@ -558,8 +442,8 @@ func TestHostileHeaders(t *testing.T) {
 const httpIngestHeaderDeliveryAttempt = "X-Goog-Pubsub-Delivery-Attempt"
 
 func TestGracefulShutdown(t *testing.T) {
-	h := newHarness(t, map[string]string{"HTTP_SERVER_DRAIN_DELAY": "300ms"}, Options{})
-	h.svix.SetDefault(svixserver.Response{Delay: 500 * time.Millisecond})
+	h := gwooktest.Start(t, map[string]string{"HTTP_SERVER_DRAIN_DELAY": "300ms"}, app.Options{})
+	h.Svix.SetDefault(svixserver.Response{Delay: 500 * time.Millisecond})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -567,13 +451,13 @@ func TestGracefulShutdown(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- h.app.Serve(ctx, ln) }()
+	go func() { served <- h.App.Serve(ctx, ln) }()
 
 	// A request in flight when the signal comes must finish.
 	inflight := make(chan int, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, base+"/notifications", bytes.NewReader(examples(t)["event-01.json"]))
-		req.SetBasicAuth("admin", testPassword)
+		req.SetBasicAuth(gwooktest.Username, gwooktest.Password)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			inflight <- 0
@@ -583,7 +467,7 @@ func TestGracefulShutdown(t *testing.T) {
 		inflight <- resp.StatusCode
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for h.svix.Attempts() == 0 && time.Now().Before(deadline) {
+	for h.Svix.Attempts() == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	stop()
