@@ -18,7 +18,6 @@ import (
 type notifications struct {
 	pipeline     *pipeline.Pipeline
 	maxBodyBytes int64
-	logger       *slog.Logger
 }
 
 func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -28,7 +28,7 @@ func NewRouter(d Deps) http.Handler {
 	r.Get("/health", d.Health.live)
 	r.Get("/ready", d.Health.ready)
 	r.With(d.Auth.requireAuth).Method(http.MethodPost, "/notifications",
-		&notifications{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes, logger: d.Logger})
+		&notifications{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Type: problemTypeBase + "not_found", Status: http.StatusNotFound, Layer: LayerGwook})
 	})
