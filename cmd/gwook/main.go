@@ -4,8 +4,9 @@
 //
 // Usage:
 //
-//	gwook           serve (configured by environment variables; see README.md)
-//	gwook version   print the version
+//	gwook                     serve (configured by environment variables; see README.md)
+//	gwook replay [flags]      replay the dead-letter subscription through the pipeline
+//	gwook version             print the version
 package main
 
 import (
@@ -43,11 +44,13 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout io.W
 	switch command {
 	case "serve":
 		return serve(ctx, env, stdout)
+	case "replay":
+		return replayCommand(ctx, args[1:], env, stdout, os.Stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gwook", version)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, version)", command)
+		return fmt.Errorf("unknown command %q (commands: serve, replay, version)", command)
 	}
 }
 
@@ -65,6 +68,7 @@ func serve(ctx context.Context, env envconfig.Lookuper, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	ln, err := net.Listen("tcp", a.ListenAddr())
 	if err != nil {
 		return err

@@ -11,11 +11,16 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2"
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gwook/gwook/internal/config"
+	"github.com/gwook/gwook/internal/deadletter"
+	"github.com/gwook/gwook/internal/dedup"
 	"github.com/gwook/gwook/internal/httpapi"
 	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/svix"
@@ -26,10 +31,12 @@ const readyTimeout = 2 * time.Second
 
 // App is a configured Gwook service.
 type App struct {
-	cfg     *config.Config
-	logger  *slog.Logger
-	health  *httpapi.Health
-	handler http.Handler
+	cfg      *config.Config
+	logger   *slog.Logger
+	health   *httpapi.Health
+	handler  http.Handler
+	pipeline *pipeline.Pipeline
+	closers  []func()
 }
 
 // Options are the parts tests replace.
@@ -38,23 +45,18 @@ type Options struct {
 	PushKeys oidc.KeySet
 }
 
-// New builds the service from cfg.
-func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (*App, error) {
-	sender, err := svix.New(svix.Config{
-		Token:           cfg.SvixAuthToken,
-		ServerURL:       cfg.SvixServerURL,
-		Debug:           cfg.SvixDebug,
-		MaxConnsPerHost: cfg.SvixMaxConnsPerHost,
-		Timeout:         cfg.SvixTimeout,
-		Logger:          logger,
-		Retry: svix.RetryPolicy{
-			MaxAttempts:     cfg.SvixRetryMaxAttempts,
-			MaxElapsed:      cfg.SvixRetryMaxElapsed,
-			InitialInterval: cfg.SvixRetryInitialInterval,
-			MaxInterval:     cfg.SvixRetryMaxInterval,
-			RetryAfterMax:   cfg.SvixRetryAfterMax,
-		},
-	})
+// New builds the service from cfg. It fails when a configured dependency
+// cannot be used: a dead-letter topic that is missing or not writable is a
+// startup error, not a surprise at the first outage. Close releases what
+// it opened.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (a *App, err error) {
+	a = &App{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	p, checks, err := a.buildPipeline(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -71,16 +73,149 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		}
 		auth.PushTokens = httpapi.NewPushTokenVerifier(keys, cfg.PushAudience, cfg.PushServiceAccount)
 	}
-	health := httpapi.NewHealth(readyTimeout, httpapi.Check{Name: "svix", Check: sender.Ping})
-	p := pipeline.New(sender, pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes}, cfg.SvixApplicationID)
-	handler := httpapi.NewRouter(httpapi.Deps{
+	a.pipeline = p
+	a.health = httpapi.NewHealth(readyTimeout, checks...)
+	a.handler = httpapi.NewRouter(httpapi.Deps{
 		Pipeline:     p,
 		Auth:         auth,
-		Health:       health,
+		Health:       a.health,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       logger,
 	})
-	return &App{cfg: cfg, logger: logger, health: health, handler: handler}, nil
+	return a, nil
+}
+
+// NewPipeline builds only the pipeline, for the replay command. Close
+// releases what it opened.
+func NewPipeline(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, logger: logger}
+	p, _, err := a.buildPipeline(ctx)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.pipeline = p
+	return a, nil
+}
+
+// Pipeline is the service's event pipeline.
+func (a *App) Pipeline() *pipeline.Pipeline { return a.pipeline }
+
+// PubSub opens a Pub/Sub client for cfg's project; PUBSUB_EMULATOR_HOST
+// points it at the emulator. Close releases it.
+func (a *App) PubSub(ctx context.Context) (*pubsub.Client, error) {
+	project := a.cfg.PubSubProjectID
+	if project == "" {
+		project = projectOf(a.cfg.DeadLetterTopic)
+	}
+	if project == "" {
+		return nil, errors.New("PUBSUB_PROJECT_ID is required")
+	}
+	client, err := pubsub.NewClient(ctx, project)
+	if err != nil {
+		return nil, fmt.Errorf("pubsub: %w", err)
+	}
+	a.closers = append(a.closers, func() { _ = client.Close() })
+	return client, nil
+}
+
+// projectOf returns P from a projects/P/... name.
+func projectOf(name string) string {
+	parts := strings.Split(name, "/")
+	if len(parts) >= 2 && parts[0] == "projects" {
+		return parts[1]
+	}
+	return ""
+}
+
+// buildPipeline opens the pipeline's dependencies and returns the /ready
+// checks for them.
+func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.Check, error) {
+	cfg := a.cfg
+	sender, err := svix.New(svix.Config{
+		Token:           cfg.SvixAuthToken,
+		ServerURL:       cfg.SvixServerURL,
+		Debug:           cfg.SvixDebug,
+		MaxConnsPerHost: cfg.SvixMaxConnsPerHost,
+		Timeout:         cfg.SvixTimeout,
+		Logger:          a.logger,
+		Retry: svix.RetryPolicy{
+			MaxAttempts:     cfg.SvixRetryMaxAttempts,
+			MaxElapsed:      cfg.SvixRetryMaxElapsed,
+			InitialInterval: cfg.SvixRetryInitialInterval,
+			MaxInterval:     cfg.SvixRetryMaxInterval,
+			RetryAfterMax:   cfg.SvixRetryAfterMax,
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	checks := []httpapi.Check{{Name: "svix", Check: sender.Ping}}
+	pc := pipeline.Config{
+		Sender: sender,
+		Filter: pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
+		AppID:  cfg.SvixApplicationID,
+		Logger: a.logger,
+	}
+
+	if cfg.DedupEnabled() {
+		store, check, err := a.dedupStore()
+		if err != nil {
+			return nil, nil, err
+		}
+		fields, _ := dedup.ParseKeyFields(cfg.DedupKeyFields) // checked by config
+		pc.Dedup = pipeline.Dedup{Store: store, TTL: cfg.DedupTTL, KeyFields: fields, FailOpen: cfg.DedupFailureMode == "open"}
+		if check != nil {
+			checks = append(checks, *check)
+		}
+	}
+
+	if cfg.DeadLetterEnabled() {
+		client, err := a.PubSub(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		publisher, err := deadletter.NewPublisher(ctx, client, cfg.DeadLetterTopic, cfg.DeadLetterPublishTimeout)
+		if err != nil {
+			return nil, nil, err
+		}
+		// Stop flushes the buffer; it runs before the client closes.
+		a.closers = append(a.closers, publisher.Stop)
+		pc.DeadLetters = publisher
+		checks = append(checks, httpapi.Check{Name: "dead_letter_topic", Check: publisher.Ping})
+	}
+	return pipeline.New(pc), checks, nil
+}
+
+// dedupStore returns Redis when REDIS_URL is set, else the in-process store
+// (one replica only), and the /ready check for Redis.
+func (a *App) dedupStore() (dedup.Deduper, *httpapi.Check, error) {
+	if a.cfg.RedisURL == "" {
+		a.logger.Warn("REDIS_URL is not set: duplicates are suppressed per process only; run one replica or set REDIS_URL")
+		mem := dedup.NewMemory()
+		a.closers = append(a.closers, func() { _ = mem.Close() })
+		return mem, nil, nil
+	}
+	opts, err := redis.ParseURL(a.cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.DialTimeout = a.cfg.RedisTimeout
+	opts.ReadTimeout = a.cfg.RedisTimeout
+	opts.WriteTimeout = a.cfg.RedisTimeout
+	opts.MaxRetries = 1
+	client := redis.NewClient(opts)
+	a.closers = append(a.closers, func() { _ = client.Close() })
+	store := dedup.NewRedis(client)
+	return store, &httpapi.Check{Name: "redis", Check: store.Ping}, nil
+}
+
+// Close releases what New opened, the last opened first.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
 }
 
 // Handler is the service's HTTP handler.

@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/gwook/gwook/internal/dedup"
 )
 
 // Config is every setting Gwook reads. The env tags are the documented
@@ -49,6 +52,16 @@ type Config struct {
 	SvixRetryMaxInterval     time.Duration `env:"SVIX_RETRY_MAX_INTERVAL, default=2s"`
 	SvixRetryAfterMax        time.Duration `env:"SVIX_RETRY_AFTER_MAX, default=5s"`
 
+	RedisURL         string        `env:"REDIS_URL"`
+	RedisTimeout     time.Duration `env:"REDIS_TIMEOUT, default=500ms"`
+	DedupTTL         time.Duration `env:"DEDUP_TTL, default=1m"`
+	DedupKeyFields   []string      `env:"DEDUP_KEY_FIELDS, default=type,project,source"`
+	DedupFailureMode string        `env:"DEDUP_FAILURE_MODE, default=open"`
+
+	PubSubProjectID          string        `env:"PUBSUB_PROJECT_ID"`
+	DeadLetterTopic          string        `env:"DEAD_LETTER_TOPIC"`
+	DeadLetterPublishTimeout time.Duration `env:"DEAD_LETTER_PUBLISH_TIMEOUT, default=5s"`
+
 	FilterIncludeTypes []string `env:"FILTER_INCLUDE_TYPES"`
 	FilterExcludeTypes []string `env:"FILTER_EXCLUDE_TYPES"`
 
@@ -56,14 +69,24 @@ type Config struct {
 	LogFormat string `env:"LOG_FORMAT, default=json"`
 }
 
-// Load reads the configuration through lookuper (envconfig.OsLookuper() in
-// production) and validates it.
+// Load reads the server's configuration through lookuper
+// (envconfig.OsLookuper() in production) and validates it.
 func Load(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
+	return load(ctx, lookuper, (*Config).Validate)
+}
+
+// LoadReplay reads the replay command's configuration: it needs Svix and
+// Pub/Sub but serves nothing, so no authentication method is required.
+func LoadReplay(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
+	return load(ctx, lookuper, (*Config).ValidateReplay)
+}
+
+func load(ctx context.Context, lookuper envconfig.Lookuper, validate func(*Config) error) (*Config, error) {
 	var c Config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: lookuper}); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %s", withVariableName(err))
 	}
-	if err := c.Validate(); err != nil {
+	if err := validate(&c); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -78,86 +101,145 @@ func (c *Config) OIDCEnabled() bool { return c.PushAudience != "" }
 // TokenEnabled reports whether the push verification token is accepted.
 func (c *Config) TokenEnabled() bool { return c.PushVerificationToken != "" }
 
-// Validate returns one error naming every problem, or nil.
-func (c *Config) Validate() error {
-	var problems []string
-	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+// DedupEnabled reports whether duplicate suppression is on.
+func (c *Config) DedupEnabled() bool { return c.DedupTTL > 0 }
 
-	if c.SvixAuthToken == "" {
-		add("SVIX_AUTH_TOKEN is required")
+// DeadLetterEnabled reports whether failed events go to a dead-letter topic.
+func (c *Config) DeadLetterEnabled() bool { return c.DeadLetterTopic != "" }
+
+// problems collects configuration errors.
+type problems []string
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
 	}
+	return errors.New("invalid configuration:\n  - " + strings.Join(p, "\n  - "))
+}
+
+// Validate checks the server's configuration and returns one error naming
+// every problem, or nil.
+func (c *Config) Validate() error {
+	var p problems
+	c.validateServer(&p)
+	c.validateShared(&p)
+	return p.err()
+}
+
+// ValidateReplay checks the replay command's configuration.
+func (c *Config) ValidateReplay() error {
+	var p problems
+	c.validateShared(&p)
+	return p.err()
+}
+
+func (c *Config) validateServer(p *problems) {
 	if !c.BasicAuthEnabled() && !c.OIDCEnabled() && !c.TokenEnabled() {
-		add("no authentication method is configured: set AUTH_USERNAME and AUTH_PASSWORD (producers), " +
+		p.add("no authentication method is configured: set AUTH_USERNAME and AUTH_PASSWORD (producers), " +
 			"PUBSUB_PUSH_AUDIENCE and PUBSUB_PUSH_SERVICE_ACCOUNT (Pub/Sub push with OIDC), " +
 			"or PUBSUB_VERIFICATION_TOKEN (Pub/Sub push with ?token=)")
 	}
 	if c.BasicAuthEnabled() != (c.AuthPassword != "") {
-		add("AUTH_USERNAME and AUTH_PASSWORD must be set together")
+		p.add("AUTH_USERNAME and AUTH_PASSWORD must be set together")
 	}
 	if c.OIDCEnabled() && c.PushServiceAccount == "" {
-		add("PUBSUB_PUSH_SERVICE_ACCOUNT is required when PUBSUB_PUSH_AUDIENCE is set")
+		p.add("PUBSUB_PUSH_SERVICE_ACCOUNT is required when PUBSUB_PUSH_AUDIENCE is set")
 	}
 	if c.PushServiceAccount != "" && !c.OIDCEnabled() {
-		add("PUBSUB_PUSH_AUDIENCE is required when PUBSUB_PUSH_SERVICE_ACCOUNT is set")
-	}
-	if c.SvixServerURL != "" {
-		if u, err := url.Parse(c.SvixServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("SVIX_SERVER_URL must be an http or https URL, got %q", c.SvixServerURL)
-		}
+		p.add("PUBSUB_PUSH_AUDIENCE is required when PUBSUB_PUSH_SERVICE_ACCOUNT is set")
 	}
 	if c.HTTPPort < 1 || c.HTTPPort > 65535 {
-		add("HTTP_SERVER_PORT must be between 1 and 65535, got %d", c.HTTPPort)
+		p.add("HTTP_SERVER_PORT must be between 1 and 65535, got %d", c.HTTPPort)
 	}
-	positive := map[string]time.Duration{
+	positive(p, map[string]time.Duration{
 		"HTTP_SERVER_READ_TIMEOUT":              c.ReadTimeout,
 		"HTTP_SERVER_READ_HEADER_TIMEOUT":       c.ReadHeaderTimeout,
 		"HTTP_SERVER_WRITE_TIMEOUT":             c.WriteTimeout,
 		"HTTP_SERVER_IDLE_TIMEOUT":              c.IdleTimeout,
 		"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT": c.GracefulShutdownTimeout,
-		"SVIX_TIMEOUT":                          c.SvixTimeout,
-		"SVIX_RETRY_MAX_ELAPSED":                c.SvixRetryMaxElapsed,
-		"SVIX_RETRY_INITIAL_INTERVAL":           c.SvixRetryInitialInterval,
-		"SVIX_RETRY_MAX_INTERVAL":               c.SvixRetryMaxInterval,
-		"SVIX_RETRY_AFTER_MAX":                  c.SvixRetryAfterMax,
+	})
+	budget := c.SvixRetryMaxElapsed
+	if c.DeadLetterEnabled() {
+		budget += c.DeadLetterPublishTimeout
 	}
-	for _, name := range sortedKeys(positive) {
-		if positive[name] <= 0 {
-			add("%s must be positive, got %s", name, positive[name])
-		}
-	}
-	if c.SvixRetryMaxElapsed >= c.WriteTimeout {
-		add("SVIX_RETRY_MAX_ELAPSED (%s) must be below HTTP_SERVER_WRITE_TIMEOUT (%s), or responses are cut off while Gwook still retries",
-			c.SvixRetryMaxElapsed, c.WriteTimeout)
+	if budget >= c.WriteTimeout {
+		p.add("SVIX_RETRY_MAX_ELAPSED (%s) plus DEAD_LETTER_PUBLISH_TIMEOUT when a dead-letter topic is set (%s in all) "+
+			"must be below HTTP_SERVER_WRITE_TIMEOUT (%s), or responses are cut off while Gwook still works on them",
+			c.SvixRetryMaxElapsed, budget, c.WriteTimeout)
 	}
 	if c.DrainDelay < 0 {
-		add("HTTP_SERVER_DRAIN_DELAY must not be negative, got %s", c.DrainDelay)
-	}
-	if c.SvixRetryMaxAttempts < 1 {
-		add("SVIX_RETRY_MAX_ATTEMPTS must be at least 1, got %d", c.SvixRetryMaxAttempts)
-	}
-	if c.SvixMaxConnsPerHost < 1 {
-		add("SVIX_MAX_CONNS_PER_HOST must be at least 1, got %d", c.SvixMaxConnsPerHost)
+		p.add("HTTP_SERVER_DRAIN_DELAY must not be negative, got %s", c.DrainDelay)
 	}
 	if c.MaxBodyBytes < 1 {
-		add("MAX_BODY_BYTES must be positive, got %d", c.MaxBodyBytes)
+		p.add("MAX_BODY_BYTES must be positive, got %d", c.MaxBodyBytes)
 	}
 	if c.MaxHeaderBytes < 4096 {
-		add("HTTP_SERVER_MAX_HEADER_BYTES must be at least 4096, got %d", c.MaxHeaderBytes)
+		p.add("HTTP_SERVER_MAX_HEADER_BYTES must be at least 4096, got %d", c.MaxHeaderBytes)
+	}
+}
+
+func (c *Config) validateShared(p *problems) {
+	if c.SvixAuthToken == "" {
+		p.add("SVIX_AUTH_TOKEN is required")
+	}
+	if c.SvixServerURL != "" {
+		if u, err := url.Parse(c.SvixServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("SVIX_SERVER_URL must be an http or https URL, got %q", c.SvixServerURL)
+		}
+	}
+	positive(p, map[string]time.Duration{
+		"SVIX_TIMEOUT":                c.SvixTimeout,
+		"SVIX_RETRY_MAX_ELAPSED":      c.SvixRetryMaxElapsed,
+		"SVIX_RETRY_INITIAL_INTERVAL": c.SvixRetryInitialInterval,
+		"SVIX_RETRY_MAX_INTERVAL":     c.SvixRetryMaxInterval,
+		"SVIX_RETRY_AFTER_MAX":        c.SvixRetryAfterMax,
+		"REDIS_TIMEOUT":               c.RedisTimeout,
+		"DEAD_LETTER_PUBLISH_TIMEOUT": c.DeadLetterPublishTimeout,
+	})
+	if c.SvixRetryMaxAttempts < 1 {
+		p.add("SVIX_RETRY_MAX_ATTEMPTS must be at least 1, got %d", c.SvixRetryMaxAttempts)
+	}
+	if c.SvixMaxConnsPerHost < 1 {
+		p.add("SVIX_MAX_CONNS_PER_HOST must be at least 1, got %d", c.SvixMaxConnsPerHost)
+	}
+	if c.DedupTTL < 0 {
+		p.add("DEDUP_TTL must not be negative (0 turns duplicate suppression off), got %s", c.DedupTTL)
+	}
+	if _, err := dedup.ParseKeyFields(c.DedupKeyFields); err != nil {
+		p.add("DEDUP_KEY_FIELDS: %v", err)
+	}
+	if c.DedupFailureMode != "open" && c.DedupFailureMode != "closed" {
+		p.add("DEDUP_FAILURE_MODE must be open or closed, got %q", c.DedupFailureMode)
+	}
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			p.add("REDIS_URL: %v", err)
+		}
+	}
+	if c.DeadLetterEnabled() && c.PubSubProjectID == "" && !strings.HasPrefix(c.DeadLetterTopic, "projects/") {
+		p.add("PUBSUB_PROJECT_ID is required when DEAD_LETTER_TOPIC is a topic ID, not a full projects/P/topics/T name")
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
-		add("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+		p.add("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	switch c.LogFormat {
 	case "json", "text":
 	default:
-		add("LOG_FORMAT must be json or text, got %q", c.LogFormat)
+		p.add("LOG_FORMAT must be json or text, got %q", c.LogFormat)
 	}
-	if len(problems) == 0 {
-		return nil
+}
+
+// positive reports each duration in durations that is not above zero.
+func positive(p *problems, durations map[string]time.Duration) {
+	for _, name := range sortedKeys(durations) {
+		if durations[name] <= 0 {
+			p.add("%s must be positive, got %s", name, durations[name])
+		}
 	}
-	return errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
 }
 
 func sortedKeys(m map[string]time.Duration) []string {

@@ -9,12 +9,12 @@ import (
 	"github.com/sethvargo/go-envconfig"
 )
 
-func load(env map[string]string) (*Config, error) {
+func loadEnv(env map[string]string) (*Config, error) {
 	return Load(context.Background(), envconfig.MapLookuper(env))
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := load(map[string]string{"SVIX_AUTH_TOKEN": "sk", "AUTH_USERNAME": "admin", "AUTH_PASSWORD": "admin"})
+	c, err := loadEnv(map[string]string{"SVIX_AUTH_TOKEN": "sk", "AUTH_USERNAME": "admin", "AUTH_PASSWORD": "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestMissingRequiredNamesEverything(t *testing.T) {
-	_, err := load(map[string]string{})
+	_, err := loadEnv(map[string]string{})
 	if err == nil {
 		t.Fatal("want an error")
 	}
@@ -61,7 +61,13 @@ func TestInvalidCombinations(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"retry budget reaches write timeout", map[string]string{"SVIX_RETRY_MAX_ELAPSED": "20s"}, "SVIX_RETRY_MAX_ELAPSED (20s) must be below HTTP_SERVER_WRITE_TIMEOUT (20s)"},
+		{"retry budget reaches write timeout", map[string]string{"SVIX_RETRY_MAX_ELAPSED": "20s"}, "(20s in all) must be below HTTP_SERVER_WRITE_TIMEOUT (20s)"},
+		{"retry and dead-letter budgets reach write timeout", map[string]string{"DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p", "DEAD_LETTER_PUBLISH_TIMEOUT": "12s"}, "(20s in all) must be below HTTP_SERVER_WRITE_TIMEOUT"},
+		{"dead-letter topic ID without project", map[string]string{"DEAD_LETTER_TOPIC": "dlq"}, "PUBSUB_PROJECT_ID is required"},
+		{"unknown dedup key field", map[string]string{"DEDUP_KEY_FIELDS": "type,colour"}, "DEDUP_KEY_FIELDS"},
+		{"bad dedup failure mode", map[string]string{"DEDUP_FAILURE_MODE": "maybe"}, "DEDUP_FAILURE_MODE must be open or closed"},
+		{"negative dedup TTL", map[string]string{"DEDUP_TTL": "-1s"}, "DEDUP_TTL must not be negative"},
+		{"bad Redis URL", map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
 		{"username without password", map[string]string{"AUTH_USERNAME": "admin"}, "AUTH_USERNAME and AUTH_PASSWORD must be set together"},
 		{"audience without service account", map[string]string{"PUBSUB_PUSH_AUDIENCE": "https://x"}, "PUBSUB_PUSH_SERVICE_ACCOUNT is required"},
 		{"service account without audience", map[string]string{"PUBSUB_PUSH_SERVICE_ACCOUNT": "sa@x"}, "PUBSUB_PUSH_AUDIENCE is required"},
@@ -80,11 +86,29 @@ func TestInvalidCombinations(t *testing.T) {
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			_, err := load(env)
+			_, err := loadEnv(env)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestReplayNeedsNoAuthMethod(t *testing.T) {
+	if _, err := LoadReplay(context.Background(), envconfig.MapLookuper(map[string]string{"SVIX_AUTH_TOKEN": "sk"})); err != nil {
+		t.Errorf("replay: %v", err)
+	}
+	_, err := LoadReplay(context.Background(), envconfig.MapLookuper(map[string]string{}))
+	if err == nil || !strings.Contains(err.Error(), "SVIX_AUTH_TOKEN") || strings.Contains(err.Error(), "AUTH_USERNAME") {
+		t.Errorf("replay without Svix token: %v", err)
+	}
+}
+
+func TestDeadLetterTopicAsFullName(t *testing.T) {
+	c, err := loadEnv(map[string]string{"SVIX_AUTH_TOKEN": "sk", "PUBSUB_VERIFICATION_TOKEN": "t", "DEAD_LETTER_TOPIC": "projects/p1/topics/dlq"})
+	if err != nil || !c.DeadLetterEnabled() || !c.DedupEnabled() || c.DedupFailureMode != "open" ||
+		strings.Join(c.DedupKeyFields, ",") != "type,project,source" || c.DedupTTL != time.Minute {
+		t.Errorf("config %+v, err %v", c, err)
 	}
 }
 
@@ -95,7 +119,7 @@ func TestEachAuthMethodAloneIsEnough(t *testing.T) {
 		{"PUBSUB_VERIFICATION_TOKEN": "t"},
 	} {
 		env["SVIX_AUTH_TOKEN"] = "sk"
-		if _, err := load(env); err != nil {
+		if _, err := loadEnv(env); err != nil {
 			t.Errorf("%v: %v", env, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/ingest"
@@ -69,6 +70,12 @@ func logResult(log *RequestLog, m *ingest.Message, res *pipeline.Result) {
 	if res.Err != nil {
 		log.Add(slog.String("error", res.Err.Error()))
 	}
+	if res.DeadLettered || res.DeadLetterErr != nil {
+		log.Add(slog.Bool("dead_lettered", res.DeadLettered))
+	}
+	if res.DeadLetterErr != nil {
+		log.Add(slog.String("dead_letter_error", res.DeadLetterErr.Error()))
+	}
 	if res.Svix.Body != "" {
 		log.Add(slog.String("svix_body", res.Svix.Body))
 	}
@@ -81,19 +88,36 @@ type accepted struct {
 	Application   string `json:"application,omitempty"`
 	SvixMessageID string `json:"svix_message_id,omitempty"`
 	Attempts      int    `json:"attempts,omitempty"`
+	DeadLettered  bool   `json:"dead_lettered,omitempty"`
 }
 
-// respond writes the answer for res. Pub/Sub push acks only 102, 200, 201,
-// 202 and 204, and the emulator takes 202 as a nack, so every success to a
-// push is 200; failures that Pub/Sub should redeliver are 4xx or 5xx.
+// respond writes the answer for res, following DESIGN.md's response table.
+// Pub/Sub push acks only 102, 200, 201, 202 and 204, and the emulator takes
+// 202 as a nack, so every success to a push is 200; a push is acked only
+// when its event was delivered, deliberately dropped, or dead-lettered.
 func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *ingest.Message, res *pipeline.Result) {
 	push := m.Delivery.Entry == ingest.EntryPush
 	ok := accepted{Outcome: string(res.Outcome), EventID: m.Event.ID, Application: res.AppID,
-		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts}
+		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered}
 	p := Problem{Type: problemTypeBase + string(res.Outcome), Layer: LayerSvix, Outcome: string(res.Outcome),
-		EventID: m.Event.ID, SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts}
+		EventID: m.Event.ID, SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered}
 	if res.Err != nil {
 		p.Detail = res.Err.Error()
+	}
+	if res.DeadLetterErr != nil {
+		p.Detail += "; dead-letter publish failed: " + res.DeadLetterErr.Error()
+	}
+	if push && res.DeadLettered {
+		writeJSON(w, http.StatusOK, ok) // safe on the dead-letter topic: ack
+		return
+	}
+	// A failed dead-letter publish leaves the event nowhere: the caller must
+	// keep it (push: redeliver; producer: retry).
+	if res.DeadLetterErr != nil {
+		p.Status = pick(push, http.StatusServiceUnavailable, http.StatusInternalServerError)
+		p.Layer = LayerGwook
+		writeProblem(w, r, p)
+		return
 	}
 
 	switch res.Outcome {
@@ -108,8 +132,13 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *inges
 			writeJSON(w, http.StatusOK, ok) // already delivered: ack
 			return
 		}
-		p.Status, p.Detail = http.StatusConflict, "Svix already has a message with this event id"
+		p.Status = http.StatusConflict
+		if res.Svix.Status == 0 {
+			p.Layer = LayerGwook // suppressed inside the dedup window
+		}
 	case pipeline.Invalid:
+		// A push lands here only without a dead-letter topic: the
+		// subscription's own dead-letter policy then takes it.
 		p.Status, p.Layer = http.StatusBadRequest, LayerGwook
 		var invalid *event.InvalidError
 		if errors.As(res.Err, &invalid) {
@@ -122,8 +151,10 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *inges
 	case pipeline.RateLimited:
 		p.Status = http.StatusTooManyRequests
 		if res.Svix.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((res.Svix.RetryAfter+999_999_999)/1_000_000_000)))
+			w.Header().Set("Retry-After", strconv.Itoa(int((res.Svix.RetryAfter+time.Second-1)/time.Second)))
 		}
+	case pipeline.DedupUnavailable:
+		p.Status, p.Layer = http.StatusServiceUnavailable, LayerGwook
 	default:
 		p.Status = pick(push, http.StatusServiceUnavailable, http.StatusInternalServerError)
 	}

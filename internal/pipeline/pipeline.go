@@ -1,11 +1,25 @@
 // Package pipeline is the one path every event takes, whichever way it came
-// in: validate, filter, resolve the Svix application, send. It returns an
-// Outcome; only the HTTP layer turns an outcome into a status code.
+// in: validate, filter, resolve the Svix application, suppress duplicates,
+// send, and dead-letter what could not be sent. It returns an Outcome; only
+// the HTTP layer turns an outcome into a status code.
+//
+// Its promise: an event is delivered, deliberately dropped (filtered or
+// duplicate), or on the dead-letter topic, or the Result says that none of
+// these happened (DeadLetterErr), so the caller must not take it as handled.
 package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/gwook/gwook/internal/deadletter"
+	"github.com/gwook/gwook/internal/dedup"
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/internal/svix"
@@ -16,13 +30,14 @@ type Outcome string
 
 // The outcomes of Process.
 const (
-	Forwarded   Outcome = "forwarded"    // Svix accepted the message
-	Filtered    Outcome = "filtered"     // dropped on purpose by the type filter
-	Duplicate   Outcome = "duplicate"    // Svix already has this eventId
-	Invalid     Outcome = "invalid"      // the body is not a valid event
-	Rejected    Outcome = "rejected"     // Svix refused the message for good (4xx other than 409 and 429)
-	RateLimited Outcome = "rate_limited" // Svix answered 429 after every retry
-	Unavailable Outcome = "unavailable"  // Svix failed or was unreachable after every retry
+	Forwarded        Outcome = "forwarded"         // Svix accepted the message
+	Filtered         Outcome = "filtered"          // dropped on purpose by the type filter
+	Duplicate        Outcome = "duplicate"         // inside the dedup window, or Svix already has this eventId
+	Invalid          Outcome = "invalid"           // the body is not a valid event
+	Rejected         Outcome = "rejected"          // Svix refused the message for good (4xx other than 409 and 429)
+	RateLimited      Outcome = "rate_limited"      // Svix answered 429 after every retry
+	Unavailable      Outcome = "unavailable"       // Svix failed or was unreachable after every retry
+	DedupUnavailable Outcome = "dedup_unavailable" // the dedup store failed and DEDUP_FAILURE_MODE is closed
 )
 
 // Result is the Outcome of one event and what led to it.
@@ -35,42 +50,171 @@ type Result struct {
 	// Err explains any outcome but Forwarded and Filtered. For Invalid it is
 	// an *event.InvalidError.
 	Err error
+	// DeadLettered is true once the event is safe on the dead-letter topic.
+	DeadLettered bool
+	// DeadLetterErr is why publishing to the dead-letter topic failed.
+	DeadLetterErr error
+}
+
+// Dedup configures duplicate suppression. A nil Store turns it off.
+type Dedup struct {
+	Store     dedup.Deduper
+	TTL       time.Duration
+	KeyFields []string
+	// FailOpen forwards events when the store fails (Svix's idempotency key
+	// still stops exact repeats); otherwise they get DedupUnavailable.
+	FailOpen bool
+}
+
+// Config is what a Pipeline is built from.
+type Config struct {
+	Sender *svix.Sender
+	Filter TypeFilter
+	// AppID, when set, is the Svix application for every event; otherwise
+	// each event's user_id is the application UID.
+	AppID string
+	Dedup Dedup
+	// DeadLetters receives what could not be delivered; nil means no topic.
+	DeadLetters *deadletter.Publisher
+	Logger      *slog.Logger
 }
 
 // Pipeline processes events. It is safe for concurrent use.
 type Pipeline struct {
-	sender *svix.Sender
-	filter TypeFilter
-	// appID, when set, is the Svix application for every event; otherwise
-	// each event's user_id is the application UID.
-	appID string
+	cfg Config
+	// dedupErrors counts failures of the dedup store; they are logged at
+	// most once a minute.
+	dedupErrors   atomic.Int64
+	dedupErrorLog rate.Sometimes
 }
 
-// New returns a Pipeline that sends through sender.
-func New(sender *svix.Sender, filter TypeFilter, appID string) *Pipeline {
-	return &Pipeline{sender: sender, filter: filter, appID: appID}
+// New returns a Pipeline.
+func New(cfg Config) *Pipeline {
+	return &Pipeline{cfg: cfg, dedupErrorLog: rate.Sometimes{First: 1, Interval: time.Minute}}
 }
 
-// Process takes one decoded message through the pipeline.
+// DedupErrors is how many times the dedup store failed.
+func (p *Pipeline) DedupErrors() int64 { return p.dedupErrors.Load() }
+
+// DeadLetterEnabled reports whether a dead-letter topic is configured.
+func (p *Pipeline) DeadLetterEnabled() bool { return p.cfg.DeadLetters != nil }
+
+// releaseTimeout bounds giving a dedup claim back, which happens even when
+// the caller has gone away.
+const releaseTimeout = time.Second
+
+// Process takes one decoded message through the pipeline. Replayed messages
+// skip duplicate suppression (a replay is deliberate) and are never
+// dead-lettered again (they stay on the dead-letter subscription).
 func (p *Pipeline) Process(ctx context.Context, m *ingest.Message) Result {
 	if m.Err != nil {
-		return Result{Outcome: Invalid, Err: m.Err}
+		return p.invalid(ctx, m, m.Err)
 	}
-	if !p.filter.Allows(m.Event.Type) {
+	if !p.cfg.Filter.Allows(m.Event.Type) {
 		return Result{Outcome: Filtered}
 	}
 	appID, err := p.application(&m.Event)
 	if err != nil {
-		return Result{Outcome: Invalid, Err: err}
+		return p.invalid(ctx, m, err)
 	}
-	sent := p.sender.Send(ctx, appID, &m.Event)
-	return Result{Outcome: outcomeOf(sent.Outcome), AppID: appID, Svix: sent, Err: sent.Err}
+
+	claim, res, claimed := p.claim(ctx, m)
+	if res != nil {
+		res.AppID = appID
+		return *res
+	}
+	sent := p.cfg.Sender.Send(ctx, appID, &m.Event)
+	r := Result{Outcome: outcomeOf(sent.Outcome), AppID: appID, Svix: sent, Err: sent.Err}
+	if claimed && r.Outcome != Forwarded && r.Outcome != Duplicate {
+		p.release(ctx, claim)
+	}
+	switch r.Outcome {
+	case RateLimited:
+		p.deadLetter(ctx, m, &r, deadletter.ReasonRateLimited)
+	case Unavailable:
+		p.deadLetter(ctx, m, &r, deadletter.ReasonUnavailable)
+	}
+	return r
+}
+
+// invalid ends an invalid event; a push is dead-lettered so that Pub/Sub
+// stops redelivering something that can never succeed.
+func (p *Pipeline) invalid(ctx context.Context, m *ingest.Message, err error) Result {
+	r := Result{Outcome: Invalid, Err: err}
+	if m.Delivery.Entry == ingest.EntryPush {
+		p.deadLetter(ctx, m, &r, deadletter.ReasonInvalidEvent)
+	}
+	return r
+}
+
+// claim takes the event's dedup key. It returns a final Result when the
+// event must stop here, and whether a claim is held.
+func (p *Pipeline) claim(ctx context.Context, m *ingest.Message) (dedup.Claim, *Result, bool) {
+	d := p.cfg.Dedup
+	if d.Store == nil || m.Delivery.Entry == ingest.EntryReplay {
+		return dedup.Claim{}, nil, false
+	}
+	claim, err := d.Store.Claim(ctx, dedup.Key(&m.Event, d.KeyFields), d.TTL)
+	switch {
+	case err == nil:
+		return claim, nil, true
+	case errors.Is(err, dedup.ErrDuplicate):
+		return claim, &Result{Outcome: Duplicate, Err: fmt.Errorf("an event with the same %v arrived within %s", d.KeyFields, d.TTL)}, false
+	}
+	p.dedupErrors.Add(1)
+	p.dedupErrorLog.Do(func() {
+		p.cfg.Logger.Error("dedup store failed", "error", err.Error(), "fail_open", d.FailOpen,
+			"failures_so_far", p.dedupErrors.Load(), "next_log_in", "1m")
+	})
+	if d.FailOpen {
+		return claim, nil, false
+	}
+	return claim, &Result{Outcome: DedupUnavailable, Err: fmt.Errorf("dedup store: %w", err)}, false
+}
+
+func (p *Pipeline) release(ctx context.Context, c dedup.Claim) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := p.cfg.Dedup.Store.Release(ctx, c); err != nil {
+		p.dedupErrors.Add(1)
+		p.cfg.Logger.Warn("releasing dedup claim failed; the key expires with its TTL", "error", err.Error())
+	}
+}
+
+// deadLetter publishes the event of m to the dead-letter topic, when there
+// is one and m is not a replay, and records the result in r.
+func (p *Pipeline) deadLetter(ctx context.Context, m *ingest.Message, r *Result, reason deadletter.Reason) {
+	if p.cfg.DeadLetters == nil || m.Delivery.Entry == ingest.EntryReplay {
+		return
+	}
+	data := m.Event.Raw
+	if len(data) == 0 {
+		data = m.Body
+	}
+	errText := ""
+	if r.Err != nil {
+		errText = r.Err.Error()
+	}
+	letter := deadletter.Letter{
+		Reason: reason, Data: data, SvixStatus: r.Svix.Status, Error: errText, Attempts: r.Svix.Attempts,
+		EventID: m.Event.ID, EventType: m.Event.Type, Application: r.AppID,
+		SourceSubscription: m.Delivery.Subscription, SourceMessageID: m.Delivery.MessageID, FailedAt: time.Now(),
+	}
+	// The publish outlives a caller that hangs up: the event is safer on
+	// the topic than nowhere.
+	if _, err := p.cfg.DeadLetters.Publish(context.WithoutCancel(ctx), letter); err != nil {
+		r.DeadLetterErr = err
+		p.cfg.Logger.Error("dead-letter publish failed", "error", err.Error(), "reason", string(reason),
+			"event_id", m.Event.ID, "event_type", m.Event.Type, "push_message_id", m.Delivery.MessageID)
+		return
+	}
+	r.DeadLettered = true
 }
 
 // application resolves the Svix application of n.
 func (p *Pipeline) application(n *event.Notification) (string, error) {
-	if p.appID != "" {
-		return p.appID, nil
+	if p.cfg.AppID != "" {
+		return p.cfg.AppID, nil
 	}
 	if !event.ValidSvixID(n.UserID) {
 		return "", &event.InvalidError{Reason: "event failed validation", Fields: []event.FieldError{{

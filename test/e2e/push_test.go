@@ -13,8 +13,8 @@ import (
 	"github.com/gwook/gwook/test/pubsubemu"
 )
 
-// uniqueEvents returns n valid events with ids unique to this test run,
-// cycling through the example events for their types and data.
+// uniqueEvents returns n valid events with ids and dedup keys unique to
+// this test run, cycling through the example events for their types and data.
 func uniqueEvents(t *testing.T, n int) map[string][]byte {
 	t.Helper()
 	paths, err := filepath.Glob("../events/event-[0-9]*.json")
@@ -34,6 +34,7 @@ func uniqueEvents(t *testing.T, n int) map[string][]byte {
 		}
 		id := fmt.Sprintf("evt_e2e_%d_%03d", run, i)
 		ev["id"] = id
+		ev["source"] = fmt.Sprintf("%v-%d", ev["source"], i) // a distinct dedup key per event
 		b, err := json.Marshal(ev)
 		if err != nil {
 			t.Fatal(err)

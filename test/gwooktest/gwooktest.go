@@ -66,6 +66,7 @@ func Start(tb testing.TB, env map[string]string, opts app.Options) *Gwook {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(a.Close)
 	srv := httptest.NewServer(a.Handler())
 	tb.Cleanup(srv.Close)
 	tb.Cleanup(func() {

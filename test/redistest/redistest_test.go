@@ -1,0 +1,111 @@
+package redistest
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestStartStopRestart(t *testing.T) {
+	s := Start(t)
+	if !strings.HasPrefix(s.Addr, "127.0.0.1:") {
+		t.Fatalf("Addr = %q, want 127.0.0.1:port", s.Addr)
+	}
+	if want := "redis://" + s.Addr + "/0"; s.URL() != want {
+		t.Errorf("URL() = %q, want %q", s.URL(), want)
+	}
+	if err := ping(s.Addr); err != nil {
+		t.Fatalf("after Start: PING: %v", err)
+	}
+
+	s.Stop(t)
+	if err := ping(s.Addr); err == nil {
+		t.Fatal("after Stop: PING answered")
+	}
+	s.Stop(t) // stopping a stopped server does nothing
+
+	addr := s.Addr
+	s.Restart(t)
+	if s.Addr != addr {
+		t.Errorf("after Restart: Addr = %q, want %q", s.Addr, addr)
+	}
+	if err := ping(s.Addr); err != nil {
+		t.Fatalf("after Restart: PING: %v", err)
+	}
+
+	s.Restart(t) // restarting a running server stops it first
+	if err := ping(s.Addr); err != nil {
+		t.Fatalf("after second Restart: PING: %v", err)
+	}
+}
+
+func TestStoppedWhenTestEnds(t *testing.T) {
+	var addr string
+	t.Run("server", func(t *testing.T) {
+		addr = Start(t).Addr
+	})
+	if err := ping(addr); err == nil {
+		t.Fatalf("redis-server on %s still answers after its test ended", addr)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records the message and ends
+// the calling goroutine, as testing.T's does, without failing the real test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestStartFailsWithoutRedisServer(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	r := &fatalRecorder{TB: t}
+	done := make(chan *Server)
+	go func() {
+		var s *Server
+		defer func() { done <- s }()
+		s = Start(r)
+	}()
+	if s := <-done; s != nil {
+		t.Fatalf("Start returned a server at %s without redis-server on PATH", s.Addr)
+	}
+	if !strings.Contains(r.msg, "redis-server is not on PATH") {
+		t.Errorf("Start failed with %q, want it to say redis-server is not on PATH", r.msg)
+	}
+}
+
+func TestServersAreSeparate(t *testing.T) {
+	a, b := Start(t), Start(t)
+	if a.Addr == b.Addr {
+		t.Fatalf("two servers share %s", a.Addr)
+	}
+	a.Stop(t)
+	if err := ping(b.Addr); err != nil {
+		t.Fatalf("stopping one server stopped the other: PING %s: %v", b.Addr, err)
+	}
+}
+
+func TestSharedURL(t *testing.T) {
+	tests := []struct {
+		name, url, addr, want string
+	}{
+		{"default", "", "", DefaultSharedURL},
+		{"REDIS_URL", "redis://example:7000/2", "", "redis://example:7000/2"},
+		{"REDIS_URL wins", "redis://example:7000/2", "127.0.0.1:7001", "redis://example:7000/2"},
+		{"REDIS_ADDR", "", "127.0.0.1:7001", "redis://127.0.0.1:7001/0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("REDIS_URL", tt.url)
+			t.Setenv("REDIS_ADDR", tt.addr)
+			if got := SharedURL(); got != tt.want {
+				t.Errorf("SharedURL() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
