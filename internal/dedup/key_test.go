@@ -87,28 +87,25 @@ func TestKeyDependsOnChosenFieldsOnly(t *testing.T) {
 }
 
 func TestKeyFraming(t *testing.T) {
+	tp := []string{"type", "project"}
 	tests := []struct {
-		name   string
-		a, b   event.Notification
-		fields []string
+		name    string
+		a       event.Notification
+		aFields []string
+		b       event.Notification
+		bFields []string
 	}{
-		{"separator shifted", event.Notification{Type: "a|b", Project: "c"}, event.Notification{Type: "a", Project: "b|c"}, []string{"type", "project"}},
-		{"byte shifted", event.Notification{Type: "ab", Project: ""}, event.Notification{Type: "a", Project: "b"}, []string{"type", "project"}},
-		{"length-like bytes", event.Notification{Type: "\x01a", Project: ""}, event.Notification{Type: "", Project: "\x01a"}, []string{"type", "project"}},
-		{"field name in value", event.Notification{Type: "\x07project\x01x", Project: ""}, event.Notification{Type: "", Project: "x"}, []string{"type", "project"}},
-		{"same value, other field", event.Notification{Type: "x"}, event.Notification{Project: "x"}, nil},
+		{"separator shifted", event.Notification{Type: "a|b", Project: "c"}, tp, event.Notification{Type: "a", Project: "b|c"}, tp},
+		{"byte shifted", event.Notification{Type: "ab"}, tp, event.Notification{Type: "a", Project: "b"}, tp},
+		{"length-like bytes", event.Notification{Type: "\x01a"}, tp, event.Notification{Project: "\x01a"}, tp},
+		{"next field in a value", event.Notification{Type: "x\x07project"}, tp, event.Notification{Type: "x", Project: "\x07project"}, tp},
+		{"framing in a value", event.Notification{Type: "\x07projectx"}, []string{"type"}, event.Notification{Project: "x"}, tp},
+		{"same value, other field", event.Notification{Type: "x"}, []string{"type"}, event.Notification{Project: "x"}, []string{"project"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.fields == nil {
-				ka, kb := Key(&tt.a, []string{"type"}), Key(&tt.b, []string{"project"})
-				if ka == kb {
-					t.Errorf("type=%q and project=%q share the key %s", tt.a.Type, tt.b.Project, ka)
-				}
-				return
-			}
-			if ka, kb := Key(&tt.a, tt.fields), Key(&tt.b, tt.fields); ka == kb {
-				t.Errorf("%+v and %+v share the key %s", tt.a, tt.b, ka)
+			if ka, kb := Key(&tt.a, tt.aFields), Key(&tt.b, tt.bFields); ka == kb {
+				t.Errorf("%+v by %v and %+v by %v share the key %s", tt.a, tt.aFields, tt.b, tt.bFields, ka)
 			}
 		})
 	}

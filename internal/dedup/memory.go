@@ -13,10 +13,10 @@ const sweepInterval = time.Minute
 // not see each other's claims, and a restart forgets them. It has the same
 // semantics as Redis.
 //
-// An expired claim stops counting as soon as it expires; a background
-// sweeper removes the entries of expired claims that are never looked at
-// again, so memory stays bounded by the claims taken within one TTL. Close
-// stops the sweeper.
+// A claim stops counting as soon as it expires. A background sweeper
+// removes the entries of expired claims that are never looked at again, so
+// memory holds at most the claims taken within one TTL plus one sweep
+// interval. Close stops the sweeper.
 type Memory struct {
 	mu      sync.Mutex
 	entries map[string]memoryEntry

@@ -318,6 +318,30 @@ func (e *Emulator) Ack(tb testing.TB, sub string, ackIDs ...string) {
 	e.call(tb, http.MethodPost, e.SubscriptionName(sub)+":acknowledge", req, nil)
 }
 
+// Nack returns messages pulled from sub (an id or a full name) to the
+// subscription at once, by setting their ack deadline to zero, so that the
+// next pull can receive them again. It does nothing when no ack ids are
+// given.
+func (e *Emulator) Nack(tb testing.TB, sub string, ackIDs ...string) {
+	tb.Helper()
+	if len(ackIDs) == 0 {
+		return
+	}
+	req := struct {
+		AckIDs             []string `json:"ackIds"`
+		AckDeadlineSeconds int      `json:"ackDeadlineSeconds"`
+	}{AckIDs: ackIDs, AckDeadlineSeconds: 0}
+	e.call(tb, http.MethodPost, e.SubscriptionName(sub)+":modifyAckDeadline", req, nil)
+}
+
+// DeleteTopic deletes topic (an id or a full name) now, for tests of what
+// happens when a topic disappears. Its subscriptions remain, detached from
+// any topic.
+func (e *Emulator) DeleteTopic(tb testing.TB, topic string) {
+	tb.Helper()
+	e.call(tb, http.MethodDelete, e.TopicName(topic), nil, nil)
+}
+
 // drainPoll is how long DrainFor waits after an empty pull.
 const drainPoll = 50 * time.Millisecond
 
