@@ -64,7 +64,7 @@ func serve(ctx context.Context, env envconfig.Lookuper, stdout io.Writer) error 
 		level = "debug" // SVIX_DEBUG logs at debug level, so it needs that level
 	}
 	logger := app.NewLogger(stdout, level, cfg.LogFormat).With("service", "gwook", "version", version)
-	a, err := app.New(ctx, cfg, logger, app.Options{})
+	a, err := app.New(ctx, cfg, logger, app.Options{Version: version})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/gwook/gwook/internal/httpapi"
 	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/svix"
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // readyTimeout bounds each /ready probe of the dependencies.
@@ -36,6 +37,7 @@ type App struct {
 	health   *httpapi.Health
 	handler  http.Handler
 	pipeline *pipeline.Pipeline
+	metrics  *telemetry.Metrics
 	closers  []func()
 }
 
@@ -43,6 +45,8 @@ type App struct {
 type Options struct {
 	// PushKeys verifies Pub/Sub push OIDC tokens; nil means Google's keys.
 	PushKeys oidc.KeySet
+	// Version labels gwook_build_info.
+	Version string
 }
 
 // New builds the service from cfg. It fails when a configured dependency
@@ -50,7 +54,7 @@ type Options struct {
 // startup error, not a surprise at the first outage. Close releases what
 // it opened.
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (a *App, err error) {
-	a = &App{cfg: cfg, logger: logger}
+	a = &App{cfg: cfg, logger: logger, metrics: telemetry.NewMetrics(opts.Version)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -65,6 +69,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		Username:          cfg.AuthUsername,
 		Password:          cfg.AuthPassword,
 		VerificationToken: cfg.PushVerificationToken,
+		Metrics:           a.metrics,
 	}
 	if cfg.OIDCEnabled() {
 		keys := opts.PushKeys
@@ -81,6 +86,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		Health:       a.health,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       logger,
+		Metrics:      a.metrics,
+		MetricsRoute: !cfg.SeparateMetricsPort(),
 	})
 	return a, nil
 }
@@ -139,6 +146,7 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 		MaxConnsPerHost: cfg.SvixMaxConnsPerHost,
 		Timeout:         cfg.SvixTimeout,
 		Logger:          a.logger,
+		Metrics:         a.metrics,
 		Retry: svix.RetryPolicy{
 			MaxAttempts:     cfg.SvixRetryMaxAttempts,
 			MaxElapsed:      cfg.SvixRetryMaxElapsed,
@@ -152,10 +160,11 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	}
 	checks := []httpapi.Check{{Name: "svix", Check: sender.Ping}}
 	pc := pipeline.Config{
-		Sender: sender,
-		Filter: pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
-		AppID:  cfg.SvixApplicationID,
-		Logger: a.logger,
+		Sender:  sender,
+		Filter:  pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
+		AppID:   cfg.SvixApplicationID,
+		Logger:  a.logger,
+		Metrics: a.metrics,
 	}
 
 	if cfg.DedupEnabled() {
@@ -236,9 +245,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    a.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	a.logger.Info("gwook serving", "addr", ln.Addr().String())
+	if a.cfg.SeparateMetricsPort() {
+		metricsSrv, err := a.serveMetrics(serveErr)
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		defer func() { _ = metricsSrv.Close() }()
+	}
 
 	select {
 	case err := <-serveErr:
@@ -263,6 +280,26 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	a.logger.Info("shutdown complete")
 	return nil
+}
+
+// serveMetrics serves /metrics on METRICS_PORT, apart from the traffic port,
+// so a load balancer in front of Gwook never exposes it.
+func (a *App) serveMetrics(serveErr chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(a.cfg.MetricsPort))
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: a.cfg.ReadHeaderTimeout, ReadTimeout: a.cfg.ReadTimeout,
+		WriteTimeout: a.cfg.WriteTimeout, IdleTimeout: a.cfg.IdleTimeout}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- fmt.Errorf("metrics server: %w", err)
+		}
+	}()
+	a.logger.Info("metrics serving", "addr", ln.Addr().String(), "path", "/metrics")
+	return srv, nil
 }
 
 // ListenAddr is the address the server listens on.

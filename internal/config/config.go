@@ -31,6 +31,7 @@ type Config struct {
 	DrainDelay              time.Duration `env:"HTTP_SERVER_DRAIN_DELAY, default=0s"`
 	MaxHeaderBytes          int           `env:"HTTP_SERVER_MAX_HEADER_BYTES, default=65536"`
 	MaxBodyBytes            int64         `env:"MAX_BODY_BYTES, default=16777216"`
+	MetricsPort             int           `env:"METRICS_PORT, default=9090"`
 
 	AuthUsername string `env:"AUTH_USERNAME"`
 	AuthPassword string `env:"AUTH_PASSWORD"`
@@ -101,6 +102,9 @@ func (c *Config) OIDCEnabled() bool { return c.PushAudience != "" }
 // TokenEnabled reports whether the push verification token is accepted.
 func (c *Config) TokenEnabled() bool { return c.PushVerificationToken != "" }
 
+// SeparateMetricsPort reports whether /metrics has a listener of its own.
+func (c *Config) SeparateMetricsPort() bool { return c.MetricsPort != 0 }
+
 // DedupEnabled reports whether duplicate suppression is on.
 func (c *Config) DedupEnabled() bool { return c.DedupTTL > 0 }
 
@@ -152,6 +156,12 @@ func (c *Config) validateServer(p *problems) {
 	}
 	if c.HTTPPort < 1 || c.HTTPPort > 65535 {
 		p.add("HTTP_SERVER_PORT must be between 1 and 65535, got %d", c.HTTPPort)
+	}
+	if c.MetricsPort < 0 || c.MetricsPort > 65535 {
+		p.add("METRICS_PORT must be between 0 (metrics on HTTP_SERVER_PORT) and 65535, got %d", c.MetricsPort)
+	}
+	if c.MetricsPort == c.HTTPPort {
+		p.add("METRICS_PORT must differ from HTTP_SERVER_PORT (set it to 0 to serve /metrics on the main port)")
 	}
 	positive(p, map[string]time.Duration{
 		"HTTP_SERVER_READ_TIMEOUT":              c.ReadTimeout,

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // Caller says how a request authenticated.
@@ -34,19 +36,22 @@ type Authenticator struct {
 	PushTokens *PushTokenVerifier
 	// VerificationToken, when set, is accepted as ?token= on the URL.
 	VerificationToken string
+	// Metrics counts failures; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
-// authenticate returns how r authenticated, or an error saying why not.
+// authenticate returns how r authenticated, or the method it tried (empty
+// when it tried none) and an error saying why it failed.
 func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 	if user, pass, ok := r.BasicAuth(); ok && a.Username != "" {
 		if secretEqual(user, a.Username)&secretEqual(pass, a.Password) == 1 {
 			return CallerBasic, nil
 		}
-		return "", fmt.Errorf("wrong username or password")
+		return CallerBasic, fmt.Errorf("wrong username or password")
 	}
 	if raw, ok := bearerToken(r); ok && a.PushTokens != nil {
 		if err := a.PushTokens.Verify(r.Context(), raw); err != nil {
-			return "", fmt.Errorf("push token rejected: %w", err)
+			return CallerOIDC, fmt.Errorf("push token rejected: %w", err)
 		}
 		return CallerOIDC, nil
 	}
@@ -54,7 +59,7 @@ func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 		if secretEqual(r.URL.Query().Get("token"), a.VerificationToken) == 1 {
 			return CallerToken, nil
 		}
-		return "", fmt.Errorf("wrong verification token")
+		return CallerToken, fmt.Errorf("wrong verification token")
 	}
 	return "", fmt.Errorf("no credentials")
 }
@@ -101,6 +106,11 @@ func (a *Authenticator) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := a.authenticate(r)
 		if err != nil {
+			tried := string(caller)
+			if tried == "" {
+				tried = "none"
+			}
+			a.Metrics.AuthFailure(tried)
 			requestLogFrom(r.Context()).Add(slog.String("auth_error", err.Error()))
 			if c := a.challenge(); c != "" {
 				w.Header().Set("WWW-Authenticate", c)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // HeaderRequestID carries the request id in both directions.
@@ -95,7 +97,7 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 
 // recoverPanics turns a panic in a handler into a 500 problem and an error
 // log line with the stack, instead of a dropped connection.
-func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
+func recoverPanics(logger *slog.Logger, metrics *telemetry.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer func() {
@@ -106,6 +108,7 @@ func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
+				metrics.PanicRecovered()
 				logger.ErrorContext(r.Context(), "panic while handling request",
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()),
 					"request_id", requestIDFrom(r.Context()))

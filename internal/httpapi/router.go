@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gwook/gwook/internal/pipeline"
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // Deps is what the router needs.
@@ -19,14 +20,21 @@ type Deps struct {
 	Health       *Health
 	MaxBodyBytes int64
 	Logger       *slog.Logger
+	// Metrics, when set, counts requests; MetricsRoute also serves them
+	// at /metrics on this router (otherwise they have their own port).
+	Metrics      *telemetry.Metrics
+	MetricsRoute bool
 }
 
 // NewRouter returns Gwook's HTTP handler.
 func NewRouter(d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestID, logRequests(d.Logger), recoverPanics(d.Logger))
+	r.Use(requestID, d.Metrics.Middleware, logRequests(d.Logger), recoverPanics(d.Logger, d.Metrics))
 	r.Get("/health", d.Health.live)
 	r.Get("/ready", d.Health.ready)
+	if d.MetricsRoute && d.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", d.Metrics.Handler())
+	}
 	r.With(d.Auth.requireAuth).Method(http.MethodPost, "/notifications",
 		&notifications{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

@@ -23,6 +23,7 @@ import (
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/internal/svix"
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // Outcome is what became of one event.
@@ -77,6 +78,8 @@ type Config struct {
 	// DeadLetters receives what could not be delivered; nil means no topic.
 	DeadLetters *deadletter.Publisher
 	Logger      *slog.Logger
+	// Metrics counts events and their steps; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Pipeline processes events. It is safe for concurrent use.
@@ -107,6 +110,16 @@ const releaseTimeout = time.Second
 // skip duplicate suppression (a replay is deliberate) and are never
 // dead-lettered again (they stay on the dead-letter subscription).
 func (p *Pipeline) Process(ctx context.Context, m *ingest.Message) Result {
+	r := p.process(ctx, m)
+	fate := string(r.Outcome)
+	if r.DeadLettered {
+		fate = "dead_lettered"
+	}
+	p.cfg.Metrics.Event(string(m.Delivery.Entry), fate)
+	return r
+}
+
+func (p *Pipeline) process(ctx context.Context, m *ingest.Message) Result {
 	if m.Err != nil {
 		return p.invalid(ctx, m, m.Err)
 	}
@@ -157,11 +170,14 @@ func (p *Pipeline) claim(ctx context.Context, m *ingest.Message) (dedup.Claim, *
 	claim, err := d.Store.Claim(ctx, dedup.Key(&m.Event, d.KeyFields), d.TTL)
 	switch {
 	case err == nil:
+		p.cfg.Metrics.DedupClaim("claimed")
 		return claim, nil, true
 	case errors.Is(err, dedup.ErrDuplicate):
+		p.cfg.Metrics.DedupClaim("duplicate")
 		return claim, &Result{Outcome: Duplicate, Err: fmt.Errorf("an event with the same %v arrived within %s", d.KeyFields, d.TTL)}, false
 	}
 	p.dedupErrors.Add(1)
+	p.cfg.Metrics.DedupClaim("error")
 	p.dedupErrorLog.Do(func() {
 		p.cfg.Logger.Error("dedup store failed", "error", err.Error(), "fail_open", d.FailOpen,
 			"failures_so_far", p.dedupErrors.Load(), "next_log_in", "1m")
@@ -177,6 +193,7 @@ func (p *Pipeline) release(ctx context.Context, c dedup.Claim) {
 	defer cancel()
 	if err := p.cfg.Dedup.Store.Release(ctx, c); err != nil {
 		p.dedupErrors.Add(1)
+		p.cfg.Metrics.DedupReleaseError()
 		p.cfg.Logger.Warn("releasing dedup claim failed; the key expires with its TTL", "error", err.Error())
 	}
 }
@@ -202,7 +219,10 @@ func (p *Pipeline) deadLetter(ctx context.Context, m *ingest.Message, r *Result,
 	}
 	// The publish outlives a caller that hangs up: the event is safer on
 	// the topic than nowhere.
-	if _, err := p.cfg.DeadLetters.Publish(context.WithoutCancel(ctx), letter); err != nil {
+	started := time.Now()
+	_, err := p.cfg.DeadLetters.Publish(context.WithoutCancel(ctx), letter)
+	p.cfg.Metrics.DeadLetterPublish(string(reason), time.Since(started), err)
+	if err != nil {
 		r.DeadLetterErr = err
 		p.cfg.Logger.Error("dead-letter publish failed", "error", err.Error(), "reason", string(reason),
 			"event_id", m.Event.ID, "event_type", m.Event.Type, "push_message_id", m.Delivery.MessageID)

@@ -16,6 +16,7 @@ import (
 	svixgo "github.com/svix/svix-webhooks/go"
 
 	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // Outcome is what became of one event after every attempt.
@@ -66,12 +67,15 @@ type Config struct {
 	Timeout         time.Duration // per attempt
 	Retry           RetryPolicy
 	Logger          *slog.Logger
+	// Metrics counts requests to Svix; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Sender creates Svix messages. It is safe for concurrent use.
 type Sender struct {
-	client *svixgo.Svix
-	policy RetryPolicy
+	client  *svixgo.Svix
+	policy  RetryPolicy
+	metrics *telemetry.Metrics
 }
 
 // maxErrorBody bounds how much of a Svix error body is kept for logs.
@@ -97,7 +101,7 @@ func New(cfg Config) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("svix: %w", err)
 	}
-	return &Sender{client: client, policy: cfg.Retry}, nil
+	return &Sender{client: client, policy: cfg.Retry, metrics: cfg.Metrics}, nil
 }
 
 var withoutContent = false
@@ -118,7 +122,9 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 	attempt := func() (struct{}, error) {
 		res.Attempts++
 		var rec attemptRecord
+		started := time.Now()
 		out, err := s.client.Message.Create(withAttemptRecord(ctx, &rec), appID, *msg, opts)
+		s.metrics.SvixRequest(rec.status, time.Since(started), res.Attempts > 1)
 		return struct{}{}, s.classify(&res, &rec, out, err)
 	}
 	_, err := backoff.Retry(ctx, attempt,

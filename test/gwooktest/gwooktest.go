@@ -53,6 +53,7 @@ func Start(tb testing.TB, env map[string]string, opts app.Options) *Gwook {
 		"SVIX_RETRY_INITIAL_INTERVAL": "1ms",
 		"SVIX_RETRY_MAX_INTERVAL":     "5ms",
 		"LOG_LEVEL":                   "debug",
+		"METRICS_PORT":                "0",
 	}
 	for k, v := range env {
 		vars[k] = v

@@ -1,0 +1,240 @@
+// Package telemetry is what Gwook tells operators about itself: Prometheus
+// metrics, OpenTelemetry traces and Sentry error reports.
+package telemetry
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds Gwook's Prometheus metrics, in a registry of their own. Every
+// label has a bounded set of values: no event ids, user ids or event types.
+// A nil *Metrics records nothing, so callers need no checks.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	httpRequests      *prometheus.CounterVec
+	httpDuration      *prometheus.HistogramVec
+	httpInFlight      prometheus.Gauge
+	events            *prometheus.CounterVec
+	svixRequests      *prometheus.CounterVec
+	svixDuration      prometheus.Histogram
+	svixRetries       prometheus.Counter
+	dedupClaims       *prometheus.CounterVec
+	dedupErrors       *prometheus.CounterVec
+	deadLetters       *prometheus.CounterVec
+	authFailures      *prometheus.CounterVec
+	recoveredPanics   prometheus.Counter
+	deadLetterLatency prometheus.Histogram
+}
+
+// latencyBuckets cover a fast local hop to a Svix call with every retry.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20}
+
+// NewMetrics registers Gwook's metrics, the Go runtime and process
+// collectors, and gwook_build_info for version.
+func NewMetrics(version string) *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := factory{r}
+	buildInfo := f.gaugeVec("gwook_build_info", "Always 1; labels say which build is running.", "version", "go_version")
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	return &Metrics{
+		registry:     r,
+		httpRequests: f.counterVec("gwook_http_requests_total", "HTTP requests by route, method and status code.", "route", "method", "code"),
+		httpDuration: f.histogramVec("gwook_http_request_duration_seconds", "Time to answer an HTTP request, by route and method.", "route", "method"),
+		httpInFlight: f.gauge("gwook_http_requests_in_flight", "HTTP requests being served now."),
+		events: f.counterVec("gwook_events_total",
+			"Events by how they arrived (push, direct, replay) and how they ended (forwarded, filtered, duplicate, invalid, rejected, rate_limited, unavailable, dead_lettered, dedup_unavailable).",
+			"entry", "outcome"),
+		svixRequests:      f.counterVec("gwook_svix_requests_total", "Requests to Svix by status class (2xx, 4xx, 5xx, or error when no answer came).", "status_class"),
+		svixDuration:      f.histogram("gwook_svix_request_duration_seconds", "Time of one request to Svix (one attempt)."),
+		svixRetries:       f.counter("gwook_svix_retries_total", "Requests to Svix that were retries of an earlier attempt."),
+		dedupClaims:       f.counterVec("gwook_dedup_claims_total", "Duplicate-suppression claims by result (claimed, duplicate, error).", "result"),
+		dedupErrors:       f.counterVec("gwook_dedup_errors_total", "Failures of the duplicate-suppression store by operation (claim, release).", "operation"),
+		deadLetters:       f.counterVec("gwook_dead_letter_publishes_total", "Publishes to the dead-letter topic by reason and result (ok, error).", "reason", "result"),
+		deadLetterLatency: f.histogram("gwook_dead_letter_publish_duration_seconds", "Time to publish one event to the dead-letter topic."),
+		authFailures:      f.counterVec("gwook_auth_failures_total", "Requests refused for bad or missing credentials, by the method tried (basic, oidc, token, none).", "method"),
+		recoveredPanics:   f.counter("gwook_panics_recovered_total", "Handler panics turned into 500 answers."),
+	}
+}
+
+// Handler serves the metrics in Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Registry is the registry the metrics live in.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Middleware counts requests by chi route pattern (never the raw path, whose
+// values are unbounded), method and status code, and times them.
+func (m *Metrics) Middleware(next http.Handler) http.Handler {
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started := time.Now()
+		m.httpInFlight.Inc()
+		defer m.httpInFlight.Dec()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		method := boundedMethod(r.Method)
+		m.httpRequests.WithLabelValues(route, method, strconv.Itoa(sw.status)).Inc()
+		m.httpDuration.WithLabelValues(route, method).Observe(time.Since(started).Seconds())
+	})
+}
+
+// boundedMethod keeps the method label to the standard methods.
+func boundedMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Event counts one event's fate.
+func (m *Metrics) Event(entry, outcome string) {
+	if m != nil {
+		m.events.WithLabelValues(entry, outcome).Inc()
+	}
+}
+
+// SvixRequest records one request to Svix: its status (0 when no answer
+// came), how long it took, and whether it was a retry.
+func (m *Metrics) SvixRequest(status int, took time.Duration, retry bool) {
+	if m == nil {
+		return
+	}
+	m.svixRequests.WithLabelValues(statusClass(status)).Inc()
+	m.svixDuration.Observe(took.Seconds())
+	if retry {
+		m.svixRetries.Inc()
+	}
+}
+
+func statusClass(status int) string {
+	switch {
+	case status >= 200 && status < 300:
+		return "2xx"
+	case status >= 300 && status < 400:
+		return "3xx"
+	case status >= 400 && status < 500:
+		return "4xx"
+	case status >= 500 && status < 600:
+		return "5xx"
+	}
+	return "error"
+}
+
+// DedupClaim counts one claim by result: claimed, duplicate or error.
+func (m *Metrics) DedupClaim(result string) {
+	if m == nil {
+		return
+	}
+	m.dedupClaims.WithLabelValues(result).Inc()
+	if result == "error" {
+		m.dedupErrors.WithLabelValues("claim").Inc()
+	}
+}
+
+// DedupReleaseError counts a failed release.
+func (m *Metrics) DedupReleaseError() {
+	if m != nil {
+		m.dedupErrors.WithLabelValues("release").Inc()
+	}
+}
+
+// DeadLetterPublish counts one publish to the dead-letter topic.
+func (m *Metrics) DeadLetterPublish(reason string, took time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.deadLetters.WithLabelValues(reason, result).Inc()
+	m.deadLetterLatency.Observe(took.Seconds())
+}
+
+// AuthFailure counts a refused request by the method it tried.
+func (m *Metrics) AuthFailure(method string) {
+	if m != nil {
+		m.authFailures.WithLabelValues(method).Inc()
+	}
+}
+
+// PanicRecovered counts a handler panic.
+func (m *Metrics) PanicRecovered() {
+	if m != nil {
+		m.recoveredPanics.Inc()
+	}
+}
+
+// factory creates metrics registered in one registry.
+type factory struct{ r *prometheus.Registry }
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.r.MustRegister(g)
+	return g
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	f.r.MustRegister(g)
+	return g
+}
+
+func (f factory) histogram(name, help string) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets})
+	f.r.MustRegister(h)
+	return h
+}
+
+func (f factory) histogramVec(name, help string, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets}, labels)
+	f.r.MustRegister(h)
+	return h
+}
