@@ -17,11 +17,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/gwook/gwook/internal/app"
 	"github.com/gwook/gwook/internal/config"
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -64,7 +66,16 @@ func serve(ctx context.Context, env envconfig.Lookuper, stdout io.Writer) error 
 		level = "debug" // SVIX_DEBUG logs at debug level, so it needs that level
 	}
 	logger := app.NewLogger(stdout, level, cfg.LogFormat).With("service", "gwook", "version", version)
-	a, err := app.New(ctx, cfg, logger, app.Options{Version: version})
+	tracing, shutdownTracing, err := telemetry.SetupTracing(ctx, version)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(flushCtx)
+	}()
+	a, err := app.New(ctx, cfg, logger, app.Options{Version: version, Tracing: tracing})
 	if err != nil {
 		return err
 	}

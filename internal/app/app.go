@@ -17,6 +17,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gwook/gwook/internal/config"
 	"github.com/gwook/gwook/internal/deadletter"
@@ -38,6 +39,8 @@ type App struct {
 	handler  http.Handler
 	pipeline *pipeline.Pipeline
 	metrics  *telemetry.Metrics
+	tracing  trace.TracerProvider
+	reporter *telemetry.Reporter
 	closers  []func()
 }
 
@@ -45,8 +48,10 @@ type App struct {
 type Options struct {
 	// PushKeys verifies Pub/Sub push OIDC tokens; nil means Google's keys.
 	PushKeys oidc.KeySet
-	// Version labels gwook_build_info.
+	// Version labels gwook_build_info and is Sentry's default release.
 	Version string
+	// Tracing exports the service's spans; nil traces nothing.
+	Tracing trace.TracerProvider
 }
 
 // New builds the service from cfg. It fails when a configured dependency
@@ -54,12 +59,15 @@ type Options struct {
 // startup error, not a surprise at the first outage. Close releases what
 // it opened.
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (a *App, err error) {
-	a = &App{cfg: cfg, logger: logger, metrics: telemetry.NewMetrics(opts.Version)}
+	a = &App{cfg: cfg, logger: logger, metrics: telemetry.NewMetrics(opts.Version), tracing: opts.Tracing}
 	defer func() {
 		if err != nil {
 			a.Close()
 		}
 	}()
+	if err := a.startReporter(opts.Version); err != nil {
+		return nil, err
+	}
 	p, checks, err := a.buildPipeline(ctx)
 	if err != nil {
 		return nil, err
@@ -88,8 +96,28 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		Logger:       logger,
 		Metrics:      a.metrics,
 		MetricsRoute: !cfg.SeparateMetricsPort(),
+		Tracing:      a.tracing,
+		Reporter:     a.reporter,
 	})
 	return a, nil
+}
+
+// startReporter sets up Sentry when SENTRY_DSN is set; its release is
+// SENTRY_RELEASE or the build version.
+func (a *App) startReporter(version string) error {
+	release := a.cfg.SentryRelease
+	if release == "" {
+		release = version
+	}
+	reporter, err := telemetry.NewReporter(telemetry.ReporterConfig{
+		DSN: a.cfg.SentryDSN, Environment: a.cfg.SentryEnvironment, Release: release, SampleRate: a.cfg.SentrySampleRate,
+	})
+	if err != nil {
+		return err
+	}
+	a.reporter = reporter
+	a.closers = append(a.closers, func() { reporter.Flush(2 * time.Second) })
+	return nil
 }
 
 // NewPipeline builds only the pipeline, for the replay command. Close
@@ -147,6 +175,7 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 		Timeout:         cfg.SvixTimeout,
 		Logger:          a.logger,
 		Metrics:         a.metrics,
+		Tracing:         a.tracing,
 		Retry: svix.RetryPolicy{
 			MaxAttempts:     cfg.SvixRetryMaxAttempts,
 			MaxElapsed:      cfg.SvixRetryMaxElapsed,
@@ -160,11 +189,15 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	}
 	checks := []httpapi.Check{{Name: "svix", Check: sender.Ping}}
 	pc := pipeline.Config{
-		Sender:  sender,
-		Filter:  pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
-		AppID:   cfg.SvixApplicationID,
-		Logger:  a.logger,
-		Metrics: a.metrics,
+		Sender:   sender,
+		Filter:   pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
+		AppID:    cfg.SvixApplicationID,
+		Logger:   a.logger,
+		Metrics:  a.metrics,
+		Reporter: a.reporter,
+	}
+	if a.tracing != nil {
+		pc.Tracer = a.tracing.Tracer(telemetry.TracerName)
 	}
 
 	if cfg.DedupEnabled() {

@@ -66,6 +66,11 @@ type Config struct {
 	FilterIncludeTypes []string `env:"FILTER_INCLUDE_TYPES"`
 	FilterExcludeTypes []string `env:"FILTER_EXCLUDE_TYPES"`
 
+	SentryDSN         string  `env:"SENTRY_DSN"`
+	SentryEnvironment string  `env:"SENTRY_ENVIRONMENT, default=production"`
+	SentryRelease     string  `env:"SENTRY_RELEASE"`
+	SentrySampleRate  float64 `env:"SENTRY_SAMPLE_RATE, default=1.0"`
+
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
 }
@@ -230,6 +235,9 @@ func (c *Config) validateShared(p *problems) {
 	}
 	if c.DeadLetterEnabled() && c.PubSubProjectID == "" && !strings.HasPrefix(c.DeadLetterTopic, "projects/") {
 		p.add("PUBSUB_PROJECT_ID is required when DEAD_LETTER_TOPIC is a topic ID, not a full projects/P/topics/T name")
+	}
+	if c.SentrySampleRate < 0 || c.SentrySampleRate > 1 {
+		p.add("SENTRY_SAMPLE_RATE must be between 0 and 1, got %g", c.SentrySampleRate)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

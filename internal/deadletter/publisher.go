@@ -41,6 +41,8 @@ const (
 	AttrSourceSubscription = "source_subscription"
 	AttrSourceMessageID    = "source_message_id"
 	AttrFailedAt           = "failed_at"
+	// AttrTraceParent has the name the Pub/Sub client libraries use.
+	AttrTraceParent = "googclient_traceparent"
 )
 
 // Pub/Sub allows attribute values of at most 1024 bytes of UTF-8; the error
@@ -64,6 +66,9 @@ type Letter struct {
 	SourceSubscription string
 	SourceMessageID    string
 	FailedAt           time.Time
+	// TraceParent is the producer's W3C trace context, kept so a replay
+	// continues the producer's trace.
+	TraceParent string
 }
 
 // attributes returns l's metadata as Pub/Sub attributes, leaving out the
@@ -88,6 +93,7 @@ func (l *Letter) attributes() map[string]string {
 	set(AttrApplication, l.Application)
 	set(AttrSourceSubscription, l.SourceSubscription)
 	set(AttrSourceMessageID, l.SourceMessageID)
+	set(AttrTraceParent, l.TraceParent)
 	return attrs
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gwook/gwook/internal/telemetry"
 )
@@ -48,7 +49,16 @@ func requestID(next http.Handler) http.Handler {
 // RequestLog is the one log line written for each request. Handlers fill it
 // in as they learn things; the logging middleware writes it at the end.
 type RequestLog struct {
-	attrs []slog.Attr
+	attrs   []slog.Attr
+	traceID string
+}
+
+// SetTraceID names the trace the request's work ran in, when it differs
+// from the request's own (a push continuing its producer's trace).
+func (l *RequestLog) SetTraceID(id string) {
+	if l != nil {
+		l.traceID = id
+	}
 }
 
 // Add records attributes for the request's log line.
@@ -82,6 +92,12 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 			if !logger.Enabled(r.Context(), level) {
 				return
 			}
+			traceID := entry.traceID
+			if traceID == "" {
+				if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+					traceID = sc.TraceID().String()
+				}
+			}
 			attrs := append([]slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
@@ -90,6 +106,9 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int("bytes_in", int(max(r.ContentLength, 0))),
 				slog.String("request_id", requestIDFrom(r.Context())),
 			}, entry.attrs...)
+			if traceID != "" {
+				attrs = append(attrs, slog.String("trace_id", traceID))
+			}
 			logger.LogAttrs(r.Context(), level, "request", attrs...)
 		})
 	}
@@ -97,7 +116,7 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 
 // recoverPanics turns a panic in a handler into a 500 problem and an error
 // log line with the stack, instead of a dropped connection.
-func recoverPanics(logger *slog.Logger, metrics *telemetry.Metrics) func(http.Handler) http.Handler {
+func recoverPanics(logger *slog.Logger, metrics *telemetry.Metrics, reporter *telemetry.Reporter) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer func() {
@@ -109,6 +128,7 @@ func recoverPanics(logger *slog.Logger, metrics *telemetry.Metrics) func(http.Ha
 					panic(v)
 				}
 				metrics.PanicRecovered()
+				reporter.Report(r.Context(), telemetry.Report{Kind: "panic", Err: fmt.Errorf("panic: %v", v)})
 				logger.ErrorContext(r.Context(), "panic while handling request",
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()),
 					"request_id", requestIDFrom(r.Context()))

@@ -46,6 +46,7 @@ func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.Delivery.Entry = ingest.EntryPush
 	}
 	res := h.pipeline.Process(r.Context(), &m)
+	log.SetTraceID(res.TraceID)
 	logResult(log, &m, &res)
 	h.respond(w, r, &m, &res)
 }

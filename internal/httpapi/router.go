@@ -8,6 +8,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/telemetry"
@@ -24,12 +26,16 @@ type Deps struct {
 	// at /metrics on this router (otherwise they have their own port).
 	Metrics      *telemetry.Metrics
 	MetricsRoute bool
+	// Tracing starts a server span per request; nil traces nothing.
+	Tracing trace.TracerProvider
+	// Reporter reports recovered panics; nil reports nothing.
+	Reporter *telemetry.Reporter
 }
 
 // NewRouter returns Gwook's HTTP handler.
 func NewRouter(d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestID, d.Metrics.Middleware, logRequests(d.Logger), recoverPanics(d.Logger, d.Metrics))
+	r.Use(requestID, d.Metrics.Middleware, logRequests(d.Logger), recoverPanics(d.Logger, d.Metrics, d.Reporter))
 	r.Get("/health", d.Health.live)
 	r.Get("/ready", d.Health.ready)
 	if d.MetricsRoute && d.Metrics != nil {
@@ -43,5 +49,9 @@ func NewRouter(d Deps) http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Type: problemTypeBase + "method_not_allowed", Status: http.StatusMethodNotAllowed, Layer: LayerGwook})
 	})
-	return r
+	tp := d.Tracing
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return telemetry.ServerHandler(r, tp)
 }

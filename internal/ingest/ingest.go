@@ -141,9 +141,23 @@ func isUnwrappedPush(h http.Header) bool {
 	return h.Get(HeaderMessageID) != "" || h.Get(HeaderSubscription) != ""
 }
 
+// traceAttributes are the message attributes an unwrapped push delivers as
+// headers that Gwook reads: the producer's trace context.
+var traceAttributes = []string{"googclient_traceparent", "googclient_tracestate"}
+
 func unwrappedDelivery(h http.Header) Delivery {
 	attempt, _ := strconv.Atoi(h.Get(HeaderDeliveryAttempt))
+	var attrs map[string]string
+	for _, name := range traceAttributes {
+		if v := h.Get(name); v != "" {
+			if attrs == nil {
+				attrs = map[string]string{}
+			}
+			attrs[name] = v
+		}
+	}
 	return Delivery{
+		Attributes:      attrs,
 		Entry:           EntryPush,
 		Subscription:    h.Get(HeaderSubscription),
 		MessageID:       h.Get(HeaderMessageID),

@@ -16,6 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/time/rate"
 
 	"github.com/gwook/gwook/internal/deadletter"
@@ -55,6 +59,8 @@ type Result struct {
 	DeadLettered bool
 	// DeadLetterErr is why publishing to the dead-letter topic failed.
 	DeadLetterErr error
+	// TraceID is the trace the event was processed in.
+	TraceID string
 }
 
 // Dedup configures duplicate suppression. A nil Store turns it off.
@@ -80,6 +86,10 @@ type Config struct {
 	Logger      *slog.Logger
 	// Metrics counts events and their steps; nil counts nothing.
 	Metrics *telemetry.Metrics
+	// Reporter sends error reports; nil sends none.
+	Reporter *telemetry.Reporter
+	// Tracer starts the pipeline's spans; nil starts none.
+	Tracer trace.Tracer
 }
 
 // Pipeline processes events. It is safe for concurrent use.
@@ -93,6 +103,9 @@ type Pipeline struct {
 
 // New returns a Pipeline.
 func New(cfg Config) *Pipeline {
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer(telemetry.TracerName)
+	}
 	return &Pipeline{cfg: cfg, dedupErrorLog: rate.Sometimes{First: 1, Interval: time.Minute}}
 }
 
@@ -109,14 +122,59 @@ const releaseTimeout = time.Second
 // Process takes one decoded message through the pipeline. Replayed messages
 // skip duplicate suppression (a replay is deliberate) and are never
 // dead-lettered again (they stay on the dead-letter subscription).
+//
+// A message whose attributes carry the producer's trace context
+// (googclient_traceparent) is processed in the producer's trace.
 func (p *Pipeline) Process(ctx context.Context, m *ingest.Message) Result {
+	ctx, links := telemetry.PushContext(ctx, m.Delivery.Attributes)
+	ctx, span := p.cfg.Tracer.Start(ctx, "gwook.pipeline", trace.WithLinks(links...), trace.WithAttributes(
+		attribute.String("gwook.entry", string(m.Delivery.Entry)),
+		attribute.String("gwook.event.id", m.Event.ID),
+		attribute.String("gwook.event.type", m.Event.Type),
+		attribute.String("messaging.message.id", m.Delivery.MessageID),
+	))
+	defer span.End()
+
 	r := p.process(ctx, m)
+	if sc := span.SpanContext(); sc.IsValid() {
+		r.TraceID = sc.TraceID().String()
+	}
 	fate := string(r.Outcome)
 	if r.DeadLettered {
 		fate = "dead_lettered"
 	}
+	span.SetAttributes(attribute.String("gwook.outcome", fate), attribute.String("gwook.application", r.AppID))
+	if r.Err != nil && r.Outcome != Filtered && r.Outcome != Duplicate {
+		span.SetStatus(codes.Error, string(r.Outcome))
+	}
 	p.cfg.Metrics.Event(string(m.Delivery.Entry), fate)
+	p.report(ctx, m, &r)
 	return r
+}
+
+// report sends an error report for the failures an operator must hear of.
+// Replays are left out: the operator running one sees its summary.
+func (p *Pipeline) report(ctx context.Context, m *ingest.Message, r *Result) {
+	if m.Delivery.Entry == ingest.EntryReplay {
+		return
+	}
+	rep := telemetry.Report{Err: r.Err, EventType: m.Event.Type, Application: r.AppID,
+		PushSubscription: m.Delivery.Subscription, SvixStatus: r.Svix.Status, Reason: string(r.Outcome)}
+	switch {
+	case r.Outcome == Invalid && m.Delivery.Entry == ingest.EntryPush:
+		rep.Kind, rep.Reason = "invalid_push", string(deadletter.ReasonInvalidEvent)
+	case r.Outcome == Rejected:
+		rep.Kind = "svix_rejected"
+	case r.Outcome == RateLimited || r.Outcome == Unavailable:
+		rep.Kind = string(r.Outcome)
+	default:
+		return
+	}
+	p.cfg.Reporter.Report(ctx, rep)
+	if r.DeadLetterErr != nil {
+		rep.Kind, rep.Err = "dead_letter_failed", r.DeadLetterErr
+		p.cfg.Reporter.Report(ctx, rep)
+	}
 }
 
 func (p *Pipeline) process(ctx context.Context, m *ingest.Message) Result {
@@ -167,7 +225,9 @@ func (p *Pipeline) claim(ctx context.Context, m *ingest.Message) (dedup.Claim, *
 	if d.Store == nil || m.Delivery.Entry == ingest.EntryReplay {
 		return dedup.Claim{}, nil, false
 	}
+	ctx, span := p.cfg.Tracer.Start(ctx, "gwook.dedup.claim")
 	claim, err := d.Store.Claim(ctx, dedup.Key(&m.Event, d.KeyFields), d.TTL)
+	span.End()
 	switch {
 	case err == nil:
 		p.cfg.Metrics.DedupClaim("claimed")
@@ -213,16 +273,20 @@ func (p *Pipeline) deadLetter(ctx context.Context, m *ingest.Message, r *Result,
 		errText = r.Err.Error()
 	}
 	letter := deadletter.Letter{
-		Reason: reason, Data: data, SvixStatus: r.Svix.Status, Error: errText, Attempts: r.Svix.Attempts,
+		TraceParent: m.Delivery.Attributes[telemetry.PushTraceParentAttribute],
+		Reason:      reason, Data: data, SvixStatus: r.Svix.Status, Error: errText, Attempts: r.Svix.Attempts,
 		EventID: m.Event.ID, EventType: m.Event.Type, Application: r.AppID,
 		SourceSubscription: m.Delivery.Subscription, SourceMessageID: m.Delivery.MessageID, FailedAt: time.Now(),
 	}
 	// The publish outlives a caller that hangs up: the event is safer on
 	// the topic than nowhere.
+	ctx, span := p.cfg.Tracer.Start(ctx, "gwook.dead_letter.publish", trace.WithAttributes(attribute.String("gwook.reason", string(reason))))
+	defer span.End()
 	started := time.Now()
 	_, err := p.cfg.DeadLetters.Publish(context.WithoutCancel(ctx), letter)
 	p.cfg.Metrics.DeadLetterPublish(string(reason), time.Since(started), err)
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		r.DeadLetterErr = err
 		p.cfg.Logger.Error("dead-letter publish failed", "error", err.Error(), "reason", string(reason),
 			"event_id", m.Event.ID, "event_type", m.Event.Type, "push_message_id", m.Delivery.MessageID)

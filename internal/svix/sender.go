@@ -14,6 +14,10 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	svixgo "github.com/svix/svix-webhooks/go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/telemetry"
@@ -69,6 +73,8 @@ type Config struct {
 	Logger          *slog.Logger
 	// Metrics counts requests to Svix; nil counts nothing.
 	Metrics *telemetry.Metrics
+	// Tracing traces each send, attempt and HTTP request; nil traces nothing.
+	Tracing trace.TracerProvider
 }
 
 // Sender creates Svix messages. It is safe for concurrent use.
@@ -76,6 +82,7 @@ type Sender struct {
 	client  *svixgo.Svix
 	policy  RetryPolicy
 	metrics *telemetry.Metrics
+	tracer  trace.Tracer
 }
 
 // maxErrorBody bounds how much of a Svix error body is kept for logs.
@@ -84,10 +91,15 @@ const maxErrorBody = 1024
 // New builds a Sender. The SDK's own retries are turned off: Send retries
 // with backoff and honours Retry-After, which the SDK cannot.
 func New(cfg Config) (*Sender, error) {
+	tp := cfg.Tracing
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
 	var rt http.RoundTripper = newTransport(cfg.MaxConnsPerHost)
 	if cfg.Debug {
 		rt = debugTransport{next: rt, logger: cfg.Logger}
 	}
+	rt = telemetry.ClientTransport(rt, tp)
 	httpClient := &http.Client{Transport: recordingTransport{next: rt}, Timeout: cfg.Timeout}
 	opts := &svixgo.SvixOptions{HTTPClient: httpClient, RetrySchedule: &[]time.Duration{}}
 	if cfg.ServerURL != "" {
@@ -101,7 +113,7 @@ func New(cfg Config) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("svix: %w", err)
 	}
-	return &Sender{client: client, policy: cfg.Retry, metrics: cfg.Metrics}, nil
+	return &Sender{client: client, policy: cfg.Retry, metrics: cfg.Metrics, tracer: tp.Tracer(telemetry.TracerName)}, nil
 }
 
 var withoutContent = false
@@ -113,6 +125,9 @@ var withoutContent = false
 func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) Result {
 	ctx, cancel := context.WithTimeout(ctx, s.policy.MaxElapsed)
 	defer cancel()
+	ctx, span := s.tracer.Start(ctx, "svix.send", trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attribute.String("svix.app_id", appID), attribute.String("svix.event_id", n.ID)))
+	defer span.End()
 
 	msg := svixgo.NewMessageInRaw(n.Type, string(n.Raw), nil)
 	msg.EventId = &n.ID
@@ -121,11 +136,18 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 	var res Result
 	attempt := func() (struct{}, error) {
 		res.Attempts++
+		actx, aspan := s.tracer.Start(ctx, "svix.attempt", trace.WithAttributes(attribute.Int("svix.attempt", res.Attempts)))
+		defer aspan.End()
 		var rec attemptRecord
 		started := time.Now()
-		out, err := s.client.Message.Create(withAttemptRecord(ctx, &rec), appID, *msg, opts)
+		out, err := s.client.Message.Create(withAttemptRecord(actx, &rec), appID, *msg, opts)
 		s.metrics.SvixRequest(rec.status, time.Since(started), res.Attempts > 1)
-		return struct{}{}, s.classify(&res, &rec, out, err)
+		err = s.classify(&res, &rec, out, err)
+		aspan.SetAttributes(attribute.Int("http.response.status_code", rec.status), attribute.String("svix.outcome", res.Outcome.String()))
+		if err != nil {
+			aspan.SetStatus(codes.Error, res.Outcome.String())
+		}
+		return struct{}{}, err
 	}
 	_, err := backoff.Retry(ctx, attempt,
 		backoff.WithBackOff(s.policy.newBackOff()),
@@ -133,6 +155,10 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 		backoff.WithMaxElapsedTime(s.policy.MaxElapsed))
 	if err != nil && res.Err == nil {
 		res.Err = err
+	}
+	span.SetAttributes(attribute.Int("svix.attempts", res.Attempts), attribute.String("svix.outcome", res.Outcome.String()))
+	if res.Outcome != Delivered {
+		span.SetStatus(codes.Error, res.Outcome.String())
 	}
 	return res
 }
