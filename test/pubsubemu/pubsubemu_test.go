@@ -48,8 +48,8 @@ func TestFromEnvFailsLoudly(t *testing.T) {
 	}
 }
 
-// fatalRecorder is a testing.TB whose Fatalf records the message instead of
-// ending the test.
+// fatalRecorder is a testing.TB whose Fatalf records the first message
+// instead of ending the test.
 type fatalRecorder struct {
 	testing.TB
 	msg string
@@ -58,7 +58,9 @@ type fatalRecorder struct {
 func (r *fatalRecorder) Helper() {}
 
 func (r *fatalRecorder) Fatalf(format string, args ...any) {
-	r.msg = fmt.Sprintf(format, args...)
+	if r.msg == "" {
+		r.msg = fmt.Sprintf(format, args...)
+	}
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$`)
@@ -171,6 +173,62 @@ func TestUnackedMessageIsRedelivered(t *testing.T) {
 			t.Errorf("redelivered %s %q", m.MessageID, m.Data)
 		}
 		t.Fatalf("want only the unacked message %s redelivered", unacked)
+	}
+}
+
+func TestNackRedeliversAtOnce(t *testing.T) {
+	t.Parallel()
+	e := pubsubemu.FromEnv(t)
+	topic := e.CreateTopic(t, e.UniqueID(t, "topic"))
+	// Without the nack, nothing could come back within the ack deadline.
+	const ackDeadline = 60 * time.Second
+	sub := e.CreatePullSubscription(t, e.UniqueID(t, "sub"), topic, ackDeadline)
+
+	nacked := e.Publish(t, topic, []byte("nacked"), map[string]string{"kind": "nacked"})
+	kept := e.Publish(t, topic, []byte("kept"), nil)
+	first := pullN(t, e, sub, 2)
+	for _, m := range first {
+		if m.MessageID == nacked {
+			e.Nack(t, sub, m.AckID)
+		}
+	}
+	e.Nack(t, sub) // no ids: nothing to do
+
+	start := time.Now()
+	again := pullN(t, e, sub, 1)
+	if waited := time.Since(start); waited > ackDeadline/2 {
+		t.Errorf("the nacked message came back after %v", waited)
+	}
+	if m := again[0]; m.MessageID != nacked || string(m.Data) != "nacked" || m.Attributes["kind"] != "nacked" {
+		t.Fatalf("after nack, pulled %s %q %v; want message %s back whole", m.MessageID, m.Data, m.Attributes, nacked)
+	}
+	e.Ack(t, sub, again[0].AckID)
+	// The other message is still leased: nothing else arrives.
+	if rest := e.DrainFor(t, sub, 500*time.Millisecond, waitTimeout); len(rest) != 0 {
+		t.Errorf("pulled %d more messages; message %s should still be leased", len(rest), kept)
+	}
+}
+
+func TestDeleteTopic(t *testing.T) {
+	t.Parallel()
+	e := pubsubemu.FromEnv(t)
+	topic := e.CreateTopic(t, e.UniqueID(t, "topic"))
+	sub := e.CreatePullSubscription(t, e.UniqueID(t, "sub"), topic, 0)
+
+	e.DeleteTopic(t, topic)
+	rec := &fatalRecorder{TB: t}
+	e.DeleteTopic(rec, topic)
+	if !strings.Contains(rec.msg, "404") {
+		t.Errorf("deleting the topic again failed with %q, want a 404: the first delete did not happen", rec.msg)
+	}
+	rec = &fatalRecorder{TB: t}
+	e.Publish(rec, topic, []byte("lost"), nil)
+	if !strings.Contains(rec.msg, "404") {
+		t.Errorf("publishing to the deleted topic failed with %q, want a 404", rec.msg)
+	}
+	// The subscription outlives its topic.
+	if msgs := e.Pull(t, sub, 10); len(msgs) != 0 {
+		t.Errorf("pulled %d messages from the detached subscription", len(msgs))
 	}
 }
 
