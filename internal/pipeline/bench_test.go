@@ -1,0 +1,58 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gwook/gwook/internal/dedup"
+	"github.com/gwook/gwook/internal/ingest"
+	"github.com/gwook/gwook/internal/pipeline"
+	"github.com/gwook/gwook/internal/svix"
+	"github.com/gwook/gwook/test/svixserver"
+)
+
+// BenchmarkProcess runs the whole pipeline for one event: decode, validate,
+// filter, dedup claim (in memory), and a Svix call to the Svix-compatible
+// server in its fast mode (no OpenAPI checks) over loopback HTTP.
+func BenchmarkProcess(b *testing.B) {
+	for _, dedupOn := range []bool{false, true} {
+		b.Run(fmt.Sprintf("dedup=%v", dedupOn), func(b *testing.B) {
+			svx, err := svixserver.NewServer(svixserver.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := httptest.NewServer(svx)
+			defer srv.Close()
+			sender, err := svix.New(svix.Config{Token: "sk_bench", ServerURL: srv.URL, MaxConnsPerHost: 64,
+				Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler),
+				Retry: svix.RetryPolicy{MaxAttempts: 1, MaxElapsed: 5 * time.Second, InitialInterval: time.Millisecond,
+					MaxInterval: time.Millisecond, RetryAfterMax: time.Second}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := pipeline.Config{Sender: sender, Logger: slog.New(slog.DiscardHandler)}
+			if dedupOn {
+				mem := dedup.NewMemory()
+				defer mem.Close()
+				cfg.Dedup = pipeline.Dedup{Store: mem, TTL: time.Minute, KeyFields: []string{"id", "type", "project", "source"}}
+			}
+			p := pipeline.New(cfg)
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				body := fmt.Appendf(nil, `{"id":"evt_%d","type":"user.signed_up","source":"accounts","project":"p1","user_id":"usr_1","time":"2026-01-02T15:04:05Z","data":{"plan":"pro","n":%d}}`, i, i)
+				m := ingest.Decode(http.Header{}, body)
+				if r := p.Process(ctx, &m); r.Outcome != pipeline.Forwarded {
+					b.Fatalf("outcome %s: %v", r.Outcome, r.Err)
+				}
+			}
+		})
+	}
+}
