@@ -168,14 +168,15 @@ func projectOf(name string) string {
 func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.Check, error) {
 	cfg := a.cfg
 	sender, err := svix.New(svix.Config{
-		Token:           cfg.SvixAuthToken,
-		ServerURL:       cfg.SvixServerURL,
-		Debug:           cfg.SvixDebug,
-		MaxConnsPerHost: cfg.SvixMaxConnsPerHost,
-		Timeout:         cfg.SvixTimeout,
-		Logger:          a.logger,
-		Metrics:         a.metrics,
-		Tracing:         a.tracing,
+		Token:            cfg.SvixAuthToken,
+		ServerURL:        cfg.SvixServerURL,
+		Debug:            cfg.SvixDebug,
+		MaxConnsPerHost:  cfg.SvixMaxConnsPerHost,
+		Timeout:          cfg.SvixTimeout,
+		Logger:           a.logger,
+		Metrics:          a.metrics,
+		Tracing:          a.tracing,
+		SDKDefaultClient: cfg.SvixHTTPClient == "sdk-default",
 		Retry: svix.RetryPolicy{
 			MaxAttempts:     cfg.SvixRetryMaxAttempts,
 			MaxElapsed:      cfg.SvixRetryMaxElapsed,

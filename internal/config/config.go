@@ -52,6 +52,7 @@ type Config struct {
 	SvixRetryInitialInterval time.Duration `env:"SVIX_RETRY_INITIAL_INTERVAL, default=100ms"`
 	SvixRetryMaxInterval     time.Duration `env:"SVIX_RETRY_MAX_INTERVAL, default=2s"`
 	SvixRetryAfterMax        time.Duration `env:"SVIX_RETRY_AFTER_MAX, default=5s"`
+	SvixHTTPClient           string        `env:"SVIX_HTTP_CLIENT, default=tuned"`
 
 	RedisURL         string        `env:"REDIS_URL"`
 	RedisTimeout     time.Duration `env:"REDIS_TIMEOUT, default=500ms"`
@@ -213,6 +214,9 @@ func (c *Config) validateShared(p *problems) {
 		"REDIS_TIMEOUT":               c.RedisTimeout,
 		"DEAD_LETTER_PUBLISH_TIMEOUT": c.DeadLetterPublishTimeout,
 	})
+	if c.SvixHTTPClient != "tuned" && c.SvixHTTPClient != "sdk-default" {
+		p.add("SVIX_HTTP_CLIENT must be tuned or sdk-default, got %q", c.SvixHTTPClient)
+	}
 	if c.SvixRetryMaxAttempts < 1 {
 		p.add("SVIX_RETRY_MAX_ATTEMPTS must be at least 1, got %d", c.SvixRetryMaxAttempts)
 	}

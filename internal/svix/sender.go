@@ -75,6 +75,9 @@ type Config struct {
 	Metrics *telemetry.Metrics
 	// Tracing traces each send, attempt and HTTP request; nil traces nothing.
 	Tracing trace.TracerProvider
+	// SDKDefaultClient uses the SDK's default http.Client instead of
+	// Gwook's tuned one. It exists to measure what the tuning buys.
+	SDKDefaultClient bool
 }
 
 // Sender creates Svix messages. It is safe for concurrent use.
@@ -95,13 +98,19 @@ func New(cfg Config) (*Sender, error) {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	var rt http.RoundTripper = newTransport(cfg.MaxConnsPerHost)
-	if cfg.Debug {
-		rt = debugTransport{next: rt, logger: cfg.Logger}
+	wrap := func(rt http.RoundTripper) http.RoundTripper {
+		if cfg.Debug {
+			rt = debugTransport{next: rt, logger: cfg.Logger}
+		}
+		return recordingTransport{next: telemetry.ClientTransport(rt, tp)}
 	}
-	rt = telemetry.ClientTransport(rt, tp)
-	httpClient := &http.Client{Transport: recordingTransport{next: rt}, Timeout: cfg.Timeout}
-	opts := &svixgo.SvixOptions{HTTPClient: httpClient, RetrySchedule: &[]time.Duration{}}
+	opts := &svixgo.SvixOptions{RetrySchedule: &[]time.Duration{}}
+	if cfg.SDKDefaultClient {
+		// The SDK's own client and pool, wrapped only to read Retry-After.
+		opts.TransportWrapper = wrap
+	} else {
+		opts.HTTPClient = &http.Client{Transport: wrap(newTransport(cfg.MaxConnsPerHost)), Timeout: cfg.Timeout}
+	}
 	if cfg.ServerURL != "" {
 		u, err := url.Parse(cfg.ServerURL)
 		if err != nil {

@@ -262,3 +262,18 @@ func TestDebugLogsNeverShowTheToken(t *testing.T) {
 		}
 	}
 }
+
+func TestSDKDefaultClientStillReadsRetryAfter(t *testing.T) {
+	svx := &scriptedSvix{statuses: []int{429, 202}, retryAfter: "1"}
+	srv := httptest.NewServer(svx)
+	defer srv.Close()
+	s, err := New(Config{Token: "sk_test", ServerURL: srv.URL, Timeout: time.Second, Retry: fastPolicy(),
+		Logger: slog.New(slog.DiscardHandler), SDKDefaultClient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := s.Send(context.Background(), "app", &testEvent)
+	if res.Outcome != Delivered || res.Attempts != 2 || res.RetryAfter != time.Second {
+		t.Fatalf("result = %+v", res)
+	}
+}
