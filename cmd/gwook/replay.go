@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -52,6 +54,12 @@ func replayCommand(ctx context.Context, args []string, env envconfig.Lookuper, s
 	if err != nil {
 		return err
 	}
+	// Without PUBSUB_PROJECT_ID the project comes from a full subscription
+	// name, or from a full DEAD_LETTER_TOPIC as for the server; it must be
+	// taken before the topic is cleared below.
+	if cfg.PubSubProjectID == "" {
+		cfg.PubSubProjectID = cmp.Or(projectOf(opts.Subscription), projectOf(cfg.DeadLetterTopic))
+	}
 	// A replay neither suppresses duplicates (it is deliberate) nor
 	// publishes to the dead-letter topic (failures stay on the
 	// subscription), so neither store is opened.
@@ -80,4 +88,13 @@ func replayCommand(ctx context.Context, args []string, env envconfig.Lookuper, s
 		return errReplayFailed
 	}
 	return nil
+}
+
+// projectOf returns P from a projects/P/... resource name, or "".
+func projectOf(name string) string {
+	parts := strings.Split(name, "/")
+	if len(parts) >= 2 && parts[0] == "projects" {
+		return parts[1]
+	}
+	return ""
 }
