@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gwook/gwook/internal/app"
 	"github.com/gwook/gwook/internal/config"
+	"github.com/gwook/gwook/internal/deadletter"
 	"github.com/gwook/gwook/internal/replay"
 )
 
@@ -58,7 +58,7 @@ func replayCommand(ctx context.Context, args []string, env envconfig.Lookuper, s
 	// name, or from a full DEAD_LETTER_TOPIC as for the server; it must be
 	// taken before the topic is cleared below.
 	if cfg.PubSubProjectID == "" {
-		cfg.PubSubProjectID = cmp.Or(projectOf(opts.Subscription), projectOf(cfg.DeadLetterTopic))
+		cfg.PubSubProjectID = cmp.Or(deadletter.ProjectOf(opts.Subscription), deadletter.ProjectOf(cfg.DeadLetterTopic))
 	}
 	// A replay neither suppresses duplicates (it is deliberate) nor
 	// publishes to the dead-letter topic (failures stay on the
@@ -88,13 +88,4 @@ func replayCommand(ctx context.Context, args []string, env envconfig.Lookuper, s
 		return errReplayFailed
 	}
 	return nil
-}
-
-// projectOf returns P from a projects/P/... resource name, or "".
-func projectOf(name string) string {
-	parts := strings.Split(name, "/")
-	if len(parts) >= 2 && parts[0] == "projects" {
-		return parts[1]
-	}
-	return ""
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
@@ -58,8 +57,8 @@ type Options struct {
 // cannot be used: a dead-letter topic that is missing or not writable is a
 // startup error, not a surprise at the first outage. Close releases what
 // it opened.
-func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (a *App, err error) {
-	a = &App{cfg: cfg, logger: logger, metrics: telemetry.NewMetrics(opts.Version), tracing: opts.Tracing}
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (_ *App, err error) {
+	a := &App{cfg: cfg, logger: logger, metrics: telemetry.NewMetrics(opts.Version), tracing: opts.Tracing}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -141,7 +140,7 @@ func (a *App) Pipeline() *pipeline.Pipeline { return a.pipeline }
 func (a *App) PubSub(ctx context.Context) (*pubsub.Client, error) {
 	project := a.cfg.PubSubProjectID
 	if project == "" {
-		project = projectOf(a.cfg.DeadLetterTopic)
+		project = deadletter.ProjectOf(a.cfg.DeadLetterTopic)
 	}
 	if project == "" {
 		return nil, errors.New("PUBSUB_PROJECT_ID is required")
@@ -152,15 +151,6 @@ func (a *App) PubSub(ctx context.Context) (*pubsub.Client, error) {
 	}
 	a.closers = append(a.closers, func() { _ = client.Close() })
 	return client, nil
-}
-
-// projectOf returns P from a projects/P/... name.
-func projectOf(name string) string {
-	parts := strings.Split(name, "/")
-	if len(parts) >= 2 && parts[0] == "projects" {
-		return parts[1]
-	}
-	return ""
 }
 
 // buildPipeline opens the pipeline's dependencies and returns the /ready
@@ -188,7 +178,10 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	if err != nil {
 		return nil, nil, err
 	}
-	checks := []httpapi.Check{{Name: "svix", Check: sender.Ping}}
+	// With a dead-letter topic, a Svix outage is survived (events wait on the
+	// topic), so it only degrades readiness: taking every replica out of the
+	// load balancer would turn it into a total outage.
+	checks := []httpapi.Check{{Name: "svix", Check: sender.Ping, Degrades: cfg.DeadLetterEnabled()}}
 	pc := pipeline.Config{
 		Sender:   sender,
 		Filter:   pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
@@ -250,7 +243,8 @@ func (a *App) dedupStore() (dedup.Deduper, *httpapi.Check, error) {
 	client := redis.NewClient(opts)
 	a.closers = append(a.closers, func() { _ = client.Close() })
 	store := dedup.NewRedis(client)
-	return store, &httpapi.Check{Name: "redis", Check: store.Ping}, nil
+	// In open mode Gwook forwards without Redis, so Redis down only degrades.
+	return store, &httpapi.Check{Name: "redis", Check: store.Ping, Degrades: a.cfg.DedupFailureMode == "open"}, nil
 }
 
 // Close releases what New opened, the last opened first.

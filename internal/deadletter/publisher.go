@@ -177,6 +177,15 @@ func TopicName(project, topic string) (string, error) {
 	return "projects/" + project + "/topics/" + topic, nil
 }
 
+// ProjectOf returns P from a projects/P/... resource name, or "".
+func ProjectOf(name string) string {
+	parts := strings.Split(name, "/")
+	if len(parts) >= 2 && parts[0] == "projects" {
+		return parts[1]
+	}
+	return ""
+}
+
 // Topic is the full name of the dead-letter topic.
 func (p *Publisher) Topic() string { return p.topic }
 

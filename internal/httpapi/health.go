@@ -12,6 +12,10 @@ import (
 type Check struct {
 	Name  string
 	Check func(context.Context) error
+	// Degrades marks a dependency Gwook works around when it is down (it is
+	// reported, and /ready still answers 200 "degraded"); the others make
+	// /ready answer 503, taking the replica out of the load balancer.
+	Degrades bool
 }
 
 // Health serves /health and /ready and knows whether the server is draining.
@@ -38,8 +42,10 @@ func (h *Health) live(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// ready answers /ready: 200 when every configured dependency answers, 503
-// naming each one that does not. The checks run in parallel.
+// ready answers /ready: 200 "ready" when every configured dependency
+// answers, 200 "degraded" naming those down that Gwook works around, and 503
+// "unavailable" when one it cannot do without is down. The checks run in
+// parallel.
 func (h *Health) ready(w http.ResponseWriter, r *http.Request) {
 	if h.draining.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining"})
@@ -50,23 +56,28 @@ func (h *Health) ready(w http.ResponseWriter, r *http.Request) {
 	results := make(map[string]string, len(h.checks))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	down := false
+	unavailable, degraded := false, false
 	for _, c := range h.checks {
 		wg.Go(func() {
-			state := "ok"
-			if err := c.Check(ctx); err != nil {
-				state = "down: " + err.Error()
-			}
+			err := c.Check(ctx)
 			mu.Lock()
 			defer mu.Unlock()
-			results[c.Name] = state
-			down = down || state != "ok"
+			if err == nil {
+				results[c.Name] = "ok"
+				return
+			}
+			results[c.Name] = "down: " + err.Error()
+			degraded = degraded || c.Degrades
+			unavailable = unavailable || !c.Degrades
 		})
 	}
 	wg.Wait()
-	if down {
+	switch {
+	case unavailable:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": results})
-		return
+	case degraded:
+		writeJSON(w, http.StatusOK, map[string]any{"status": "degraded", "checks": results})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": results})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": results})
 }
