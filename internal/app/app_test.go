@@ -497,3 +497,18 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 }
+
+func TestHugeInvalidFieldsAreNotEchoed(t *testing.T) {
+	h := gwooktest.Start(t, nil, app.Options{})
+	huge := strings.Repeat("x", 1<<20)
+	r := h.Direct(t, []byte(`{"id":"`+huge+`","type":"t","source":"s","project":"p","user_id":"u","time":"2026-01-02T15:04:05Z","data":{}}`))
+	if r.Status != http.StatusBadRequest {
+		t.Fatalf("status %d", r.Status)
+	}
+	if len(r.Body) > 4096 {
+		t.Errorf("answer is %d bytes: the id was echoed whole", len(r.Body))
+	}
+	if n := len(h.Logs.String()); n > 64<<10 {
+		t.Errorf("logs are %d bytes: the id was logged whole", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gwook/gwook/internal/event"
@@ -55,8 +56,8 @@ func logResult(log *RequestLog, m *ingest.Message, res *pipeline.Result) {
 	log.Add(
 		slog.String("outcome", string(res.Outcome)),
 		slog.String("entry", string(m.Delivery.Entry)),
-		slog.String("event_id", m.Event.ID),
-		slog.String("event_type", m.Event.Type),
+		slog.String("event_id", bounded(m.Event.ID)),
+		slog.String("event_type", bounded(m.Event.Type)),
 		slog.String("application", res.AppID),
 		slog.Int("svix_status", res.Svix.Status),
 		slog.Int("attempts", res.Svix.Attempts),
@@ -98,10 +99,10 @@ type accepted struct {
 // when its event was delivered, deliberately dropped, or dead-lettered.
 func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *ingest.Message, res *pipeline.Result) {
 	push := m.Delivery.Entry == ingest.EntryPush
-	ok := accepted{Outcome: string(res.Outcome), EventID: m.Event.ID, Application: res.AppID,
+	ok := accepted{Outcome: string(res.Outcome), EventID: bounded(m.Event.ID), Application: res.AppID,
 		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered}
 	p := Problem{Type: problemTypeBase + string(res.Outcome), Layer: LayerSvix, Outcome: string(res.Outcome),
-		EventID: m.Event.ID, SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered}
+		EventID: bounded(m.Event.ID), SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered}
 	if res.Err != nil {
 		p.Detail = res.Err.Error()
 	}
@@ -160,6 +161,18 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *inges
 		p.Status = pick(push, http.StatusServiceUnavailable, http.StatusInternalServerError)
 	}
 	writeProblem(w, r, p)
+}
+
+// maxEchoedField bounds the event fields echoed into logs and answers: an
+// invalid event's id may be megabytes long.
+const maxEchoedField = event.MaxSvixIDLength + 1
+
+// bounded returns s cut to maxEchoedField bytes, as valid UTF-8.
+func bounded(s string) string {
+	if len(s) <= maxEchoedField {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxEchoedField], "") + "…"
 }
 
 func pick(cond bool, ifTrue, ifFalse int) int {
