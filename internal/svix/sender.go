@@ -151,7 +151,7 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 		started := time.Now()
 		out, err := s.client.Message.Create(withAttemptRecord(actx, &rec), appID, *msg, opts)
 		s.metrics.SvixRequest(rec.status, time.Since(started), res.Attempts > 1)
-		err = s.classify(&res, &rec, out, err)
+		err = s.classify(ctx, &res, &rec, out, err)
 		aspan.SetAttributes(attribute.Int("http.response.status_code", rec.status), attribute.String("svix.outcome", res.Outcome.String()))
 		if err != nil {
 			aspan.SetStatus(codes.Error, res.Outcome.String())
@@ -175,7 +175,12 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 // classify records one attempt in res and returns what backoff.Retry needs:
 // nil to stop with success, a permanent error to stop, a RetryAfterError to
 // wait as Svix asked, or another error to back off and retry.
-func (s *Sender) classify(res *Result, rec *attemptRecord, out *svixgo.MessageOut, err error) error {
+func (s *Sender) classify(ctx context.Context, res *Result, rec *attemptRecord, out *svixgo.MessageOut, err error) error {
+	if err != nil && rec.status == 0 && ctx.Err() != nil && res.Status != 0 {
+		// The time budget ran out during this attempt: what Svix answered
+		// last (a 429 stays rate_limited) is the result.
+		return backoff.Permanent(err)
+	}
 	res.Status = rec.status
 	res.Err = err
 	if err == nil || (rec.status >= 200 && rec.status < 300) {

@@ -277,3 +277,22 @@ func TestSDKDefaultClientStillReadsRetryAfter(t *testing.T) {
 		t.Fatalf("result = %+v", res)
 	}
 }
+
+func TestBudgetEndingMidAttemptKeepsSvixsLastAnswer(t *testing.T) {
+	// Svix answers 429 at once, then takes longer than the remaining budget:
+	// the send is cut off mid-attempt, but Svix's last word was 429.
+	svx := &scriptedSvix{statuses: []int{429}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if svx.count() > 0 {
+			svx.delay = time.Second
+		}
+		svx.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	policy := fastPolicy()
+	policy.MaxElapsed = 300 * time.Millisecond
+	res := newTestSender(t, srv.URL, policy, 5*time.Second, nil).Send(context.Background(), "app", &testEvent)
+	if res.Outcome != RateLimited || res.Status != http.StatusTooManyRequests || res.Attempts != 2 {
+		t.Fatalf("result = %+v", res)
+	}
+}
