@@ -29,6 +29,16 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+## bench: load test on this machine; writes reports/bench.md and reports/bench.json
+.PHONY: bench
+bench:
+	scripts/bench
+
+## soak: a few minutes of events under injected faults; fails on any lost or duplicated event
+.PHONY: soak
+soak:
+	scripts/soak
+
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 fuzz:
 	FUZZTIME=$${FUZZTIME:-30s} scripts/fuzz

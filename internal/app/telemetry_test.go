@@ -203,3 +203,17 @@ func TestSentryReportForExhaustedRateLimit(t *testing.T) {
 		t.Errorf("report carries request data:\n%s", report)
 	}
 }
+
+func TestTraceContextPassesThroughWithTracingOff(t *testing.T) {
+	g := gwooktest.Start(t, nil, app.Options{})
+	const traceID = "5bf92f3577b34da6a3ce929d0e0e4736"
+	h := http.Header{}
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(gwooktest.Username+":"+gwooktest.Password)))
+	h.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	if r := g.Post(t, "/notifications", h, eventWithKey(uniqueTag(t), "evt_t3")); r.Status != http.StatusAccepted {
+		t.Fatalf("status %d", r.Status)
+	}
+	if lines := g.Logs.Lines("request"); len(lines) != 1 || lines[0]["trace_id"] != traceID {
+		t.Errorf("request log trace_id: %v", lines)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -58,17 +59,41 @@ func serviceName() string {
 }
 
 // ServerHandler wraps h with a server span per request, continuing the
-// caller's W3C traceparent.
+// caller's W3C traceparent. With tracing off (a no-op provider) it only
+// continues the caller's trace context: otelhttp would still compute span
+// and metric attributes for every request, to throw them away.
 func ServerHandler(h http.Handler, tp trace.TracerProvider) http.Handler {
+	if _, off := tp.(noop.TracerProvider); off {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))))
+		})
+	}
 	return otelhttp.NewHandler(h, "http.server",
 		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(Propagator),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 }
 
 // ClientTransport wraps rt with a client span per outgoing request, which
-// also sends traceparent on.
+// also sends traceparent on. With tracing off it only sends the trace
+// context it has on.
 func ClientTransport(rt http.RoundTripper, tp trace.TracerProvider) http.RoundTripper {
+	if _, off := tp.(noop.TracerProvider); off {
+		return propagatingTransport{next: rt}
+	}
 	return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(Propagator))
+}
+
+// propagatingTransport sends the trace context of each request's context
+// on, as traceparent (and baggage) headers.
+type propagatingTransport struct{ next http.RoundTripper }
+
+func (t propagatingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx := r.Context()
+	if trace.SpanContextFromContext(ctx).IsValid() || baggage.FromContext(ctx).Len() > 0 {
+		r = r.Clone(ctx) // a RoundTripper must not modify the caller's request
+		Propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	}
+	return t.next.RoundTrip(r)
 }
 
 // PushContext returns ctx carrying the producer's trace when a Pub/Sub
