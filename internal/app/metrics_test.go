@@ -1,13 +1,10 @@
 package app_test
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/gwook/gwook/internal/app"
 	"github.com/gwook/gwook/test/gwooktest"
@@ -18,19 +15,7 @@ import (
 // labels sorted as Prometheus prints them.
 func scrape(t *testing.T, g *gwooktest.Gwook) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(g.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %d", resp.StatusCode)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	families := g.MetricFamilies(t)
 	out := map[string]float64{}
 	for name, f := range families {
 		for _, m := range f.GetMetric() {

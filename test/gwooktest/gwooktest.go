@@ -16,6 +16,9 @@ import (
 	"sync"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/gwook/gwook/internal/app"
@@ -132,6 +135,25 @@ func (g *Gwook) Push(tb testing.TB, body []byte) Reply {
 	env := fmt.Sprintf(`{"message":{"data":%q,"messageId":"m-1","publishTime":"2026-01-02T15:04:05Z","attributes":{}},"subscription":"projects/p/subscriptions/gwook"}`,
 		base64.StdEncoding.EncodeToString(body))
 	return g.Post(tb, "/notifications?token="+PushToken, http.Header{"Content-Type": {"application/json"}}, []byte(env))
+}
+
+// MetricFamilies scrapes GET /metrics and parses the Prometheus text.
+func (g *Gwook) MetricFamilies(tb testing.TB) map[string]*dto.MetricFamily {
+	tb.Helper()
+	resp, err := http.Get(g.URL + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return families
 }
 
 // LockedBuffer collects log output written from many goroutines.
