@@ -186,9 +186,6 @@ func ProjectOf(name string) string {
 	return ""
 }
 
-// Topic is the full name of the dead-letter topic.
-func (p *Publisher) Topic() string { return p.topic }
-
 // Publish stores l on the topic and waits until Pub/Sub has it, at most the
 // publish timeout. It returns the message ID Pub/Sub assigned.
 func (p *Publisher) Publish(ctx context.Context, l Letter) (string, error) {

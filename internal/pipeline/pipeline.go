@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -95,9 +94,8 @@ type Config struct {
 // Pipeline processes events. It is safe for concurrent use.
 type Pipeline struct {
 	cfg Config
-	// dedupErrors counts failures of the dedup store; they are logged at
-	// most once a minute.
-	dedupErrors   atomic.Int64
+	// dedupErrorLog logs failures of the dedup store at most once a minute;
+	// gwook_dedup_errors_total counts every one.
 	dedupErrorLog rate.Sometimes
 }
 
@@ -108,12 +106,6 @@ func New(cfg Config) *Pipeline {
 	}
 	return &Pipeline{cfg: cfg, dedupErrorLog: rate.Sometimes{First: 1, Interval: time.Minute}}
 }
-
-// DedupErrors is how many times the dedup store failed.
-func (p *Pipeline) DedupErrors() int64 { return p.dedupErrors.Load() }
-
-// DeadLetterEnabled reports whether a dead-letter topic is configured.
-func (p *Pipeline) DeadLetterEnabled() bool { return p.cfg.DeadLetters != nil }
 
 // releaseTimeout bounds giving a dedup claim back, which happens even when
 // the caller has gone away.
@@ -236,11 +228,9 @@ func (p *Pipeline) claim(ctx context.Context, m *ingest.Message) (dedup.Claim, *
 		p.cfg.Metrics.DedupClaim("duplicate")
 		return claim, &Result{Outcome: Duplicate, Err: fmt.Errorf("an event with the same %v arrived within %s", d.KeyFields, d.TTL)}, false
 	}
-	p.dedupErrors.Add(1)
 	p.cfg.Metrics.DedupClaim("error")
 	p.dedupErrorLog.Do(func() {
-		p.cfg.Logger.Error("dedup store failed", "error", err.Error(), "fail_open", d.FailOpen,
-			"failures_so_far", p.dedupErrors.Load(), "next_log_in", "1m")
+		p.cfg.Logger.Error("dedup store failed", "error", err.Error(), "fail_open", d.FailOpen, "next_log_in", "1m")
 	})
 	if d.FailOpen {
 		return claim, nil, false
@@ -252,7 +242,6 @@ func (p *Pipeline) release(ctx context.Context, c dedup.Claim) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	if err := p.cfg.Dedup.Store.Release(ctx, c); err != nil {
-		p.dedupErrors.Add(1)
 		p.cfg.Metrics.DedupReleaseError()
 		p.cfg.Logger.Warn("releasing dedup claim failed; the key expires with its TTL", "error", err.Error())
 	}

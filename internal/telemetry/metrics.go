@@ -71,9 +71,6 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// Registry is the registry the metrics live in.
-func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
-
 // Middleware counts requests by chi route pattern (never the raw path, whose
 // values are unbounded), method and status code, and times them.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
