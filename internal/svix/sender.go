@@ -68,9 +68,12 @@ type Config struct {
 	ServerURL       string // empty: the SDK picks Svix's regional API from the token
 	Debug           bool   // log requests and responses at debug level, credentials redacted
 	MaxConnsPerHost int
-	Timeout         time.Duration // per attempt
-	Retry           RetryPolicy
-	Logger          *slog.Logger
+	// Timeout bounds each attempt. It is a context deadline, not
+	// http.Client.Timeout: with a wrapped transport the client enforces its
+	// Timeout with a goroutine and a timer per request.
+	Timeout time.Duration
+	Retry   RetryPolicy
+	Logger  *slog.Logger
 	// Metrics counts requests to Svix; nil counts nothing.
 	Metrics *telemetry.Metrics
 	// Tracing traces each send, attempt and HTTP request; nil traces nothing.
@@ -83,6 +86,7 @@ type Config struct {
 // Sender creates Svix messages. It is safe for concurrent use.
 type Sender struct {
 	client  *svixgo.Svix
+	timeout time.Duration
 	policy  RetryPolicy
 	metrics *telemetry.Metrics
 	tracer  trace.Tracer
@@ -109,7 +113,7 @@ func New(cfg Config) (*Sender, error) {
 		// The SDK's own client and pool, wrapped only to read Retry-After.
 		opts.TransportWrapper = wrap
 	} else {
-		opts.HTTPClient = &http.Client{Transport: wrap(newTransport(cfg.MaxConnsPerHost)), Timeout: cfg.Timeout}
+		opts.HTTPClient = &http.Client{Transport: wrap(newTransport(cfg.MaxConnsPerHost))}
 	}
 	if cfg.ServerURL != "" {
 		u, err := url.Parse(cfg.ServerURL)
@@ -122,7 +126,7 @@ func New(cfg Config) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("svix: %w", err)
 	}
-	return &Sender{client: client, policy: cfg.Retry, metrics: cfg.Metrics, tracer: tp.Tracer(telemetry.TracerName)}, nil
+	return &Sender{client: client, timeout: cfg.Timeout, policy: cfg.Retry, metrics: cfg.Metrics, tracer: tp.Tracer(telemetry.TracerName)}, nil
 }
 
 var withoutContent = false
@@ -147,6 +151,11 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 		res.Attempts++
 		actx, aspan := s.tracer.Start(ctx, "svix.attempt", trace.WithAttributes(attribute.Int("svix.attempt", res.Attempts)))
 		defer aspan.End()
+		if s.timeout > 0 {
+			var cancelAttempt context.CancelFunc
+			actx, cancelAttempt = context.WithTimeout(actx, s.timeout)
+			defer cancelAttempt()
+		}
 		var rec attemptRecord
 		started := time.Now()
 		out, err := s.client.Message.Create(withAttemptRecord(actx, &rec), appID, *msg, opts)
