@@ -92,12 +92,12 @@ func bearerToken(r *http.Request) (string, bool) {
 	return strings.TrimSpace(token), true
 }
 
-type callerKey struct{}
-
 // CallerFrom returns how the request in ctx authenticated.
 func CallerFrom(ctx context.Context) Caller {
-	c, _ := ctx.Value(callerKey{}).(Caller)
-	return c
+	if s := scopeFrom(ctx); s != nil {
+		return s.caller
+	}
+	return ""
 }
 
 // requireAuth answers 401 with a problem body unless a configured method
@@ -119,7 +119,10 @@ func (a *Authenticator) requireAuth(next http.Handler) http.Handler {
 				Detail: "authentication failed: " + err.Error(), Layer: LayerGwook})
 			return
 		}
-		requestLogFrom(r.Context()).Add(slog.String("caller", string(caller)))
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
+		if s := scopeFrom(r.Context()); s != nil {
+			s.caller = caller
+			s.log.Add(slog.String("caller", string(caller)))
+		}
+		next.ServeHTTP(w, r)
 	})
 }

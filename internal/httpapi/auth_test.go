@@ -23,7 +23,7 @@ var authenticated = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request
 
 func TestBasicAuth(t *testing.T) {
 	a := &Authenticator{Realm: `gwook "prod"`, Username: "admin", Password: "s3cret"}
-	h := requestID(a.requireAuth(authenticated))
+	h := scopeRequests(discardLogger)(a.requireAuth(authenticated))
 	for _, tc := range []struct {
 		name       string
 		user, pass string
@@ -78,7 +78,7 @@ func TestPushOIDCAuth(t *testing.T) {
 	issuer := googletoken.NewIssuer(t)
 	other := googletoken.NewIssuer(t)
 	a := &Authenticator{PushTokens: NewPushTokenVerifier(issuer.KeySet(), audience, serviceAccount)}
-	h := requestID(a.requireAuth(authenticated))
+	h := scopeRequests(discardLogger)(a.requireAuth(authenticated))
 	valid := googletoken.PushClaims(audience, serviceAccount)
 	with := func(change func(*googletoken.Claims)) googletoken.Claims {
 		c := valid
@@ -127,7 +127,7 @@ func TestPushOIDCAuth(t *testing.T) {
 
 func TestVerificationTokenAuth(t *testing.T) {
 	a := &Authenticator{Username: "admin", Password: "s3cret", VerificationToken: "tok-123"}
-	h := requestID(a.requireAuth(authenticated))
+	h := scopeRequests(discardLogger)(a.requireAuth(authenticated))
 	for _, tc := range []struct {
 		name, target string
 		want         int
@@ -156,7 +156,7 @@ func TestVerificationTokenAuth(t *testing.T) {
 
 func TestAuthErrorNeverEchoesCredentials(t *testing.T) {
 	a := &Authenticator{Username: "admin", Password: "s3cret", VerificationToken: "tok-123"}
-	h := requestID(a.requireAuth(authenticated))
+	h := scopeRequests(discardLogger)(a.requireAuth(authenticated))
 	req := httptest.NewRequest(http.MethodPost, "/notifications?token=guess-tok", nil)
 	req.SetBasicAuth("admin", "guess-pass")
 	rec := httptest.NewRecorder()

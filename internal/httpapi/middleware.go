@@ -24,26 +24,28 @@ const HeaderRequestID = "X-Request-Id"
 // plain, so a hostile header cannot forge log fields or flood them.
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
-type requestIDKey struct{}
-
-func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+// requestScope is what Gwook learns about one request as it passes through:
+// its id, who called, and its log line. It travels in the request's context
+// as a single value, so the middleware copies the request once, not once per
+// thing it learns.
+type requestScope struct {
+	id     string
+	caller Caller
+	log    RequestLog
 }
 
-// requestID takes the caller's X-Request-Id when it is plain, or makes one,
-// and returns it on the response.
-func requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(HeaderRequestID)
-		if !validRequestID.MatchString(id) {
-			var b [12]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		w.Header().Set(HeaderRequestID, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
-	})
+type requestScopeKey struct{}
+
+func scopeFrom(ctx context.Context) *requestScope {
+	s, _ := ctx.Value(requestScopeKey{}).(*requestScope)
+	return s
+}
+
+func requestIDFrom(ctx context.Context) string {
+	if s := scopeFrom(ctx); s != nil {
+		return s.id
+	}
+	return ""
 }
 
 // RequestLog is the one log line written for each request. Handlers fill it
@@ -68,22 +70,30 @@ func (l *RequestLog) Add(attrs ...slog.Attr) {
 	}
 }
 
-type requestLogKey struct{}
-
 func requestLogFrom(ctx context.Context) *RequestLog {
-	l, _ := ctx.Value(requestLogKey{}).(*RequestLog)
-	return l
+	if s := scopeFrom(ctx); s != nil {
+		return &s.log
+	}
+	return nil
 }
 
-// logRequests writes one line per request. Probes of /health and /ready are
-// logged at debug level so they do not drown the rest.
-func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
+// scopeRequests gives each request its id (the caller's X-Request-Id when it
+// is plain, or a new one, returned on the response) and writes its one log
+// line when it ends. Probes of /health and /ready are logged at debug level
+// so they do not drown the rest.
+func scopeRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			started := time.Now()
-			entry := &RequestLog{attrs: make([]slog.Attr, 0, 16)}
+			scope := &requestScope{id: r.Header.Get(HeaderRequestID), log: RequestLog{attrs: make([]slog.Attr, 0, 16)}}
+			if !validRequestID.MatchString(scope.id) {
+				var b [12]byte
+				_, _ = rand.Read(b[:])
+				scope.id = hex.EncodeToString(b[:])
+			}
+			w.Header().Set(HeaderRequestID, scope.id)
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-			next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), requestLogKey{}, entry)))
+			next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), requestScopeKey{}, scope)))
 
 			level := slog.LevelInfo
 			if r.URL.Path == "/health" || r.URL.Path == "/ready" {
@@ -92,7 +102,7 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 			if !logger.Enabled(r.Context(), level) {
 				return
 			}
-			traceID := entry.traceID
+			traceID := scope.log.traceID
 			if traceID == "" {
 				if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
 					traceID = sc.TraceID().String()
@@ -104,8 +114,8 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int("status", ww.Status()),
 				slog.Duration("duration", time.Since(started)),
 				slog.Int("bytes_in", int(max(r.ContentLength, 0))),
-				slog.String("request_id", requestIDFrom(r.Context())),
-			}, entry.attrs...)
+				slog.String("request_id", scope.id),
+			}, scope.log.attrs...)
 			if traceID != "" {
 				attrs = append(attrs, slog.String("trace_id", traceID))
 			}

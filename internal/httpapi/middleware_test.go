@@ -14,7 +14,7 @@ import (
 func TestRecoverPanics(t *testing.T) {
 	var logs bytes.Buffer
 	metrics := telemetry.NewMetrics("test")
-	h := requestID(recoverPanics(slog.New(slog.NewJSONHandler(&logs, nil)), metrics, nil)(
+	h := scopeRequests(discardLogger)(recoverPanics(slog.New(slog.NewJSONHandler(&logs, nil)), metrics, nil)(
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/notifications", nil))
@@ -30,3 +30,5 @@ func TestRecoverPanics(t *testing.T) {
 		t.Error("the panic was not counted")
 	}
 }
+
+var discardLogger = slog.New(slog.DiscardHandler)

@@ -35,7 +35,7 @@ type Deps struct {
 // NewRouter returns Gwook's HTTP handler.
 func NewRouter(d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestID, d.Metrics.Middleware, logRequests(d.Logger), recoverPanics(d.Logger, d.Metrics, d.Reporter))
+	r.Use(scopeRequests(d.Logger), d.Metrics.Middleware, recoverPanics(d.Logger, d.Metrics, d.Reporter))
 	r.Get("/health", d.Health.live)
 	r.Get("/ready", d.Health.ready)
 	if d.MetricsRoute && d.Metrics != nil {
