@@ -24,7 +24,7 @@ type notifications struct {
 
 func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := requestLogFrom(r.Context())
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBodyBytes))
+	body, err := readBody(w, r, h.maxBodyBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -50,6 +50,21 @@ func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.SetTraceID(res.TraceID)
 	logResult(log, &m, &res)
 	h.respond(w, r, &m, &res)
+}
+
+// readBody reads the request body, at most limit bytes. A body that
+// announces its length is read into one buffer of that size, sparing the
+// buffer growth of io.ReadAll; net/http ends such a body at that length.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength <= 0 || r.ContentLength > limit {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 func logResult(log *RequestLog, m *ingest.Message, res *pipeline.Result) {
