@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -38,6 +39,8 @@ func FuzzDecode(f *testing.F) {
 		`{"id": "a", "id": 2, "data": {"data": {}}}`,
 		"{\"id\": \"evt_\xff\", \"data\": {}}",
 		`{"id": "\u0065vt", "type": "\ud800", "data": {"\u0000": null}}`,
+		`{"id": null, "type": "a.b", "source": "s\n", "project": "p", "user_id": "u", "time": "2026-01-02T15:04:05Z", "data": null}`,
+		`{"id": "evt_1", "type": "a.b", "source": "s", "project": "p", "user_id": "u", "time": "2026-01-02T15:04:05Z", "data": { "a" : [1, 2.50, "\u00e9"] }, "extra": {"id": 1}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -46,6 +49,14 @@ func FuzzDecode(f *testing.F) {
 		n, err := event.Decode(raw)
 		if !bytes.Equal(n.Raw, input) {
 			t.Fatalf("Raw = %q, want the input %q", n.Raw, input)
+		}
+		if utf8.Valid(raw) {
+			// The strict one-pass decoder must agree with the member-by-member
+			// one on everything it accepts.
+			slowN, slowErr := event.DecodeMembers(raw)
+			if !reflect.DeepEqual(n, slowN) || !reflect.DeepEqual(err, slowErr) {
+				t.Fatalf("Decode(%q) = %+v, %v; member by member: %+v, %v", raw, n, err, slowN, slowErr)
+			}
 		}
 		if err != nil {
 			var invalid *event.InvalidError

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -296,7 +297,7 @@ func specPropertyFor(t *testing.T, f reflect.StructField) specProperty {
 			}
 			p.MaxLength = &n
 		case "svixid":
-			p.Pattern = svixIDPattern.String()
+			p.Pattern = svixIDPattern
 			if p.MaxLength == nil || *p.MaxLength != MaxSvixIDLength {
 				t.Errorf("%s: svixid needs max=%d before it, as Svix's limit", f.Name, MaxSvixIDLength)
 			}
@@ -572,4 +573,19 @@ func undescribed(t *testing.T, schema docSchema, path string) []string {
 		missing = append(missing, undescribed(t, values, path+".*")...)
 	}
 	return missing
+}
+
+// TestSvixIDCharsMatchPattern checks the byte table ValidSvixID uses against
+// the pattern the spec states, for every byte.
+func TestSvixIDCharsMatchPattern(t *testing.T) {
+	pattern := regexp.MustCompile(svixIDPattern)
+	for b := range 256 {
+		s := string([]byte{byte(b)})
+		if want := pattern.MatchString(s); ValidSvixID(s) != want {
+			t.Errorf("ValidSvixID(%q) = %v, the pattern says %v", s, !want, want)
+		}
+	}
+	if !ValidSvixID("evt_01J.Q-3") || ValidSvixID("evt 1") || ValidSvixID(strings.Repeat("a", MaxSvixIDLength+1)) {
+		t.Error("ValidSvixID disagrees with the pattern and the length limit on whole ids")
+	}
 }

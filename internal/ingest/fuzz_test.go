@@ -1,18 +1,22 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gwook/gwook/internal/event"
 )
 
 // FuzzDecode checks that no body makes Decode panic, that every failure is an
-// *event.InvalidError, and that every success is an event Svix would accept.
+// *event.InvalidError, that every success is an event Svix would accept, and
+// that the strict pass and the member-by-member path agree.
 func FuzzDecode(f *testing.F) {
 	examples, _ := filepath.Glob("../../test/events/event-[0-9]*.json")
 	for _, path := range examples {
@@ -24,7 +28,9 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(`{"message":{"data":"`+base64.StdEncoding.EncodeToString(b)+`","messageId":"1"},"subscription":"s"}`), false)
 		f.Add(b, true)
 	}
-	for _, s := range []string{"", "{}", "[]", "null", `{"message":{}}`, `{"message":{"data":"@@"}}`, validEvent, `{"id":1,"type":true}`} {
+	for _, s := range []string{"", "{}", "[]", "null", `{"message":{}}`, `{"message":{"data":"@@"}}`, validEvent, `{"id":1,"type":true}`,
+		`{"message":{"data":"e30=","attributes":{"a":"1","a":"2"},"MessageId":"x","deliveryAttempt":1},"subscription":"s","deliveryAttempt":2.0}`,
+		`{"message":"hello","subscription":5,"id":"evt_1"}`, `{"message":null,"Message":{"data":"e30="}}`} {
 		f.Add([]byte(s), false)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, unwrapped bool) {
@@ -33,6 +39,13 @@ func FuzzDecode(f *testing.F) {
 			h.Set(HeaderMessageID, "m")
 		}
 		m := Decode(h, body)
+		if !unwrapped && len(bytes.TrimSpace(body)) > 0 && utf8.Valid(body) {
+			// The strict pass must agree with the member-by-member path on
+			// everything it reads.
+			if slow := decodeMembers(body); !reflect.DeepEqual(m, slow) {
+				t.Fatalf("Decode(%q) = %+v; member by member: %+v", body, m, slow)
+			}
+		}
 		if m.Err != nil {
 			var invalid *event.InvalidError
 			if !errors.As(m.Err, &invalid) || invalid.Reason == "" {

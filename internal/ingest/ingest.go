@@ -19,6 +19,9 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/gwook/gwook/internal/event"
 )
 
@@ -80,8 +83,14 @@ const (
 )
 
 // Decode reads one request body. header is the request's headers, used to
-// recognise an unwrapped push. The body is parsed once, into its top-level
-// members, whichever shape it has.
+// recognise an unwrapped push.
+//
+// A well-formed body takes the fast path: one strict pass of JSON v2 over
+// the envelope (exact names, no duplicates, no unknown members in the
+// message) and one over the event. Anything that pass refuses is read by
+// decodeMembers, which splits the body into its members with encoding/json
+// and gives the detailed errors. A fuzz test holds the two paths to the same
+// result.
 func Decode(header http.Header, body []byte) Message {
 	m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}}
 	if isUnwrappedPush(header) {
@@ -95,6 +104,64 @@ func Decode(header http.Header, body []byte) Message {
 		m.Event, m.Err = event.Decode(body)
 		return m
 	}
+	if decodeStrict(&m, body) {
+		return m
+	}
+	return decodeMembers(body)
+}
+
+// strictEnvelope is the top level of a body as the strict pass reads it. For
+// a raw event every member is unknown and skipped.
+type strictEnvelope struct {
+	Message         jsontext.Value `json:"message"`
+	Subscription    string         `json:"subscription"`
+	DeliveryAttempt int            `json:"deliveryAttempt"`
+}
+
+// strictMessage is PushMessage for the strict pass, which refuses members it
+// does not know; Data is base64-decoded as it is read.
+type strictMessage struct {
+	Data             []byte            `json:"data"`
+	Attributes       map[string]string `json:"attributes"`
+	MessageID        string            `json:"messageId"`
+	MessageIDSnake   string            `json:"message_id"`
+	PublishTime      string            `json:"publishTime"`
+	PublishTimeSnake string            `json:"publish_time"`
+	OrderingKey      string            `json:"orderingKey"`
+}
+
+// decodeStrict fills m from body, a UTF-8 body that is not an unwrapped
+// push, and reports whether the strict pass could read it.
+func decodeStrict(m *Message, body []byte) bool {
+	var top strictEnvelope
+	if !startsWithObject(body) || jsonv2.Unmarshal(body, &top) != nil {
+		return false
+	}
+	if top.Message.Kind() != '{' {
+		m.Event, m.Err = event.Decode(body)
+		return true
+	}
+	var msg strictMessage
+	if jsonv2.Unmarshal(top.Message, &msg, jsonv2.RejectUnknownMembers(true)) != nil || len(msg.Data) == 0 {
+		return false
+	}
+	m.Delivery = Delivery{
+		Entry:           EntryPush,
+		Wrapped:         true,
+		Subscription:    top.Subscription,
+		MessageID:       firstNonEmpty(msg.MessageID, msg.MessageIDSnake),
+		PublishTime:     firstNonEmpty(msg.PublishTime, msg.PublishTimeSnake),
+		DeliveryAttempt: top.DeliveryAttempt,
+		OrderingKey:     msg.OrderingKey,
+		Attributes:      msg.Attributes,
+	}
+	m.Event, m.Err = event.Decode(msg.Data)
+	return true
+}
+
+// decodeMembers is Decode's path for a body the strict pass refused.
+func decodeMembers(body []byte) Message {
+	m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		m.Err = event.DecodeError(body, err)

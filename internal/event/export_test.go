@@ -1,0 +1,5 @@
+package event
+
+// DecodeMembers exposes Decode's member-by-member path, which the fuzz test
+// holds the strict path to.
+var DecodeMembers = decodeMembers
