@@ -36,6 +36,9 @@ type requestScope struct {
 
 type requestScopeKey struct{}
 
+// requestAttrs is how many attributes every request's log line starts with.
+const requestAttrs = 6
+
 func scopeFrom(ctx context.Context) *requestScope {
 	s, _ := ctx.Value(requestScopeKey{}).(*requestScope)
 	return s
@@ -85,7 +88,9 @@ func scopeRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			started := time.Now()
-			scope := &requestScope{id: r.Header.Get(HeaderRequestID), log: RequestLog{attrs: make([]slog.Attr, 0, 16)}}
+			// The log line's first attributes are filled in when the request
+			// ends; handlers append theirs after them.
+			scope := &requestScope{id: r.Header.Get(HeaderRequestID), log: RequestLog{attrs: make([]slog.Attr, requestAttrs, 24)}}
 			if !validRequestID.MatchString(scope.id) {
 				var b [12]byte
 				_, _ = rand.Read(b[:])
@@ -108,14 +113,15 @@ func scopeRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 					traceID = sc.TraceID().String()
 				}
 			}
-			attrs := append([]slog.Attr{
+			attrs := scope.log.attrs
+			copy(attrs, []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", ww.Status()),
 				slog.Duration("duration", time.Since(started)),
 				slog.Int("bytes_in", int(max(r.ContentLength, 0))),
 				slog.String("request_id", scope.id),
-			}, scope.log.attrs...)
+			})
 			if traceID != "" {
 				attrs = append(attrs, slog.String("trace_id", traceID))
 			}

@@ -37,20 +37,28 @@ type Problem struct {
 // the error kind, so clients can switch on it.
 const problemTypeBase = "urn:gwook:problem:"
 
+// Values of the headers every answer carries, shared by all answers instead
+// of allocated for each; net/http only reads them.
+var (
+	jsonContentType    = []string{"application/json"}
+	problemContentType = []string{"application/problem+json"}
+	noSniff            = []string{"nosniff"}
+)
+
 func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	if p.Title == "" {
 		p.Title = http.StatusText(p.Status)
 	}
 	p.RequestID = requestIDFrom(r.Context())
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"], h["X-Content-Type-Options"] = problemContentType, noSniff
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"], h["X-Content-Type-Options"] = jsonContentType, noSniff
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
