@@ -66,6 +66,7 @@ type options struct {
 	rateWarmup  time.Duration
 	rateWindow  time.Duration
 	idleConns   int
+	logLevel    string
 	rounds      int
 	configs     []configuration
 }
@@ -84,6 +85,8 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.rateWindow, "rate-duration", 6*time.Second, "open loop: measurement window")
 	fs.IntVar(&o.rounds, "rounds", 2, "rounds of each measurement; the best is reported")
 	fs.IntVar(&o.idleConns, "idle-conns", 10000, "idle keep-alive connections for the memory measurement")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "gwook's LOG_LEVEL; info writes a line per request to reports/bench-logs (about 450 bytes each)")
+	bodies := fs.String("bodies", bodyRaw+","+bodyPush, "body kinds to send, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -100,6 +103,15 @@ func parseOptions(args []string) (options, error) {
 			return o, fmt.Errorf("-configs: unknown configuration %q", id)
 		}
 		o.configs = append(o.configs, configurations[i])
+	}
+	kinds := strings.Split(strings.ReplaceAll(*bodies, " ", ""), ",")
+	for _, k := range kinds {
+		if k != bodyRaw && k != bodyPush {
+			return o, fmt.Errorf("-bodies: unknown body kind %q", k)
+		}
+	}
+	for i := range o.configs {
+		o.configs[i].Bodies = slices.DeleteFunc(slices.Clone(o.configs[i].Bodies), func(b string) bool { return !slices.Contains(kinds, b) })
 	}
 	if o.rate < 1 || o.idleConns < 1 || o.rounds < 1 {
 		return o, errors.New("-rate, -idle-conns and -rounds must be positive")
@@ -199,7 +211,7 @@ func runBench(args []string) error {
 
 func (o options) settings() Settings {
 	return Settings{Concurrency: o.concurrency, WarmupSeconds: o.warmup.Seconds(), WindowSeconds: o.window.Seconds(),
-		Rate: o.rate, RateWarmupSeconds: o.rateWarmup.Seconds(), RateWindowSeconds: o.rateWindow.Seconds(),
+		Rate: o.rate, RateWarmupSeconds: o.rateWarmup.Seconds(), RateWindowSeconds: o.rateWindow.Seconds(), GwookLogLevel: o.logLevel,
 		IdleConnections: o.idleConns, Rounds: o.rounds}
 }
 
@@ -422,7 +434,7 @@ func (b *bench) startGwook(ctx context.Context, svixURL string, c configuration)
 		"SENTRY_DSN=",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=",
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=",
-		"LOG_LEVEL=warn",
+		"LOG_LEVEL=" + b.opts.logLevel,
 	}
 	p, err := proc.Start("gwook", b.logFile("gwook", c.Name), env, b.opts.gwook)
 	if err != nil {

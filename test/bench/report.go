@@ -58,6 +58,7 @@ type Settings struct {
 	RateWindowSeconds float64 `json:"rate_window_seconds"`
 	IdleConnections   int     `json:"idle_connections"`
 	Rounds            int     `json:"rounds"`
+	GwookLogLevel     string  `json:"gwook_log_level"`
 }
 
 // Row is every measurement of one configuration and body kind.
@@ -188,8 +189,9 @@ func (r *Report) markdown() string {
 		"each its own process, all on loopback, HTTP/1.1 keep-alive. Every event is unique on id and on the dedup key. "+
 		"Throughput: closed loop, %s after %s warm-up. Latency: open loop at %d events/s for %s after %s warm-up, "+
 		"measured from when each request was due (no coordinated omission). "+
-		"Each measurement ran %d time(s), the configurations taking turns; the best round is shown.\n\n",
-		secs(r.WindowSeconds), secs(r.WarmupSeconds), r.Rate, secs(r.RateWindowSeconds), secs(r.RateWarmupSeconds), r.Rounds)
+		"Each measurement ran %d time(s), the configurations taking turns; the best round is shown. "+
+		"Gwook ran with LOG_LEVEL=%s.\n\n",
+		secs(r.WindowSeconds), secs(r.WarmupSeconds), r.Rate, secs(r.RateWindowSeconds), secs(r.RateWarmupSeconds), r.Rounds, r.GwookLogLevel)
 
 	b.WriteString("| configuration | body |")
 	for _, n := range r.Concurrency {
