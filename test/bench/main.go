@@ -83,7 +83,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rate, "rate", 2000, "open loop: events per second")
 	fs.DurationVar(&o.rateWarmup, "rate-warmup", time.Second, "open loop: warm-up at the same rate")
 	fs.DurationVar(&o.rateWindow, "rate-duration", 6*time.Second, "open loop: measurement window")
-	fs.IntVar(&o.rounds, "rounds", 2, "rounds of each measurement; the best is reported")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of each measurement; the best is reported")
 	fs.IntVar(&o.idleConns, "idle-conns", 10000, "idle keep-alive connections for the memory measurement")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "gwook's LOG_LEVEL; info writes a line per request to reports/bench-logs (about 450 bytes each)")
 	bodies := fs.String("bodies", bodyRaw+","+bodyPush, "body kinds to send, comma-separated")
