@@ -61,9 +61,10 @@ type Message struct {
 	Err  error
 }
 
-// PushMessage is the "message" member of a wrapped push's JSON body. Pub/Sub (and its
-// emulator) spell some fields both in camelCase and in snake_case.
-type PushMessage struct {
+// pushMessage is the "message" member of a wrapped push's JSON body, for both
+// decoding paths. Pub/Sub (and its emulator) spell some fields both in
+// camelCase and in snake_case.
+type pushMessage struct {
 	Data             *string           `json:"data"`
 	Attributes       map[string]string `json:"attributes"`
 	MessageID        string            `json:"messageId"`
@@ -71,6 +72,20 @@ type PushMessage struct {
 	PublishTime      string            `json:"publishTime"`
 	PublishTimeSnake string            `json:"publish_time"`
 	OrderingKey      string            `json:"orderingKey"`
+}
+
+// delivery is the Delivery of a wrapped push carrying msg.
+func (msg *pushMessage) delivery(subscription string, attempt int) Delivery {
+	return Delivery{
+		Entry:           EntryPush,
+		Wrapped:         true,
+		Subscription:    subscription,
+		MessageID:       firstNonEmpty(msg.MessageID, msg.MessageIDSnake),
+		PublishTime:     firstNonEmpty(msg.PublishTime, msg.PublishTimeSnake),
+		DeliveryAttempt: attempt,
+		OrderingKey:     msg.OrderingKey,
+		Attributes:      msg.Attributes,
+	}
 }
 
 // Headers Pub/Sub sets on an unwrapped push.
@@ -118,18 +133,6 @@ type strictEnvelope struct {
 	DeliveryAttempt int            `json:"deliveryAttempt"`
 }
 
-// strictMessage is PushMessage for the strict pass, which refuses members it
-// does not know; Data is base64-decoded as it is read.
-type strictMessage struct {
-	Data             []byte            `json:"data"`
-	Attributes       map[string]string `json:"attributes"`
-	MessageID        string            `json:"messageId"`
-	MessageIDSnake   string            `json:"message_id"`
-	PublishTime      string            `json:"publishTime"`
-	PublishTimeSnake string            `json:"publish_time"`
-	OrderingKey      string            `json:"orderingKey"`
-}
-
 // decodeStrict fills m from body, a UTF-8 body that is not an unwrapped
 // push, and reports whether the strict pass could read it.
 func decodeStrict(m *Message, body []byte) bool {
@@ -141,21 +144,18 @@ func decodeStrict(m *Message, body []byte) bool {
 		m.Event, m.Err = event.Decode(body)
 		return true
 	}
-	var msg strictMessage
-	if jsonv2.Unmarshal(top.Message, &msg, jsonv2.RejectUnknownMembers(true)) != nil || len(msg.Data) == 0 {
+	// The strict pass refuses members it does not know, so a message
+	// spelled differently gets decodeMembers' answer.
+	var msg pushMessage
+	if jsonv2.Unmarshal(top.Message, &msg, jsonv2.RejectUnknownMembers(true)) != nil || msg.Data == nil || *msg.Data == "" {
 		return false
 	}
-	m.Delivery = Delivery{
-		Entry:           EntryPush,
-		Wrapped:         true,
-		Subscription:    top.Subscription,
-		MessageID:       firstNonEmpty(msg.MessageID, msg.MessageIDSnake),
-		PublishTime:     firstNonEmpty(msg.PublishTime, msg.PublishTimeSnake),
-		DeliveryAttempt: top.DeliveryAttempt,
-		OrderingKey:     msg.OrderingKey,
-		Attributes:      msg.Attributes,
+	data, err := base64.StdEncoding.DecodeString(*msg.Data)
+	if err != nil {
+		return false
 	}
-	m.Event, m.Err = event.Decode(msg.Data)
+	m.Delivery = msg.delivery(top.Subscription, top.DeliveryAttempt)
+	m.Event, m.Err = event.Decode(data)
 	return true
 }
 
@@ -175,19 +175,19 @@ func decodeMembers(body []byte) Message {
 }
 
 func decodeEnvelope(fields map[string]json.RawMessage, body []byte) Message {
-	m := Message{Body: body, Delivery: Delivery{Entry: EntryPush, Wrapped: true}}
-	var msg PushMessage
+	var (
+		msg          pushMessage
+		subscription string
+		attempt      int
+	)
 	err := json.Unmarshal(fields["message"], &msg)
-	if sub, ok := fields["subscription"]; ok && err == nil {
-		err = json.Unmarshal(sub, &m.Delivery.Subscription)
+	if v, ok := fields["subscription"]; ok && err == nil {
+		err = json.Unmarshal(v, &subscription)
 	}
-	if attempt, ok := fields["deliveryAttempt"]; ok && err == nil {
-		err = json.Unmarshal(attempt, &m.Delivery.DeliveryAttempt)
+	if v, ok := fields["deliveryAttempt"]; ok && err == nil {
+		err = json.Unmarshal(v, &attempt)
 	}
-	m.Delivery.MessageID = firstNonEmpty(msg.MessageID, msg.MessageIDSnake)
-	m.Delivery.PublishTime = firstNonEmpty(msg.PublishTime, msg.PublishTimeSnake)
-	m.Delivery.OrderingKey = msg.OrderingKey
-	m.Delivery.Attributes = msg.Attributes
+	m := Message{Body: body, Delivery: msg.delivery(subscription, attempt)}
 	switch {
 	case err != nil:
 		m.Err = &event.InvalidError{Reason: "push envelope is malformed: " + err.Error()}
