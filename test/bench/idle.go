@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gwook/gwook/test/bench/proc"
+	"github.com/gwook/gwook/test/proc"
 )
 
 // Memory is gwook's resident memory before and while it holds idle

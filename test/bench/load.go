@@ -14,7 +14,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/gwook/gwook/test/bench/proc"
+	"github.com/gwook/gwook/test/proc"
 )
 
 // Throughput is one closed-loop measurement: Concurrency workers, each

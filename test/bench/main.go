@@ -36,7 +36,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gwook/gwook/test/bench/proc"
+	"github.com/gwook/gwook/test/proc"
 )
 
 func main() {

@@ -9,18 +9,18 @@
 package redistest
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gwook/gwook/test/proc"
 )
 
 // DefaultSharedURL is the shared Redis that SharedURL returns by default.
@@ -55,29 +55,19 @@ type Server struct {
 	// Stop and Restart.
 	Addr string
 
-	bin  string
-	dir  string
 	port int
-	proc *process // nil while stopped
-}
-
-// process is one run of redis-server.
-type process struct {
-	cmd    *exec.Cmd
-	output *syncBuffer
-	exited chan struct{} // closed when the process has exited
-	err    error         // Wait's result, set before exited is closed
+	log  string        // the server's output, shown when it fails to start
+	proc *proc.Process // nil while stopped
 }
 
 // Start starts a redis-server on a free port of 127.0.0.1 and waits until it
 // answers PING. The server is stopped when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	if _, err := exec.LookPath("redis-server"); err != nil {
 		tb.Fatalf("redistest: redis-server is not on PATH (%v); install Redis (e.g. apt-get install redis-server) to run this test", err)
 	}
-	s := &Server{bin: bin, dir: tb.TempDir()}
+	s := &Server{log: filepath.Join(tb.TempDir(), "redis-server.log")}
 	tb.Cleanup(func() {
 		if err := s.stop(); err != nil {
 			tb.Errorf("redistest: %v", err)
@@ -85,7 +75,7 @@ func Start(tb testing.TB) *Server {
 	})
 	var errs []error
 	for range startAttempts {
-		port, err := freePort()
+		port, err := proc.FreePort()
 		if err != nil {
 			tb.Fatalf("redistest: finding a free port: %v", err)
 		}
@@ -127,44 +117,14 @@ func (s *Server) Restart(tb testing.TB) {
 
 // start runs redis-server on s.port and waits until it answers PING.
 func (s *Server) start() error {
-	cmd := exec.Command(s.bin,
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--daemonize", "no",
-		"--dir", s.dir,
-	)
-	p := &process{cmd: cmd, output: new(syncBuffer), exited: make(chan struct{})}
-	cmd.Stdout = p.output
-	cmd.Stderr = p.output
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", s.bin, err)
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	p, err := proc.StartRedis(ctx, s.port, s.log)
+	if err != nil {
+		return err
 	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
 	s.proc = p
-
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		err := ping(s.Addr)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-p.exited:
-			s.proc = nil
-			return fmt.Errorf("redis-server on %s exited before answering PING (%v); its output:\n%s", s.Addr, p.err, p.output)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stopErr := s.stop()
-			return errors.Join(fmt.Errorf("redis-server on %s did not answer PING within %v: %w; its output:\n%s",
-				s.Addr, readyTimeout, err, p.output), stopErr)
-		}
-	}
+	return nil
 }
 
 // stop ends the running process, if any: SIGTERM first, SIGKILL when it has
@@ -176,14 +136,9 @@ func (s *Server) stop() error {
 		return nil
 	}
 	s.proc = nil
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(readyTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	if err := p.Stop(readyTimeout); err != nil {
+		return err
 	}
-
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
@@ -196,56 +151,4 @@ func (s *Server) stop() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// ping sends PING to addr and checks that the answer is PONG.
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(time.Second)); err != nil {
-		return err
-	}
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "+PONG\r\n" {
-		return fmt.Errorf("PING answered %q", line)
-	}
-	return nil
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer is a bytes.Buffer that the process may write while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/gwook/gwook/test/proc"
 )
 
 func TestStartStopRestart(t *testing.T) {
@@ -15,12 +17,12 @@ func TestStartStopRestart(t *testing.T) {
 	if want := "redis://" + s.Addr + "/0"; s.URL() != want {
 		t.Errorf("URL() = %q, want %q", s.URL(), want)
 	}
-	if err := ping(s.Addr); err != nil {
+	if err := proc.PingRedis(s.Addr); err != nil {
 		t.Fatalf("after Start: PING: %v", err)
 	}
 
 	s.Stop(t)
-	if err := ping(s.Addr); err == nil {
+	if err := proc.PingRedis(s.Addr); err == nil {
 		t.Fatal("after Stop: PING answered")
 	}
 	s.Stop(t) // stopping a stopped server does nothing
@@ -30,12 +32,12 @@ func TestStartStopRestart(t *testing.T) {
 	if s.Addr != addr {
 		t.Errorf("after Restart: Addr = %q, want %q", s.Addr, addr)
 	}
-	if err := ping(s.Addr); err != nil {
+	if err := proc.PingRedis(s.Addr); err != nil {
 		t.Fatalf("after Restart: PING: %v", err)
 	}
 
 	s.Restart(t) // restarting a running server stops it first
-	if err := ping(s.Addr); err != nil {
+	if err := proc.PingRedis(s.Addr); err != nil {
 		t.Fatalf("after second Restart: PING: %v", err)
 	}
 }
@@ -45,7 +47,7 @@ func TestStoppedWhenTestEnds(t *testing.T) {
 	t.Run("server", func(t *testing.T) {
 		addr = Start(t).Addr
 	})
-	if err := ping(addr); err == nil {
+	if err := proc.PingRedis(addr); err == nil {
 		t.Fatalf("redis-server on %s still answers after its test ended", addr)
 	}
 }
@@ -85,7 +87,7 @@ func TestServersAreSeparate(t *testing.T) {
 		t.Fatalf("two servers share %s", a.Addr)
 	}
 	a.Stop(t)
-	if err := ping(b.Addr); err != nil {
+	if err := proc.PingRedis(b.Addr); err != nil {
 		t.Fatalf("stopping one server stopped the other: PING %s: %v", b.Addr, err)
 	}
 }

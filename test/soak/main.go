@@ -33,7 +33,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gwook/gwook/test/bench/proc"
+	"github.com/gwook/gwook/test/proc"
 	"github.com/gwook/gwook/test/svixserver"
 )
 

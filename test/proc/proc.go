@@ -1,7 +1,9 @@
-// Package proc starts, watches and stops the child processes of the bench
-// and soak programs (gwook, the Svix-compatible server, the baseline proxy,
-// redis-server), and reads what Linux reports about them: resident memory
-// and CPU time. It is test tooling, not part of Gwook.
+// Package proc starts, watches and stops child processes for Gwook's test
+// tooling: gwook, the Svix-compatible server, the baseline proxy and
+// redis-server for the bench and soak programs, and the private
+// redis-servers of package redistest. It also reads what Linux reports about
+// a process: resident memory and CPU time. It is test tooling, not part of
+// Gwook.
 package proc
 
 import (
@@ -184,7 +186,7 @@ func StartRedis(ctx context.Context, port int, logPath string) (*Process, error)
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	err = poll(ctx, p, func() error { return redisPing(addr) })
+	err = poll(ctx, p, func() error { return PingRedis(addr) })
 	if err != nil {
 		_ = p.Stop(5 * time.Second)
 		return nil, fmt.Errorf("redis-server on %s: %w", addr, err)
@@ -192,7 +194,8 @@ func StartRedis(ctx context.Context, port int, logPath string) (*Process, error)
 	return p, nil
 }
 
-func redisPing(addr string) error {
+// PingRedis sends PING to the Redis at addr and checks that it answers PONG.
+func PingRedis(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
