@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -43,26 +44,24 @@ var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 func NewMetrics(version string) *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := factory{r}
-	buildInfo := f.gaugeVec("gwook_build_info", "Always 1; labels say which build is running.", "version", "go_version")
+	f := promauto.With(r)
+	buildInfo := f.NewGaugeVec(prometheus.GaugeOpts{Name: "gwook_build_info", Help: "Always 1; labels say which build is running."}, []string{"version", "go_version"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return &Metrics{
-		registry:     r,
-		httpRequests: f.counterVec("gwook_http_requests_total", "HTTP requests by route, method and status code.", "route", "method", "code"),
-		httpDuration: f.histogramVec("gwook_http_request_duration_seconds", "Time to answer an HTTP request, by route and method.", "route", "method"),
-		httpInFlight: f.gauge("gwook_http_requests_in_flight", "HTTP requests being served now."),
-		events: f.counterVec("gwook_events_total",
-			"Events by how they arrived (push, direct, replay) and how they ended (forwarded, filtered, duplicate, invalid, rejected, rate_limited, unavailable, dead_lettered, dedup_unavailable).",
-			"entry", "outcome"),
-		svixRequests:      f.counterVec("gwook_svix_requests_total", "Requests to Svix by status class (2xx, 4xx, 5xx, or error when no answer came).", "status_class"),
-		svixDuration:      f.histogram("gwook_svix_request_duration_seconds", "Time of one request to Svix (one attempt)."),
-		svixRetries:       f.counter("gwook_svix_retries_total", "Requests to Svix that were retries of an earlier attempt."),
-		dedupClaims:       f.counterVec("gwook_dedup_claims_total", "Duplicate-suppression claims by result (claimed, duplicate, error).", "result"),
-		dedupErrors:       f.counterVec("gwook_dedup_errors_total", "Failures of the duplicate-suppression store by operation (claim, release).", "operation"),
-		deadLetters:       f.counterVec("gwook_dead_letter_publishes_total", "Publishes to the dead-letter topic by reason and result (ok, error).", "reason", "result"),
-		deadLetterLatency: f.histogram("gwook_dead_letter_publish_duration_seconds", "Time to publish one event to the dead-letter topic."),
-		authFailures:      f.counterVec("gwook_auth_failures_total", "Requests refused for bad or missing credentials, by the method tried (basic, oidc, token, none).", "method"),
-		recoveredPanics:   f.counter("gwook_panics_recovered_total", "Handler panics turned into 500 answers."),
+		registry:          r,
+		httpRequests:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_http_requests_total", Help: "HTTP requests by route, method and status code."}, []string{"route", "method", "code"}),
+		httpDuration:      f.NewHistogramVec(prometheus.HistogramOpts{Name: "gwook_http_request_duration_seconds", Help: "Time to answer an HTTP request, by route and method.", Buckets: latencyBuckets}, []string{"route", "method"}),
+		httpInFlight:      f.NewGauge(prometheus.GaugeOpts{Name: "gwook_http_requests_in_flight", Help: "HTTP requests being served now."}),
+		events:            f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_events_total", Help: "Events by how they arrived (push, direct, replay) and how they ended (forwarded, filtered, duplicate, invalid, rejected, rate_limited, unavailable, dead_lettered, dedup_unavailable)."}, []string{"entry", "outcome"}),
+		svixRequests:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_svix_requests_total", Help: "Requests to Svix by status class (2xx, 4xx, 5xx, or error when no answer came)."}, []string{"status_class"}),
+		svixDuration:      f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_svix_request_duration_seconds", Help: "Time of one request to Svix (one attempt).", Buckets: latencyBuckets}),
+		svixRetries:       f.NewCounter(prometheus.CounterOpts{Name: "gwook_svix_retries_total", Help: "Requests to Svix that were retries of an earlier attempt."}),
+		dedupClaims:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_claims_total", Help: "Duplicate-suppression claims by result (claimed, duplicate, error)."}, []string{"result"}),
+		dedupErrors:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_errors_total", Help: "Failures of the duplicate-suppression store by operation (claim, release)."}, []string{"operation"}),
+		deadLetters:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dead_letter_publishes_total", Help: "Publishes to the dead-letter topic by reason and result (ok, error)."}, []string{"reason", "result"}),
+		deadLetterLatency: f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_dead_letter_publish_duration_seconds", Help: "Time to publish one event to the dead-letter topic.", Buckets: latencyBuckets}),
+		authFailures:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_auth_failures_total", Help: "Requests refused for bad or missing credentials, by the method tried (basic, oidc, token, none)."}, []string{"method"}),
+		recoveredPanics:   f.NewCounter(prometheus.CounterOpts{Name: "gwook_panics_recovered_total", Help: "Handler panics turned into 500 answers."}),
 	}
 }
 
@@ -195,43 +194,4 @@ func (m *Metrics) PanicRecovered() {
 	if m != nil {
 		m.recoveredPanics.Inc()
 	}
-}
-
-// factory creates metrics registered in one registry.
-type factory struct{ r *prometheus.Registry }
-
-func (f factory) counter(name, help string) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-	f.r.MustRegister(c)
-	return c
-}
-
-func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	f.r.MustRegister(c)
-	return c
-}
-
-func (f factory) gauge(name, help string) prometheus.Gauge {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-	f.r.MustRegister(g)
-	return g
-}
-
-func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-	f.r.MustRegister(g)
-	return g
-}
-
-func (f factory) histogram(name, help string) prometheus.Histogram {
-	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets})
-	f.r.MustRegister(h)
-	return h
-}
-
-func (f factory) histogramVec(name, help string, labels ...string) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets}, labels)
-	f.r.MustRegister(h)
-	return h
 }
