@@ -108,7 +108,7 @@ func TestNothingLostUnderRandomFailures(t *testing.T) {
 	s := startWithDeadLetters(t, map[string]string{"SVIX_RETRY_MAX_ATTEMPTS": "2"})
 	// Seed 7 draws runs of failures, so that several events fail both of
 	// their attempts whatever order the pushes arrive in.
-	s.g.Svix.FailRandomly(0.3, svixserver.Response{Status: http.StatusInternalServerError}, 7)
+	s.g.Svix.FailRandomly(7, svixserver.Fault{Rate: 0.3, Response: svixserver.Response{Status: http.StatusInternalServerError}})
 	events := uniqueEvents(t, n)
 	for _, body := range events {
 		s.emu.Publish(t, s.srcTopic, body, nil)
@@ -162,7 +162,7 @@ func TestNothingLostUnderRandomFailures(t *testing.T) {
 	}
 	t.Logf("%d of %d events dead-lettered", len(dead), n)
 
-	s.g.Svix.FailRandomly(0, svixserver.Response{}, 0)
+	s.g.Svix.FailRandomly(0)
 	r := s.replay(t, nil, "--subscription", s.dlqSub, "--idle", "2s")
 	r.expect(t, 0, map[string]int{"messages": len(dead), "forwarded": len(dead), "failed": 0})
 	for id, body := range events {

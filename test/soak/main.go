@@ -46,7 +46,7 @@ type options struct {
 	quiet   time.Duration
 	slow    time.Duration
 	timeout time.Duration
-	seed    uint64
+	seed    int64
 }
 
 func main() {
@@ -58,7 +58,7 @@ func main() {
 	flag.DurationVar(&o.quiet, "quiet", 8*time.Second, "how long Svix must see no request before the replay")
 	flag.DurationVar(&o.slow, "slow", 3*time.Second, "how long a slow Svix answer takes")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the whole run")
-	flag.Uint64Var(&o.seed, "seed", 1, "seed of the fault injection")
+	flag.Int64Var(&o.seed, "seed", 1, "seed of the fault injection")
 	flag.Parse()
 	if o.events < 2 || o.spread <= 0 {
 		fmt.Fprintln(os.Stderr, "soak: -events must be at least 2 and -spread positive")
@@ -93,7 +93,6 @@ type soak struct {
 	srcTopic, dltTopic, dltSub   string
 	pushSub                      string
 	svix                         *svixserver.Server
-	faults                       *faultySvix
 	svixURL                      string
 	redisPort, gwookPort         int
 	redis, gwook                 *proc.Process
@@ -142,13 +141,13 @@ func (s *soak) setUp(ctx context.Context) error {
 		return err
 	}
 	s.svix = srv
-	s.faults = newFaultySvix(srv, s.opts.slow, s.opts.seed)
+	srv.FailRandomly(s.opts.seed, svixFaults(s.opts.slow)...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	s.svixURL = "http://" + ln.Addr().String()
-	go func() { _ = (&http.Server{Handler: s.faults, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
+	go func() { _ = (&http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
 
 	if s.redisPort, err = proc.FreePort(); err != nil {
 		return err
@@ -392,9 +391,10 @@ func (s *soak) reportProgress(stats *trafficStats) (stop func()) {
 				return
 			case <-tick.C:
 				d := stats.direct
+				t := s.svix.Tally()
 				s.progress("Svix stored %d; direct: %d accepted, %d dead-lettered, %d retries; Svix attempts %d (%d 500, %d 429, %d slow)",
 					len(s.svix.Messages()), d.accepted.Load(), d.deadLettered.Load(), d.retries.Load(),
-					s.faults.attempts.Load(), s.faults.err500.Load(), s.faults.err429.Load(), s.faults.slowed.Load())
+					s.svix.Attempts(), t.ByStatus[http.StatusInternalServerError], t.ByStatus[http.StatusTooManyRequests], t.Delayed)
 			}
 		}
 	})
@@ -405,16 +405,16 @@ func (s *soak) reportProgress(stats *trafficStats) (stop func()) {
 // dead-letter subscription and counts every event's messages.
 func (s *soak) finish(ctx context.Context, traffic *trafficStats) (*result, error) {
 	s.progress("all events sent; waiting until Svix sees no request for %s", s.opts.quiet)
-	for !s.faults.idleFor(s.opts.quiet) {
+	for time.Since(s.svix.Tally().Last) < s.opts.quiet {
 		if !sleepCtx(ctx, 250*time.Millisecond) {
 			return nil, fmt.Errorf("not quiet before the deadline: %w", ctx.Err())
 		}
 	}
-	res := &result{opts: s.opts, traffic: traffic, faults: s.faults,
+	res := &result{opts: s.opts, traffic: traffic, svix: s.svix,
 		redisAt: s.redisAt, redisDowntime: s.redisDowntime, gwookAt: s.gwookAt, gwookDowntime: s.gwookDowntime}
 	res.beforeReplay = len(s.svix.Messages())
 
-	s.faults.on.Store(false)
+	s.svix.FailRandomly(0)
 	s.progress("faults off; %d of %d events at Svix; replaying the dead-letter subscription", res.beforeReplay, s.opts.events)
 	for attempt := 1; attempt <= 3; attempt++ {
 		out, err := s.replay(ctx, attempt)

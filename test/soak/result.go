@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 type result struct {
 	opts    options
 	traffic *trafficStats
-	faults  *faultySvix
+	svix    *svixserver.Server
 	elapsed time.Duration
 
 	redisAt, redisDowntime time.Duration
@@ -54,12 +55,12 @@ func (r *result) tally(msgs []svixserver.Message, run string) {
 // else was: no loss, no duplicate, no stray message, and no second message
 // creation for an eventId under another idempotency key (Svix's 409).
 func (r *result) ok() bool {
-	return len(r.lost) == 0 && len(r.duplicated) == 0 && r.unknown == 0 && r.faults.conflicts.Load() == 0
+	return len(r.lost) == 0 && len(r.duplicated) == 0 && r.unknown == 0 && r.svix.Tally().ByStatus[http.StatusConflict] == 0
 }
 
 func (r *result) String() string {
 	var b strings.Builder
-	d, f := r.traffic.direct, r.faults
+	d, t := r.traffic.direct, r.svix.Tally()
 	line := func(name string, format string, args ...any) {
 		fmt.Fprintf(&b, "  %-32s %s\n", name, fmt.Sprintf(format, args...))
 	}
@@ -68,7 +69,8 @@ func (r *result) String() string {
 	line("POSTed directly", "%d: %d accepted (202), %d dead-lettered (429/500), %d duplicate (409), %d rejected, %d gave up; %d retries",
 		r.opts.events/2, d.accepted.Load(), d.deadLettered.Load(), d.duplicate.Load(), d.rejected.Load(), d.gaveUp.Load(), d.retries.Load())
 	line("Svix message creations", "%d: %d answered 500, %d answered 429, %d slow (%s), %d conflicts (409)",
-		f.attempts.Load(), f.err500.Load(), f.err429.Load(), f.slowed.Load(), r.opts.slow, f.conflicts.Load())
+		r.svix.Attempts(), t.ByStatus[http.StatusInternalServerError], t.ByStatus[http.StatusTooManyRequests], t.Delayed, r.opts.slow,
+		t.ByStatus[http.StatusConflict])
 	line("Redis restarted", "at %s, down %s", r.redisAt.Round(time.Second), r.redisDowntime.Round(time.Millisecond))
 	line("gwook SIGTERM and restart", "at %s, down %s", r.gwookAt.Round(time.Second), r.gwookDowntime.Round(time.Millisecond))
 	line("delivered before the replay", "%d", r.beforeReplay)

@@ -39,7 +39,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && strings.HasPrefix(path, appPathStart) && strings.HasSuffix(path, msgPathEnd):
 		appID := path[len(appPathStart) : len(path)-len(msgPathEnd)]
 		if appID != "" && !strings.Contains(appID, "/") {
-			s.createMessage(w, r, appID)
+			rec := &statusRecorder{ResponseWriter: w}
+			s.createMessage(rec, r, appID)
+			if rec.status != 0 {
+				s.mu.Lock()
+				if s.tally.ByStatus == nil {
+					s.tally.ByStatus = make(map[int]int)
+				}
+				s.tally.ByStatus[rec.status]++
+				s.mu.Unlock()
+			}
 			return
 		}
 	}
@@ -100,8 +109,13 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, appID str
 	}
 	// The body is read first: only then does net/http notice a client
 	// that goes away during the delay.
-	if scripted.Delay > 0 && !sleep(r.Context(), scripted.Delay) {
-		return
+	if scripted.Delay > 0 {
+		if !sleep(r.Context(), scripted.Delay) {
+			return
+		}
+		s.mu.Lock()
+		s.tally.Delayed++
+		s.mu.Unlock()
 	}
 	if !s.authorized(w, r) {
 		return
@@ -336,6 +350,19 @@ func withContentParam(rawQuery string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
 }
 
 // sleep waits for d or until ctx is done, and reports whether the full

@@ -2,6 +2,7 @@ package svixserver
 
 import (
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -25,11 +26,30 @@ func (r Response) isNormal() bool {
 	return r == Response{}
 }
 
-// randomFailure makes a fraction of requests fail, reproducibly.
+// Fault is an answer FailRandomly gives to a share of requests.
+type Fault struct {
+	// Rate is the probability, from 0 to 1, that a request gets Response.
+	Rate     float64
+	Response Response
+}
+
+// randomFailure answers a share of requests with faults, reproducibly.
 type randomFailure struct {
-	rate     float64
-	response Response
-	rng      *rand.Rand
+	faults []Fault
+	rng    *rand.Rand
+}
+
+// pick draws the answer for one request: a fault's response, or the zero
+// Response for normal handling.
+func (f *randomFailure) pick() Response {
+	p := f.rng.Float64()
+	for _, fault := range f.faults {
+		if p < fault.Rate {
+			return fault.Response
+		}
+		p -= fault.Rate
+	}
+	return Response{}
 }
 
 // Script queues answers for the next len(rs) message-creation requests, in
@@ -45,20 +65,21 @@ func (s *Server) Script(rs ...Response) {
 	s.script = append(s.script, rs...)
 }
 
-// FailRandomly makes each message-creation request fail with r with
-// probability rate, drawing from a generator seeded with seed so that runs
-// are reproducible. A rate of 0 turns random failures off.
-func (s *Server) FailRandomly(rate float64, r Response, seed int64) {
+// FailRandomly answers each message-creation request with one of faults,
+// fault i with probability faults[i].Rate (the rates add up to at most 1),
+// drawing from a generator seeded with seed so that runs are reproducible.
+// A Response with only a Delay answers slowly, then normally. Calling it
+// with no faults turns random failures off.
+func (s *Server) FailRandomly(seed int64, faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if rate <= 0 {
+	if len(faults) == 0 {
 		s.random = nil
 		return
 	}
 	s.random = &randomFailure{
-		rate:     rate,
-		response: r,
-		rng:      rand.New(rand.NewPCG(uint64(seed), uint64(seed))),
+		faults: slices.Clone(faults),
+		rng:    rand.New(rand.NewPCG(uint64(seed), uint64(seed))),
 	}
 }
 
@@ -75,6 +96,7 @@ func (s *Server) SetDefault(r Response) {
 // it. The caller must hold s.mu.
 func (s *Server) nextResponse() Response {
 	s.attempts++
+	s.tally.Last = time.Now()
 	if len(s.script) > 0 {
 		r := s.script[0]
 		s.script[0] = Response{}
@@ -84,8 +106,8 @@ func (s *Server) nextResponse() Response {
 	if !s.defaultResponse.isNormal() {
 		return s.defaultResponse
 	}
-	if s.random != nil && s.random.rng.Float64() < s.random.rate {
-		return s.random.response
+	if s.random != nil {
+		return s.random.pick()
 	}
 	return Response{}
 }

@@ -3,6 +3,7 @@ package svixserver
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -55,6 +56,7 @@ type Server struct {
 	messages        []Message
 	apps            map[string]*appState
 	attempts        int
+	tally           Tally
 	script          []Response
 	defaultResponse Response
 	random          *randomFailure
@@ -145,6 +147,23 @@ func (s *Server) Attempts() int {
 	return s.attempts
 }
 
+// Tally counts how the server answered message-creation requests.
+type Tally struct {
+	ByStatus map[int]int // answers by HTTP status
+	Delayed  int         // answers given after a scripted or random delay
+	Last     time.Time   // when the last request arrived; zero before any
+}
+
+// Tally returns how the server has answered message-creation requests
+// since it started or was last Reset.
+func (s *Server) Tally() Tally {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tally
+	t.ByStatus = maps.Clone(t.ByStatus)
+	return t
+}
+
 // WaitForMessages waits until at least n messages have been accepted and
 // returns them all. If that does not happen within timeout it fails tb with
 // tb.Fatalf, so it must be called from the test's goroutine.
@@ -182,6 +201,7 @@ func (s *Server) Reset() {
 	s.messages = nil
 	s.apps = make(map[string]*appState)
 	s.attempts = 0
+	s.tally = Tally{}
 	s.script = nil
 	s.defaultResponse = Response{}
 	s.random = nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -320,14 +321,14 @@ func TestFailRandomlyIsReproducible(t *testing.T) {
 	statuses := func(seed int64) []int {
 		t.Helper()
 		s, url := newPlainServer(t, Options{})
-		s.FailRandomly(0.5, Response{Status: http.StatusServiceUnavailable}, seed)
+		s.FailRandomly(seed, Fault{Rate: 0.5, Response: Response{Status: http.StatusServiceUnavailable}})
 		var got []int
 		for i := range 40 {
 			got = append(got, postMessage(t, url, "app_1", "", messageBody("user.signup", fmt.Sprintf("evt-%d", i))).status)
 		}
-		s.FailRandomly(0, Response{}, 0)
+		s.FailRandomly(0)
 		if r := postMessage(t, url, "app_1", "", messageBody("user.signup", "evt-off")); r.status != http.StatusAccepted {
-			t.Errorf("with rate 0: status %d, want 202", r.status)
+			t.Errorf("with no faults: status %d, want 202", r.status)
 		}
 		return got
 	}
@@ -342,6 +343,49 @@ func TestFailRandomlyIsReproducible(t *testing.T) {
 	}
 	if counts[http.StatusAccepted] == 0 || counts[http.StatusServiceUnavailable] == 0 || len(counts) != 2 {
 		t.Errorf("outcomes %v, want a mix of 202 and 503", counts)
+	}
+}
+
+func TestFailRandomlyMixesFaultsAndTalliesAnswers(t *testing.T) {
+	s, url := newPlainServer(t, Options{})
+	started := time.Now()
+	s.FailRandomly(3,
+		Fault{Rate: 0.2, Response: Response{Status: http.StatusInternalServerError}},
+		Fault{Rate: 0.1, Response: Response{Status: http.StatusTooManyRequests, RetryAfter: "1"}},
+		Fault{Rate: 0.1, Response: Response{Delay: time.Millisecond}})
+	const n = 400
+	got := map[int]int{}
+	for i := range n {
+		r := postMessage(t, url, "app_1", "", messageBody("user.signup", fmt.Sprintf("evt-%d", i)))
+		got[r.status]++
+		if r.status == http.StatusTooManyRequests && r.header.Get("Retry-After") != "1" {
+			t.Fatalf("429 with Retry-After %q, want 1", r.header.Get("Retry-After"))
+		}
+	}
+	tally := s.Tally()
+	if !maps.Equal(tally.ByStatus, got) {
+		t.Errorf("Tally().ByStatus = %v, the client saw %v", tally.ByStatus, got)
+	}
+	// Each share is drawn independently; with n = 400 every count lies well
+	// inside half to one and a half times its expectation.
+	for _, c := range []struct {
+		name  string
+		count int
+		rate  float64
+	}{
+		{"500", got[http.StatusInternalServerError], 0.2},
+		{"429", got[http.StatusTooManyRequests], 0.1},
+		{"delayed", tally.Delayed, 0.1},
+	} {
+		if want := c.rate * n; float64(c.count) < want/2 || float64(c.count) > want*1.5 {
+			t.Errorf("%s: %d of %d, want about %.0f", c.name, c.count, n, want)
+		}
+	}
+	if got[http.StatusAccepted]+got[http.StatusInternalServerError]+got[http.StatusTooManyRequests] != n {
+		t.Errorf("answers %v: a delayed request must still be answered normally (202)", got)
+	}
+	if tally.Last.Before(started) || s.Attempts() != n {
+		t.Errorf("Tally().Last = %v (test started %v), Attempts() = %d, want %d", tally.Last, started, s.Attempts(), n)
 	}
 }
 
@@ -640,7 +684,7 @@ func TestReset(t *testing.T) {
 	postMessage(t, url, "app_1", "key-1", messageBody("user.signup", "evt-1"))
 	s.Script(Response{Status: 500})
 	s.SetDefault(Response{Status: 503})
-	s.FailRandomly(1, Response{Status: 502}, 1)
+	s.FailRandomly(1, Fault{Rate: 1, Response: Response{Status: 502}})
 
 	s.Reset()
 	if n, a := len(s.Messages()), s.Attempts(); n != 0 || a != 0 {
