@@ -27,11 +27,15 @@ func (e *emulator) subscription(id string) string {
 	return "projects/" + e.project + "/subscriptions/" + id
 }
 
-// call sends in as JSON to /v1/path and fails unless the answer is 200.
+// call sends in as JSON (nothing when in is nil) to /v1/path and fails
+// unless the answer is 200.
 func (e *emulator) call(ctx context.Context, method, path string, in any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+e.host+"/v1/"+path, bytes.NewReader(body))
 	if err != nil {
@@ -73,17 +77,7 @@ func (e *emulator) createSubscription(ctx context.Context, id, topic, pushEndpoi
 
 // delete removes a topic or subscription by its full name.
 func (e *emulator) delete(ctx context.Context, name string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+e.host+"/v1/"+name, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
+	return e.call(ctx, http.MethodDelete, name, nil)
 }
 
 // publish publishes one message per element of data to topic.
