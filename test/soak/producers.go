@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -20,35 +19,42 @@ const (
 	svixToken = "sk_soak"
 )
 
-// eventID is the id of event i of run; every event is unique on it and
-// on the default dedup key (type, project, source).
-func eventID(run string, i int) string { return "evt_soak_" + run + "_" + strconv.Itoa(i) }
-
-// event returns event i of run, shaped like test/events/event-01.json.
-func event(run string, i int) []byte {
-	return fmt.Appendf(nil, `{"id":%q,"type":"user.signed_up","source":"soak-%s-%d","project":"acme-web",`+
-		`"user_id":"usr_soak_%d","time":"2026-03-02T08:15:42Z","data":{"email":"maria.lopez@example.com","plan":"pro","n":%d}}`,
-		eventID(run, i), run, i, i%8, i)
-}
-
-// directStats counts what direct producers saw.
+// directStats counts what direct producers saw, for the progress lines
+// and the summary.
 type directStats struct {
 	accepted     atomic.Int64 // 202: forwarded
-	duplicate    atomic.Int64 // 409: an earlier attempt of ours was delivered
+	filtered     atomic.Int64 // 200: dropped on purpose
+	duplicate    atomic.Int64 // 409: acknowledged as a duplicate
 	deadLettered atomic.Int64 // 429/500 with dead_lettered: safe on the dead-letter topic
 	rejected     atomic.Int64 // any other answer: a permanent failure
 	gaveUp       atomic.Int64 // still failing at the producer's deadline
 	retries      atomic.Int64 // attempts after the first
 }
 
+// directAnswer is the last answer a producer got for one copy of an event.
+type directAnswer struct {
+	status       int       // 0 when the producer gave up on connection errors
+	deadLettered bool      // the answer says the event is on the dead-letter topic
+	gaveUp       bool      // still failing at the producer's deadline
+	at           time.Time // when the answer arrived
+}
+
+// acknowledged reports whether the answer tells the producer that gwook took
+// the event over: forwarded, filtered, a duplicate, or dead-lettered.
+func (a directAnswer) acknowledged() bool {
+	return !a.gaveUp && (a.status == http.StatusOK || a.status == http.StatusAccepted ||
+		a.status == http.StatusConflict || a.deadLettered)
+}
+
 // producerDeadline bounds how long a producer keeps retrying one event.
 const producerDeadline = 90 * time.Second
 
-// postDirect POSTs body to url as a producer would: it retries connection
-// errors, 429s and 5xx that were not dead-lettered (honouring Retry-After),
-// and stops at 202, 409, a dead-lettered answer, a permanent failure, or
-// the deadline.
-func postDirect(ctx context.Context, client *http.Client, url string, body []byte, stats *directStats) {
+// postDirect POSTs body to url as a producer would and returns the answer
+// it stops at: 200 (filtered), 202, 409 (a duplicate), a dead-lettered
+// answer, or another 4xx than 429 (a permanent failure). It retries
+// connection errors, 429s and 5xx that were not dead-lettered (503 included:
+// "try again"), honouring Retry-After, until the deadline.
+func postDirect(ctx context.Context, client *http.Client, url string, body []byte, stats *directStats) directAnswer {
 	deadline := time.Now().Add(producerDeadline)
 	wait := 200 * time.Millisecond
 	for attempt := 0; ; attempt++ {
@@ -56,24 +62,30 @@ func postDirect(ctx context.Context, client *http.Client, url string, body []byt
 			stats.retries.Add(1)
 		}
 		status, deadLettered, retryAfter, err := postOnce(ctx, client, url, body)
+		answer := directAnswer{status: status, deadLettered: deadLettered, at: time.Now()}
 		switch {
-		case err == nil && status == http.StatusAccepted:
+		case err != nil:
+		case status == http.StatusOK:
+			stats.filtered.Add(1)
+			return answer
+		case status == http.StatusAccepted:
 			stats.accepted.Add(1)
-			return
-		case err == nil && status == http.StatusConflict:
+			return answer
+		case status == http.StatusConflict:
 			stats.duplicate.Add(1)
-			return
-		case err == nil && deadLettered:
+			return answer
+		case deadLettered:
 			stats.deadLettered.Add(1)
-			return
-		case err == nil && status != http.StatusTooManyRequests && status < 500:
+			return answer
+		case status != http.StatusTooManyRequests && status < 500:
 			stats.rejected.Add(1)
-			return
+			return answer
 		}
 		pause := max(wait, retryAfter)
 		if ctx.Err() != nil || time.Now().Add(pause).After(deadline) {
 			stats.gaveUp.Add(1)
-			return
+			answer.gaveUp = true
+			return answer
 		}
 		sleepCtx(ctx, pause)
 		wait = min(2*wait, 2*time.Second)
