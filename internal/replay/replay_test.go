@@ -162,7 +162,7 @@ func TestDryRunSaysWhatARealRunDoes(t *testing.T) {
 		"would send " + sendID + " (user.signed_up) to application usr_1: dead-lettered as unavailable after 3 attempts (svix status 503)",
 		"would drop " + filteredID + " (audit.read) as filtered",
 		"would skip - (-) as invalid and leave it: dead-lettered as invalid_event",
-		"would fail " + invalidID + " (user.signed_up) as invalid and leave it (",
+		"would fail " + invalidID + " (user.signed_up) as invalid and leave it (event failed validation: user_id: ",
 		"would send " + undeliverableID + " (user.signed_up) to application usr_2: dead-lettered by subscription gwook-push after 10 deliveries",
 	} {
 		n := 0
