@@ -1,7 +1,6 @@
 package infra_test
 
 import (
-	"context"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -9,9 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"cloud.google.com/go/pubsub/v2/pstest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -19,7 +15,10 @@ import (
 	"github.com/gwook/gwook/internal/deadletter"
 	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/internal/pipeline"
+	"github.com/gwook/gwook/test/googletoken"
 	"github.com/gwook/gwook/test/gwooktest"
+	"github.com/gwook/gwook/test/pubsubemu"
+	"github.com/gwook/gwook/test/redistest"
 	"github.com/gwook/gwook/test/svixserver"
 )
 
@@ -30,26 +29,13 @@ type exposition map[string]*dto.MetricFamily
 // creates a metric series: an event forwarded, an event dead-lettered after
 // Svix answered 503, a request without credentials, and a Redis that does
 // not answer (so duplicate suppression fails open and counts errors). The
-// dead-letter topic lives on an in-process Pub/Sub fake.
+// dead-letter topic lives on the Pub/Sub emulator.
 func scrapeGwook(t *testing.T) exposition {
 	t.Helper()
-	ctx := context.Background()
-	const project, topic = "infra-test", "dead-letter"
-
-	fake := pstest.NewServer()
-	t.Cleanup(func() { _ = fake.Close() })
-	t.Setenv("PUBSUB_EMULATOR_HOST", fake.Addr)
-	client, err := pubsub.NewClient(ctx, project)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	if _, err := client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/" + project + "/topics/" + topic}); err != nil {
-		t.Fatal(err)
-	}
-
+	emu := pubsubemu.FromEnv(t)
+	topic := emu.CreateTopic(t, emu.UniqueID(t, "dead-letter"))
 	g := gwooktest.Start(t, map[string]string{
-		"PUBSUB_PROJECT_ID": project,
+		"PUBSUB_PROJECT_ID": emu.Project,
 		"DEAD_LETTER_TOPIC": topic,
 		// Nothing listens on port 1.
 		"REDIS_URL":     "redis://127.0.0.1:1/0",
@@ -163,8 +149,8 @@ func checkSelectors(t *testing.T, e exposition, where, expr string) {
 			t.Errorf("%s: a selector without a metric name", where)
 			continue
 		}
-		if s.name == "up" {
-			continue // a target label of every scrape, not exposed by Gwook
+		if s.name == "up" || strings.HasPrefix(s.name, exporterMetricPrefix) {
+			continue // Prometheus's own, or the stackdriver exporter's
 		}
 		f, ok := e.family(s.name)
 		if !ok {
@@ -212,13 +198,18 @@ func checkMatcher(t *testing.T, where, metric string, f *dto.MetricFamily, m *la
 }
 
 // checkGrouping checks that an aggregation groups by labels its series
-// have: their own, Prometheus's target labels, or le of histogram buckets.
+// have: their own, Prometheus's target labels, le of histogram buckets, or
+// the subscription labels of the stackdriver exporter's Pub/Sub series.
 func checkGrouping(t *testing.T, e exposition, where string, g grouping) {
 	t.Helper()
 	have := map[string]bool{"job": true, "instance": true}
 	for _, name := range g.metrics {
 		if strings.HasSuffix(name, "_bucket") {
 			have["le"] = true
+		}
+		if strings.HasPrefix(name, exporterMetricPrefix) {
+			// The monitored resource's labels.
+			have["project_id"], have["subscription_id"] = true, true
 		}
 		if f, ok := e.family(name); ok {
 			for _, m := range f.GetMetric() {
@@ -282,3 +273,114 @@ func TestObservabilityUsesWhatGwookExposes(t *testing.T) {
 
 // labelValuesQuery matches a Grafana label_values(metric, label) query.
 var labelValuesQuery = regexp.MustCompile(`label_values\(\s*([A-Za-z_:][\w:]*)`)
+
+// TestAlertSeriesExistFromStart starts Gwook in several configurations, the
+// smallest included, and checks before any traffic that every series an
+// alert selects is on /metrics: each metric, with a series for every value
+// its matchers name, carrying the labels the alert groups by. rate() and
+// increase() see nothing of a series that appears with its first event.
+func TestAlertSeriesExistFromStart(t *testing.T) {
+	emu := pubsubemu.FromEnv(t)
+	topic := emu.CreateTopic(t, emu.UniqueID(t, "dead-letter"))
+	alerts := loadAlerts(t)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		opts app.Options
+	}{
+		{
+			name: "smallest: Redis and a dead-letter topic, push token only",
+			env: map[string]string{
+				"AUTH_USERNAME": "", "AUTH_PASSWORD": "",
+				"REDIS_URL":         redistest.SharedURL(),
+				"PUBSUB_PROJECT_ID": emu.Project, "DEAD_LETTER_TOPIC": topic,
+			},
+		},
+		{
+			name: "no Redis, no dead-letter topic, OIDC",
+			env: map[string]string{
+				"PUBSUB_VERIFICATION_TOKEN":   "",
+				"PUBSUB_PUSH_AUDIENCE":        "https://gwook.example.com/notifications",
+				"PUBSUB_PUSH_SERVICE_ACCOUNT": "gwook-push@p.iam.gserviceaccount.com",
+			},
+			opts: app.Options{PushKeys: googletoken.NewIssuer(t).KeySet()},
+		},
+		{
+			name: "no duplicate suppression, producers only",
+			env:  map[string]string{"DEDUP_TTL": "0", "PUBSUB_VERIFICATION_TOKEN": ""},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Version = "test"
+			e := exposition(gwooktest.Start(t, tc.env, tc.opts).MetricFamilies(t))
+			for _, a := range alerts {
+				sels, groups, err := parseQuery(a.Expr)
+				if err != nil {
+					t.Fatalf("alert %s: %v", a.Alert, err)
+				}
+				for _, s := range sels {
+					checkSeriesExist(t, e, "alert "+a.Alert, s)
+				}
+				for _, g := range groups {
+					checkGrouping(t, e, "alert "+a.Alert, g)
+				}
+			}
+		})
+	}
+}
+
+// checkSeriesExist checks that e has a series of the selector's metric for
+// each combination of the values its matchers name (a plain alternation
+// value by value). Prometheus's target labels are left out, and so are
+// Prometheus's and the stackdriver exporter's own metrics.
+func checkSeriesExist(t *testing.T, e exposition, where string, s selector) {
+	t.Helper()
+	if s.name == "up" || strings.HasPrefix(s.name, exporterMetricPrefix) {
+		return
+	}
+	f, ok := e.family(s.name)
+	if !ok {
+		t.Errorf("%s: no metric %s on /metrics at startup", where, s.name)
+		return
+	}
+	alternatives := [][]*labels.Matcher{{}}
+	for _, m := range s.matchers {
+		if m.Name == "job" || m.Name == "instance" || (m.Name == "le" && strings.HasSuffix(s.name, "_bucket")) {
+			continue
+		}
+		options := []*labels.Matcher{m}
+		if m.Type == labels.MatchRegexp && plainAlternation.MatchString(m.Value) {
+			options = nil
+			for _, v := range strings.Split(m.Value, "|") {
+				options = append(options, labels.MustNewMatcher(labels.MatchEqual, m.Name, v))
+			}
+		}
+		var next [][]*labels.Matcher
+		for _, prefix := range alternatives {
+			for _, o := range options {
+				next = append(next, append(slices.Clone(prefix), o))
+			}
+		}
+		alternatives = next
+	}
+	for _, ms := range alternatives {
+		if !slices.ContainsFunc(f.GetMetric(), func(m *dto.Metric) bool { return matchesAll(m, ms) }) {
+			t.Errorf("%s: no series %s%v on /metrics at startup", where, f.GetName(), ms)
+		}
+	}
+}
+
+// matchesAll reports whether the labels of m satisfy every matcher; a
+// missing label is the empty value, as in PromQL.
+func matchesAll(m *dto.Metric, matchers []*labels.Matcher) bool {
+	values := map[string]string{}
+	for _, l := range m.GetLabel() {
+		values[l.GetName()] = l.GetValue()
+	}
+	for _, mt := range matchers {
+		if !mt.Matches(values[mt.Name]) {
+			return false
+		}
+	}
+	return true
+}

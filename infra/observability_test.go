@@ -3,6 +3,7 @@ package infra_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -244,6 +246,7 @@ func serviceMonitorJob(t *testing.T) string {
 func TestAlertRules(t *testing.T) {
 	alerts := loadAlerts(t)
 	job := serviceMonitorJob(t)
+	subscriptions := slices.Collect(maps.Values(peopleSubscriptions(t)))
 	docs := map[string]map[string]bool{
 		"/README.md":       anchors(t, filepath.Join("..", "README.md")),
 		"/infra/README.md": anchors(t, "README.md"),
@@ -259,8 +262,13 @@ func TestAlertRules(t *testing.T) {
 			t.Errorf("alert %s: expr: %v", a.Alert, err)
 		}
 		// Every selector names the job, so another service's metrics (up,
-		// process_*) never fire Gwook's alerts.
+		// process_*) never fire Gwook's alerts; the exporter's Pub/Sub
+		// series name Gwook's subscriptions instead.
 		for _, s := range sels {
+			if strings.HasPrefix(s.name, exporterMetricPrefix) {
+				checkSubscriptionSelector(t, a.Alert, s, subscriptions)
+				continue
+			}
 			i := slices.IndexFunc(s.matchers, func(m *labels.Matcher) bool { return m.Name == "job" })
 			if i < 0 || s.matchers[i].Type != labels.MatchEqual || s.matchers[i].Value != job {
 				t.Errorf("alert %s: selector of %s does not match job=%q (the ServiceMonitor's job)", a.Alert, s.name, job)
@@ -283,6 +291,165 @@ func TestAlertRules(t *testing.T) {
 			checkRunbook(t, a.Alert, u, docs)
 		}
 	}
+}
+
+// exporterMetricPrefix begins the names the Prometheus stackdriver exporter
+// gives Cloud Monitoring's Pub/Sub subscription metrics. Those series carry
+// the exporter's job and the subscription in subscription_id.
+const exporterMetricPrefix = "stackdriver_pubsub_subscription_"
+
+// The exporter's metrics the alerts use.
+const (
+	backlogMetric   = exporterMetricPrefix + "pubsub_googleapis_com_subscription_num_undelivered_messages"
+	oldestAgeMetric = exporterMetricPrefix + "pubsub_googleapis_com_subscription_oldest_unacked_message_age"
+)
+
+// peopleSubscriptions returns the Terraform default names of the pull
+// subscriptions only people (and gwook replay) read, by variable: Gwook's
+// dead-letter topic's and the push subscription's undeliverable topic's.
+func peopleSubscriptions(t *testing.T) map[string]string {
+	t.Helper()
+	tf := loadTerraform(t)
+	out := map[string]string{}
+	for _, v := range []string{"replay_subscription_name", "undeliverable_subscription_name"} {
+		var name string
+		tf.eval(t, attr(t, tf.variables[v], "default"), &name)
+		out[v] = name
+	}
+	return out
+}
+
+// subscriptionIDs returns the subscriptions a selector's subscription_id
+// matcher names: its value, or the values of a plain alternation.
+func subscriptionIDs(s selector) []string {
+	for _, m := range s.matchers {
+		if m.Name != "subscription_id" {
+			continue
+		}
+		switch {
+		case m.Type == labels.MatchEqual:
+			return []string{m.Value}
+		case m.Type == labels.MatchRegexp && plainAlternation.MatchString(m.Value):
+			return strings.Split(m.Value, "|")
+		}
+	}
+	return nil
+}
+
+// checkSubscriptionSelector checks that an exporter selector names its
+// subscriptions exactly, and only ones Terraform creates for people.
+func checkSubscriptionSelector(t *testing.T, alert string, s selector, subscriptions []string) {
+	t.Helper()
+	ids := subscriptionIDs(s)
+	if len(ids) == 0 {
+		t.Errorf("alert %s: selector of %s names no subscription_id (= or a plain alternation)", alert, s.name)
+	}
+	for _, id := range ids {
+		if !slices.Contains(subscriptions, id) {
+			t.Errorf("alert %s: %s{subscription_id=%q} is none of Terraform's subscriptions %v", alert, s.name, id, subscriptions)
+		}
+	}
+}
+
+// TestDeadLetterAlerts checks that the backlog of each subscription left to
+// people has an alert, and that the age alert covers both and fires before
+// Pub/Sub deletes their messages at the end of Terraform's retention.
+func TestDeadLetterAlerts(t *testing.T) {
+	tf := loadTerraform(t)
+	var retentionText string
+	tf.eval(t, attr(t, tf.variables["dead_letter_retention_duration"], "default"), &retentionText)
+	retention := parseSeconds(t, retentionText)
+
+	backlog := map[string]bool{}
+	age := map[string]bool{}
+	for _, a := range loadAlerts(t) {
+		e, err := parser.NewParser(parser.Options{}).ParseExpr(a.Expr)
+		if err != nil {
+			t.Fatalf("alert %s: %v", a.Alert, err)
+		}
+		sels, _ := selectors(a.Expr)
+		for _, s := range sels {
+			switch s.name {
+			case backlogMetric:
+				for _, id := range subscriptionIDs(s) {
+					backlog[id] = true
+				}
+			case oldestAgeMetric:
+				threshold, ok := comparedWith(e)
+				if !ok {
+					t.Errorf("alert %s: no comparison of %s with a number", a.Alert, s.name)
+					continue
+				}
+				if held := time.Duration(threshold*float64(time.Second)) + mustDuration(t, a.For); held >= retention {
+					t.Errorf("alert %s fires once a message is %s old (threshold and for), not before the %s retention deletes it", a.Alert, held, retention)
+				}
+				for _, id := range subscriptionIDs(s) {
+					age[id] = true
+				}
+			}
+		}
+	}
+	for variable, sub := range peopleSubscriptions(t) {
+		if !backlog[sub] {
+			t.Errorf("no alert on the backlog of %s (Terraform %s)", sub, variable)
+		}
+		if !age[sub] {
+			t.Errorf("no alert on the oldest unacked message of %s (Terraform %s)", sub, variable)
+		}
+	}
+}
+
+// comparedWith returns the number the outermost comparison of e compares
+// with, a literal or arithmetic of literals.
+func comparedWith(e parser.Expr) (float64, bool) {
+	for {
+		p, ok := e.(*parser.ParenExpr)
+		if !ok {
+			break
+		}
+		e = p.Expr
+	}
+	b, ok := e.(*parser.BinaryExpr)
+	if !ok || !b.Op.IsComparisonOperator() {
+		return 0, false
+	}
+	return constant(b.RHS)
+}
+
+// constant evaluates number literals and + - * / between them.
+func constant(e parser.Expr) (float64, bool) {
+	switch e := e.(type) {
+	case *parser.NumberLiteral:
+		return e.Val, true
+	case *parser.ParenExpr:
+		return constant(e.Expr)
+	case *parser.BinaryExpr:
+		l, lok := constant(e.LHS)
+		r, rok := constant(e.RHS)
+		if !lok || !rok {
+			return 0, false
+		}
+		switch e.Op {
+		case parser.ADD:
+			return l + r, true
+		case parser.SUB:
+			return l - r, true
+		case parser.MUL:
+			return l * r, true
+		case parser.DIV:
+			return l / r, true
+		}
+	}
+	return 0, false
+}
+
+func mustDuration(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := model.ParseDuration(s)
+	if err != nil {
+		t.Fatalf("duration %q: %v", s, err)
+	}
+	return time.Duration(d)
 }
 
 // checkRunbook checks that a runbook URL points at a heading of the main
@@ -448,14 +615,24 @@ var alertCases = []promtoolTest{
 		Series: []inputSeries{
 			{`gwook_events_total{job="gwook", instance="a", entry="push", outcome="forwarded"}`, "0+100x30"},
 			{`gwook_events_total{job="gwook", instance="a", entry="push", outcome="unavailable"}`, "0+1x30"},
+			// The series Gwook creates at 0 when it starts.
+			{`gwook_events_total{job="gwook", instance="a", entry="push", outcome="rate_limited"}`, "0x30"},
+			{`gwook_dead_letter_publishes_total{job="gwook", instance="a", reason="rate_limited", result="ok"}`, "0x30"},
+			{`gwook_dead_letter_publishes_total{job="gwook", instance="a", reason="unavailable", result="error"}`, "0x30"},
+			{`gwook_dedup_errors_total{job="gwook", instance="a", operation="claim"}`, "0x30"},
+			{`gwook_panics_recovered_total{job="gwook", instance="a"}`, "0x30"},
 			{`up{job="gwook", instance="a"}`, "1x30"},
 		},
 		Alerts: []alertTest{
 			{"25m", "GwookForwardErrorRateHigh", noAlert},
+			{"25m", "GwookEventsDeadLettered", noAlert},
+			{"25m", "GwookDeadLetterPublishFailing", noAlert},
 			{"25m", "GwookNoEvents", noAlert},
 			{"25m", "GwookTargetDown", noAlert},
 			{"25m", "GwookAbsent", noAlert},
 			{"25m", "GwookSvixRateLimited", noAlert},
+			{"25m", "GwookDedupErrors", noAlert},
+			{"25m", "GwookPanics", noAlert},
 		},
 	},
 	{
@@ -482,11 +659,12 @@ var alertCases = []promtoolTest{
 		Alerts: []alertTest{{"20m", "GwookNotificationsLatencyHigh", fires(labelSet{"severity": "warning"})}},
 	},
 	{
-		// Only the events counter has rate-limited series: no dead-letter
-		// topic, so nothing was published.
+		// No dead-letter topic, so nothing was published: that counter
+		// stays at 0.
 		Name: "Svix rate limiting", Interval: "1m",
 		Series: []inputSeries{
 			{`gwook_events_total{job="gwook", instance="a", entry="direct", outcome="rate_limited"}`, "0+1x20"},
+			{`gwook_dead_letter_publishes_total{job="gwook", instance="a", reason="rate_limited", result="ok"}`, "0x20"},
 		},
 		Alerts: []alertTest{{"10m", "GwookSvixRateLimited", fires(labelSet{"severity": "warning"})}},
 	},
@@ -512,8 +690,10 @@ var alertCases = []promtoolTest{
 		Name: "no event since start", Interval: "1m",
 		Series: []inputSeries{
 			{`up{job="gwook", instance="a"}`, "1x40"},
+			{`gwook_events_total{job="gwook", instance="a", entry="push", outcome="forwarded"}`, "0x40"},
+			{`gwook_events_total{job="gwook", instance="a", entry="direct", outcome="forwarded"}`, "0x40"},
 		},
-		Alerts: []alertTest{{"20m", "GwookNoEvents", fires(labelSet{"severity": "warning", "job": "gwook"})}},
+		Alerts: []alertTest{{"20m", "GwookNoEvents", fires(labelSet{"severity": "warning"})}},
 	},
 	{
 		Name: "target down", Interval: "1m",
@@ -528,6 +708,42 @@ var alertCases = []promtoolTest{
 			{`up{job="other", instance="b"}`, "1x20"},
 		},
 		Alerts: []alertTest{{"15m", "GwookAbsent", fires(labelSet{"severity": "critical", "job": "gwook"})}},
+	},
+	{
+		Name: "dead letters waiting for a replay", Interval: "1m",
+		Series: []inputSeries{
+			{backlogMetric + `{job="stackdriver-exporter", project_id="p", subscription_id="gwook-dead-letter-replay", unit=""}`, "0 0 3x60"},
+			// Backlog elsewhere is not Gwook's to report.
+			{backlogMetric + `{job="stackdriver-exporter", project_id="p", subscription_id="gwook-push", unit=""}`, "50x60"},
+		},
+		Alerts: []alertTest{
+			{"20m", "GwookDeadLetterBacklog", noAlert},
+			{"40m", "GwookDeadLetterBacklog", fires(labelSet{"severity": "warning", "subscription_id": "gwook-dead-letter-replay"})},
+			{"40m", "GwookUndeliverableEvents", noAlert},
+		},
+	},
+	{
+		Name: "undeliverable events", Interval: "1m",
+		Series: []inputSeries{
+			{backlogMetric + `{job="stackdriver-exporter", project_id="p", subscription_id="events-undeliverable-inspect", unit=""}`, "0 0 1x20"},
+		},
+		Alerts: []alertTest{
+			{"4m", "GwookUndeliverableEvents", noAlert},
+			{"10m", "GwookUndeliverableEvents", fires(labelSet{"severity": "warning", "subscription_id": "events-undeliverable-inspect"})},
+			{"10m", "GwookDeadLetterBacklog", noAlert},
+		},
+	},
+	{
+		// The oldest message passes 5 days (432000 s) at 34m.
+		Name: "dead letters near expiry", Interval: "1m",
+		Series: []inputSeries{
+			{oldestAgeMetric + `{job="stackdriver-exporter", project_id="p", subscription_id="events-undeliverable-inspect", unit="s"}`, "430000+60x60"},
+			{oldestAgeMetric + `{job="stackdriver-exporter", project_id="p", subscription_id="gwook-dead-letter-replay", unit="s"}`, "3600+60x60"},
+		},
+		Alerts: []alertTest{
+			{"40m", "GwookDeadLettersNearExpiry", noAlert},
+			{"50m", "GwookDeadLettersNearExpiry", fires(labelSet{"severity": "critical", "subscription_id": "events-undeliverable-inspect"})},
+		},
 	},
 	{
 		Name: "panics", Interval: "1m",

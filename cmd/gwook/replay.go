@@ -28,7 +28,7 @@ func replayCommand(ctx context.Context, args []string, env envconfig.Lookuper, s
 	var opts replay.Options
 	flags.StringVar(&opts.Subscription, "subscription", "", "dead-letter subscription: an ID in PUBSUB_PROJECT_ID, or projects/P/subscriptions/S (required)")
 	flags.IntVar(&opts.Limit, "limit", 0, "stop after this many messages (0: no limit)")
-	flags.BoolVar(&opts.DryRun, "dry-run", false, "print what would be sent; send and ack nothing")
+	flags.BoolVar(&opts.DryRun, "dry-run", false, "say per message what a real run would do (send, drop as filtered, skip or fail as invalid); send and ack nothing")
 	flags.BoolVar(&opts.IncludeInvalid, "include-invalid", false, "replay invalid_event messages too (default: leave them)")
 	flags.IntVar(&opts.Concurrency, "concurrency", 4, "events sent at once")
 	flags.Float64Var(&opts.Rate, "rate", 0, "events per second at most (0: no cap)")

@@ -1,10 +1,17 @@
 // Package replay reads Gwook's dead-letter subscription and sends each event
 // through the pipeline again, for operators after an outage. Delivered
 // events (and those Svix already has) are acked; everything else stays on
-// the subscription for the next run.
+// the subscription for the next run. A dry run asks the pipeline what it
+// would do with each event and says so, sending and acking nothing.
+//
+// It pulls synchronously and keeps each message leased (ModifyAckDeadline,
+// renewed on a ticker) from the pull until it is acked or returned at the
+// end, so a slow Svix never lets Pub/Sub hand a message out again during
+// the run and the summary counts each message once.
 package replay
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -32,7 +39,8 @@ type Options struct {
 	Subscription string
 	// Limit stops after this many messages; 0 means no limit.
 	Limit int
-	// DryRun prints what would be sent, sends nothing and acks nothing.
+	// DryRun says per message what a real run would do, sends nothing and
+	// acks nothing.
 	DryRun bool
 	// IncludeInvalid replays invalid_event messages too; otherwise they are
 	// left on the subscription.
@@ -43,16 +51,26 @@ type Options struct {
 	Rate float64
 	// Idle is how long the subscription must stay empty to count as drained.
 	Idle time.Duration
-	// Out receives dry-run lines.
+	// Lease is the ack deadline the run keeps on every message it holds,
+	// renewed every third of it until the message is acked or returned;
+	// 0 means DefaultLease. Whole seconds, at least one.
+	Lease time.Duration
+	// Out receives the dry run's line per message.
 	Out io.Writer
 	// Progress, when set, receives a live status line (a terminal).
 	Progress io.Writer
 }
 
+// DefaultLease is the ack deadline a run keeps on the messages it holds.
+// It is renewed while the run lasts, so it only bounds how long a message
+// stays out of reach after the run dies without returning it.
+const DefaultLease = 60 * time.Second
+
 // Summary counts what a replay did, by outcome.
 type Summary struct {
-	// Counts maps a pipeline outcome, "skipped_invalid" or "would_send"
-	// (dry run) to how many messages ended so.
+	// Counts maps a pipeline outcome, "skipped_invalid", "ack_failed",
+	// "interrupted", or a dry run's "would_send", "would_filter" or
+	// "would_fail_invalid" to how many messages ended so.
 	Counts  map[string]int
 	Pulled  int
 	Elapsed time.Duration
@@ -62,7 +80,7 @@ type Summary struct {
 func (s Summary) Failed() int {
 	n := 0
 	for outcome, c := range s.Counts {
-		if !settled(outcome) && outcome != countSkipped && outcome != countWouldSend {
+		if !settled(outcome) && outcome != countSkipped && !strings.HasPrefix(outcome, dryRunPrefix) {
 			n += c
 		}
 	}
@@ -84,18 +102,22 @@ func (s Summary) String() string {
 }
 
 const (
-	countSkipped   = "skipped_invalid"
-	countWouldSend = "would_send"
+	countSkipped = "skipped_invalid"
+	// A dry run counts what a real run would do under these names.
+	dryRunPrefix          = "would_"
+	countWouldSend        = dryRunPrefix + "send"
+	countWouldFilter      = dryRunPrefix + "filter"
+	countWouldFailInvalid = dryRunPrefix + "fail_invalid"
 	// pullBatch is how many messages one pull asks for.
 	pullBatch = 100
 	// emptyPullWait is the pause after a pull that brought nothing new.
 	emptyPullWait = 250 * time.Millisecond
-	// lease is how long a pulled message stays ours: long enough to send it
-	// with every retry, and to hold the ones left for the next run.
-	lease = 60 * time.Second
 	// giveBackTimeout bounds returning held messages at the end, which
 	// happens even after an interrupt.
 	giveBackTimeout = 10 * time.Second
+	// ackIDsPerRequest keeps acknowledge and modify requests well below
+	// Pub/Sub's request size limit.
+	ackIDsPerRequest = 1000
 )
 
 // settled reports whether outcome means the message can be acked: Svix has
@@ -110,12 +132,17 @@ func settled(outcome string) bool {
 
 // Run replays opts.Subscription through p until the subscription is drained
 // (no new message for opts.Idle), opts.Limit messages were taken, or ctx is
-// done. Messages not acked are returned to the subscription at the end.
+// done. Every message pulled stays leased to the run until it is acked or,
+// at the end, returned to the subscription.
 func Run(ctx context.Context, client *pubsub.Client, p *pipeline.Pipeline, opts Options) (Summary, error) {
+	lease := DefaultLease
+	if opts.Lease > 0 {
+		lease = max(opts.Lease.Round(time.Second), time.Second)
+	}
 	r := &run{
-		client: client.SubscriptionAdminClient, pipeline: p, opts: opts,
+		client: client.SubscriptionAdminClient, pipeline: p, opts: opts, lease: lease,
 		sub:    subscriptionName(client.Project(), opts.Subscription),
-		counts: map[string]int{}, held: map[string]string{}, seen: map[string]bool{},
+		counts: map[string]int{}, seen: map[string]bool{}, acked: map[string]bool{}, leased: map[string][]string{},
 		sem: make(chan struct{}, max(opts.Concurrency, 1)),
 	}
 	if opts.Rate > 0 {
@@ -123,8 +150,10 @@ func Run(ctx context.Context, client *pubsub.Client, p *pipeline.Pipeline, opts 
 	}
 	started := time.Now()
 	stopProgress := r.showProgress(started)
+	stopLeases := r.keepLeases(ctx)
 	err := r.pullUntilDrained(ctx)
 	r.workers.Wait()
+	stopLeases()
 	stopProgress()
 	r.giveBack(ctx)
 	r.mu.Lock()
@@ -136,6 +165,7 @@ type run struct {
 	client   *vkit.SubscriptionAdminClient
 	pipeline *pipeline.Pipeline
 	opts     Options
+	lease    time.Duration
 	sub      string
 	limiter  *rate.Limiter
 	sem      chan struct{}
@@ -143,8 +173,12 @@ type run struct {
 
 	mu     sync.Mutex
 	counts map[string]int
-	held   map[string]string // message ID -> ack ID, returned at the end
-	seen   map[string]bool   // message IDs taken in this run
+	seen   map[string]bool // message IDs taken in this run
+	acked  map[string]bool // message IDs settled and acked in this run
+	// leased holds the ack IDs of every message the run holds, by message
+	// ID (Pub/Sub may deliver one message twice): kept leased while the
+	// run lasts, acked when the message settles, returned at the end.
+	leased map[string][]string
 }
 
 // pullUntilDrained pulls and dispatches messages until the subscription has
@@ -167,9 +201,7 @@ func (r *run) pullUntilDrained(ctx context.Context) error {
 			return fmt.Errorf("pulling from %s: %w", r.sub, err)
 		}
 		received := resp.GetReceivedMessages()
-		if len(received) > 0 {
-			r.extendLease(ctx, received)
-		}
+		r.hold(ctx, received)
 		fresh := 0
 		for _, rm := range received {
 			if r.take(ctx, rm) {
@@ -194,15 +226,40 @@ func (r *run) limitReached() bool {
 	return r.opts.Limit > 0 && len(r.seen) >= r.opts.Limit
 }
 
-// take handles one received message and reports whether it was new to this
-// run. Messages already seen, over the limit, skipped or dry-run are held
-// and returned at the end, so the run never loops on them.
+// hold makes the received messages the run's: their ack IDs join the
+// leased ones and get the run's lease at once (until then the
+// subscription's own ack deadline applies).
+func (r *run) hold(ctx context.Context, received []*pubsubpb.ReceivedMessage) {
+	if len(received) == 0 {
+		return
+	}
+	ackIDs := make([]string, len(received))
+	r.mu.Lock()
+	for i, rm := range received {
+		ackIDs[i] = rm.GetAckId()
+		id := rm.GetMessage().GetMessageId()
+		r.leased[id] = append(r.leased[id], rm.GetAckId())
+	}
+	r.mu.Unlock()
+	r.extend(ctx, ackIDs)
+}
+
+// take handles one held message and reports whether it was new to this
+// run. A message settled earlier in the run is acked again at once (Pub/Sub
+// delivered it twice); any other message seen before, or over the limit,
+// stays held and is returned at the end, so the run never loops on it.
 func (r *run) take(ctx context.Context, rm *pubsubpb.ReceivedMessage) bool {
 	msg := rm.GetMessage()
 	id := msg.GetMessageId()
 	r.mu.Lock()
+	if r.acked[id] {
+		ackIDs := r.leased[id]
+		delete(r.leased, id)
+		r.mu.Unlock()
+		_ = r.acknowledge(ctx, ackIDs)
+		return false
+	}
 	if r.seen[id] || (r.opts.Limit > 0 && len(r.seen) >= r.opts.Limit) {
-		r.held[id] = rm.GetAckId()
 		r.mu.Unlock()
 		return false
 	}
@@ -212,53 +269,73 @@ func (r *run) take(ctx context.Context, rm *pubsubpb.ReceivedMessage) bool {
 	reason := msg.GetAttributes()[deadletter.AttrReason]
 	switch {
 	case reason == string(deadletter.ReasonInvalidEvent) && !r.opts.IncludeInvalid:
-		r.hold(id, rm.GetAckId(), countSkipped)
+		r.count(countSkipped)
+		if r.opts.DryRun {
+			r.printf("would skip %s as invalid and leave it: %s; --include-invalid replays it\n", describe(msg, nil), origin(msg))
+		}
 		return true
 	case r.opts.DryRun:
-		r.printDryRun(msg)
-		r.hold(id, rm.GetAckId(), countWouldSend)
+		r.dryRun(msg)
 		return true
 	}
 	r.sem <- struct{}{}
 	r.workers.Go(func() {
 		defer func() { <-r.sem }()
-		r.send(ctx, rm)
+		r.send(ctx, msg)
 	})
 	return true
 }
 
-// send takes one message through the pipeline and acks it when settled.
-func (r *run) send(ctx context.Context, rm *pubsubpb.ReceivedMessage) {
-	msg := rm.GetMessage()
+// message is what the pipeline receives for msg.
+func (r *run) message(msg *pubsubpb.PubsubMessage) *ingest.Message {
+	ev, err := event.Decode(msg.GetData())
+	return &ingest.Message{Event: ev, Err: err, Body: msg.GetData(), Delivery: ingest.Delivery{
+		Entry: ingest.EntryReplay, Subscription: r.sub, MessageID: msg.GetMessageId(), Attributes: msg.GetAttributes(),
+	}}
+}
+
+// send takes one message through the pipeline and acks it when settled;
+// otherwise it stays leased until the end of the run.
+func (r *run) send(ctx context.Context, msg *pubsubpb.PubsubMessage) {
 	if r.limiter != nil {
 		if err := r.limiter.Wait(ctx); err != nil {
-			r.hold(msg.GetMessageId(), rm.GetAckId(), "interrupted")
+			r.count("interrupted")
 			return
 		}
 	}
-	ev, err := event.Decode(msg.GetData())
-	m := ingest.Message{Event: ev, Err: err, Body: msg.GetData(), Delivery: ingest.Delivery{
-		Entry: ingest.EntryReplay, Subscription: r.sub, MessageID: msg.GetMessageId(), Attributes: msg.GetAttributes(),
-	}}
-	outcome := string(r.pipeline.Process(ctx, &m).Outcome)
+	outcome := string(r.pipeline.Process(ctx, r.message(msg)).Outcome)
 	if !settled(outcome) {
-		r.hold(msg.GetMessageId(), rm.GetAckId(), outcome)
+		r.count(outcome)
 		return
 	}
-	if err := r.client.Acknowledge(context.WithoutCancel(ctx), &pubsubpb.AcknowledgeRequest{
-		Subscription: r.sub, AckIds: []string{rm.GetAckId()},
-	}); err != nil {
+	r.mu.Lock()
+	ackIDs := r.leased[msg.GetMessageId()]
+	delete(r.leased, msg.GetMessageId())
+	r.acked[msg.GetMessageId()] = true
+	r.mu.Unlock()
+	if err := r.acknowledge(context.WithoutCancel(ctx), ackIDs); err != nil {
 		// Svix has the event; a second replay gets 409 and acks it then.
 		outcome = "ack_failed"
 	}
 	r.count(outcome)
 }
 
-func (r *run) hold(id, ackID, outcome string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.held[id] = ackID
-	r.counts[outcome]++
+// dryRun says what a real run would do with msg, from the pipeline's own
+// checks, and counts it.
+func (r *run) dryRun(msg *pubsubpb.PubsubMessage) {
+	m := r.message(msg)
+	res, send := r.pipeline.Plan(m)
+	switch {
+	case send:
+		r.count(countWouldSend)
+		r.printf("would send %s to application %s: %s\n", describe(msg, m), res.AppID, origin(msg))
+	case res.Outcome == pipeline.Filtered:
+		r.count(countWouldFilter)
+		r.printf("would drop %s as filtered (FILTER_INCLUDE_TYPES, FILTER_EXCLUDE_TYPES) and ack it: %s\n", describe(msg, m), origin(msg))
+	default:
+		r.count(countWouldFailInvalid)
+		r.printf("would fail %s as invalid and leave it (%v): %s\n", describe(msg, m), res.Err, origin(msg))
+	}
 }
 
 func (r *run) count(outcome string) {
@@ -267,44 +344,114 @@ func (r *run) count(outcome string) {
 	r.counts[outcome]++
 }
 
-// extendLease keeps pulled messages ours while they are sent or held.
-func (r *run) extendLease(ctx context.Context, received []*pubsubpb.ReceivedMessage) {
-	ids := make([]string, len(received))
-	for i, rm := range received {
-		ids[i] = rm.GetAckId()
+func (r *run) printf(format string, args ...any) {
+	if r.opts.Out != nil {
+		fmt.Fprintf(r.opts.Out, format, args...)
 	}
-	_ = r.client.ModifyAckDeadline(ctx, &pubsubpb.ModifyAckDeadlineRequest{
-		Subscription: r.sub, AckIds: ids, AckDeadlineSeconds: int32(lease / time.Second),
-	})
 }
 
-// giveBack returns every held message to the subscription at once, for the
-// next run, even when ctx was cancelled.
-func (r *run) giveBack(ctx context.Context) {
-	r.mu.Lock()
-	ids := slices.Collect(maps.Values(r.held))
-	r.mu.Unlock()
-	if len(ids) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
+// keepLeases renews the lease of every message the run holds every third
+// of the lease, until the returned function is called. A renewal that
+// fails is tried again at the next tick, still well within the lease.
+func (r *run) keepLeases(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(r.lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				r.mu.Lock()
+				var ackIDs []string
+				for _, ids := range r.leased {
+					ackIDs = append(ackIDs, ids...)
+				}
+				r.mu.Unlock()
+				// Sends still finishing after an interrupt keep their
+				// leases too.
+				r.extend(context.WithoutCancel(ctx), ackIDs)
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// extend sets the ack deadline of ackIDs to the run's lease.
+func (r *run) extend(ctx context.Context, ackIDs []string) {
+	ctx, cancel := context.WithTimeout(ctx, r.lease/3)
 	defer cancel()
-	for chunk := range slices.Chunk(ids, 1000) {
+	r.modifyDeadline(ctx, ackIDs, r.lease)
+}
+
+func (r *run) modifyDeadline(ctx context.Context, ackIDs []string, deadline time.Duration) {
+	for chunk := range slices.Chunk(ackIDs, ackIDsPerRequest) {
 		_ = r.client.ModifyAckDeadline(ctx, &pubsubpb.ModifyAckDeadlineRequest{
-			Subscription: r.sub, AckIds: chunk, AckDeadlineSeconds: 0,
+			Subscription: r.sub, AckIds: chunk, AckDeadlineSeconds: int32(deadline / time.Second),
 		})
 	}
 }
 
-func (r *run) printDryRun(msg *pubsubpb.PubsubMessage) {
-	if r.opts.Out == nil {
+func (r *run) acknowledge(ctx context.Context, ackIDs []string) error {
+	for chunk := range slices.Chunk(ackIDs, ackIDsPerRequest) {
+		if err := r.client.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: r.sub, AckIds: chunk}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// giveBack returns every message still held to the subscription at once,
+// for the next run, even when ctx was cancelled.
+func (r *run) giveBack(ctx context.Context) {
+	r.mu.Lock()
+	var ackIDs []string
+	for _, ids := range r.leased {
+		ackIDs = append(ackIDs, ids...)
+	}
+	clear(r.leased)
+	r.mu.Unlock()
+	if len(ackIDs) == 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
+	defer cancel()
+	r.modifyDeadline(ctx, ackIDs, 0)
+}
+
+// describe names the event of msg for a dry-run line: its id and type from
+// the decoded event m when there is one, else from the dead-letter
+// attributes.
+func describe(msg *pubsubpb.PubsubMessage, m *ingest.Message) string {
 	a := msg.GetAttributes()
-	fmt.Fprintf(r.opts.Out, "would send %s (%s) to application %s: dead-lettered as %s after %s attempts (svix status %s) at %s\n",
-		orDash(a[deadletter.AttrEventID]), orDash(a[deadletter.AttrEventType]), orDash(a[deadletter.AttrApplication]),
-		orDash(a[deadletter.AttrReason]), orDash(a[deadletter.AttrAttempts]), orDash(a[deadletter.AttrSvixStatus]),
-		orDash(a[deadletter.AttrFailedAt]))
+	id, typ := a[deadletter.AttrEventID], a[deadletter.AttrEventType]
+	if m != nil {
+		id, typ = cmp.Or(m.Event.ID, id), cmp.Or(m.Event.Type, typ)
+	}
+	return fmt.Sprintf("%s (%s)", orDash(id), orDash(typ))
+}
+
+// Attributes Pub/Sub sets on a message its dead-letter policy forwards,
+// such as a push subscription's after max_delivery_attempts.
+const (
+	attrSourceDeliveryCount = "CloudPubSubDeadLetterSourceDeliveryCount"
+	attrSourceSubscription  = "CloudPubSubDeadLetterSourceSubscription"
+)
+
+// origin says where msg came from, from its attributes: Gwook's dead-letter
+// topic, a subscription's dead-letter policy, or neither.
+func origin(msg *pubsubpb.PubsubMessage) string {
+	a := msg.GetAttributes()
+	switch {
+	case a[deadletter.AttrReason] != "":
+		return fmt.Sprintf("dead-lettered as %s after %s attempts (svix status %s) at %s",
+			a[deadletter.AttrReason], orDash(a[deadletter.AttrAttempts]), orDash(a[deadletter.AttrSvixStatus]), orDash(a[deadletter.AttrFailedAt]))
+	case a[attrSourceDeliveryCount] != "":
+		return fmt.Sprintf("dead-lettered by subscription %s after %s deliveries", orDash(a[attrSourceSubscription]), a[attrSourceDeliveryCount])
+	}
+	return "message " + msg.GetMessageId()
 }
 
 func orDash(s string) string {

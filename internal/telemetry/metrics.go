@@ -5,7 +5,9 @@ package telemetry
 import (
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -39,8 +41,79 @@ type Metrics struct {
 // latencyBuckets cover a fast local hop to a Svix call with every retry.
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20}
 
+// label is a label of a metric vector with the values it is known to take.
+// A vector is created with every combination of its labels' values at 0,
+// whatever the configuration, so that an alert's rate() or increase() sees
+// the first event: a series that appears at 1 has no earlier sample to
+// differ from. A new value is one more line in its list.
+type label struct {
+	name   string
+	values []string
+}
+
+// Labels and the values the code gives them.
+var (
+	entryLabel = label{"entry", []string{
+		"push",
+		"direct",
+		"replay",
+	}}
+	// outcomeLabel holds the pipeline's outcomes, and dead_lettered, which
+	// is counted instead of the outcome once the event is on the topic.
+	outcomeLabel = label{"outcome", []string{
+		"forwarded",
+		"filtered",
+		"duplicate",
+		"invalid",
+		"rejected",
+		"rate_limited",
+		"unavailable",
+		"dedup_unavailable",
+		"in_flight",
+		"dead_lettered",
+	}}
+	statusClassLabel = label{"status_class", []string{
+		"2xx",
+		"3xx",
+		"4xx",
+		"5xx",
+		"error",
+	}}
+	dedupClaimResultLabel = label{"result", []string{
+		"claimed",
+		"own",
+		"duplicate",
+		"in_flight",
+		"error",
+	}}
+	dedupOperationLabel = label{"operation", []string{
+		"claim",
+		"release",
+	}}
+	deadLetterReasonLabel = label{"reason", []string{
+		"rate_limited",
+		"unavailable",
+		"invalid_event",
+	}}
+	publishResultLabel = label{"result", []string{
+		"ok",
+		"error",
+	}}
+	authMethodLabel = label{"method", []string{
+		"basic",
+		"oidc",
+		"token",
+		"none",
+	}}
+	// The request duration is created for the route the latency alert
+	// watches; other routes appear when first answered.
+	routeLabel  = label{"route", []string{"/notifications"}}
+	methodLabel = label{"method", []string{http.MethodPost}}
+)
+
 // NewMetrics registers Gwook's metrics, the Go runtime and process
-// collectors, and gwook_build_info for version.
+// collectors, and gwook_build_info for version. Every metric is registered
+// whether or not the feature it counts is configured.
 func NewMetrics(version string) *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -48,21 +121,82 @@ func NewMetrics(version string) *Metrics {
 	buildInfo := f.NewGaugeVec(prometheus.GaugeOpts{Name: "gwook_build_info", Help: "Always 1; labels say which build is running."}, []string{"version", "go_version"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return &Metrics{
-		registry:          r,
-		httpRequests:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_http_requests_total", Help: "HTTP requests by route, method and status code."}, []string{"route", "method", "code"}),
-		httpDuration:      f.NewHistogramVec(prometheus.HistogramOpts{Name: "gwook_http_request_duration_seconds", Help: "Time to answer an HTTP request, by route and method.", Buckets: latencyBuckets}, []string{"route", "method"}),
-		httpInFlight:      f.NewGauge(prometheus.GaugeOpts{Name: "gwook_http_requests_in_flight", Help: "HTTP requests being served now."}),
-		events:            f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_events_total", Help: "Events by how they arrived (push, direct, replay) and how they ended (forwarded, filtered, duplicate, invalid, rejected, rate_limited, unavailable, dead_lettered, dedup_unavailable)."}, []string{"entry", "outcome"}),
-		svixRequests:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_svix_requests_total", Help: "Requests to Svix by status class (2xx, 4xx, 5xx, or error when no answer came)."}, []string{"status_class"}),
-		svixDuration:      f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_svix_request_duration_seconds", Help: "Time of one request to Svix (one attempt).", Buckets: latencyBuckets}),
-		svixRetries:       f.NewCounter(prometheus.CounterOpts{Name: "gwook_svix_retries_total", Help: "Requests to Svix that were retries of an earlier attempt."}),
-		dedupClaims:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_claims_total", Help: "Duplicate-suppression claims by result (claimed, duplicate, error)."}, []string{"result"}),
-		dedupErrors:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_errors_total", Help: "Failures of the duplicate-suppression store by operation (claim, release)."}, []string{"operation"}),
-		deadLetters:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dead_letter_publishes_total", Help: "Publishes to the dead-letter topic by reason and result (ok, error)."}, []string{"reason", "result"}),
-		deadLetterLatency: f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_dead_letter_publish_duration_seconds", Help: "Time to publish one event to the dead-letter topic.", Buckets: latencyBuckets}),
-		authFailures:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_auth_failures_total", Help: "Requests refused for bad or missing credentials, by the method tried (basic, oidc, token, none)."}, []string{"method"}),
-		recoveredPanics:   f.NewCounter(prometheus.CounterOpts{Name: "gwook_panics_recovered_total", Help: "Handler panics turned into 500 answers."}),
+		registry: r,
+		httpRequests: f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_http_requests_total",
+			Help: "HTTP requests by route, method and status code."}, []string{"route", "method", "code"}),
+		httpDuration: histogramVec(f, prometheus.HistogramOpts{Name: "gwook_http_request_duration_seconds",
+			Help: "Time to answer an HTTP request, by route and method.", Buckets: latencyBuckets}, routeLabel, methodLabel),
+		httpInFlight: f.NewGauge(prometheus.GaugeOpts{Name: "gwook_http_requests_in_flight", Help: "HTTP requests being served now."}),
+		events: counterVec(f, prometheus.CounterOpts{Name: "gwook_events_total",
+			Help: "Events by how they arrived (" + entryLabel.list() + ") and how they ended (" + outcomeLabel.list() + ")."},
+			entryLabel, outcomeLabel),
+		svixRequests: counterVec(f, prometheus.CounterOpts{Name: "gwook_svix_requests_total",
+			Help: "Requests to Svix by status class (" + statusClassLabel.list() + "; error when no answer came)."}, statusClassLabel),
+		svixDuration: f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_svix_request_duration_seconds",
+			Help: "Time of one request to Svix (one attempt).", Buckets: latencyBuckets}),
+		svixRetries: f.NewCounter(prometheus.CounterOpts{Name: "gwook_svix_retries_total",
+			Help: "Requests to Svix that were retries of an earlier attempt."}),
+		dedupClaims: counterVec(f, prometheus.CounterOpts{Name: "gwook_dedup_claims_total",
+			Help: "Duplicate-suppression claims by result (" + dedupClaimResultLabel.list() + ")."}, dedupClaimResultLabel),
+		dedupErrors: counterVec(f, prometheus.CounterOpts{Name: "gwook_dedup_errors_total",
+			Help: "Failures of the duplicate-suppression store by operation (" + dedupOperationLabel.list() + ")."}, dedupOperationLabel),
+		deadLetters: counterVec(f, prometheus.CounterOpts{Name: "gwook_dead_letter_publishes_total",
+			Help: "Publishes to the dead-letter topic by reason (" + deadLetterReasonLabel.list() + ") and result (" + publishResultLabel.list() + ")."},
+			deadLetterReasonLabel, publishResultLabel),
+		deadLetterLatency: f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_dead_letter_publish_duration_seconds",
+			Help: "Time to publish one event to the dead-letter topic.", Buckets: latencyBuckets}),
+		authFailures: counterVec(f, prometheus.CounterOpts{Name: "gwook_auth_failures_total",
+			Help: "Requests refused for bad or missing credentials, by the method tried (" + authMethodLabel.list() + ")."}, authMethodLabel),
+		recoveredPanics: f.NewCounter(prometheus.CounterOpts{Name: "gwook_panics_recovered_total",
+			Help: "Handler panics turned into 500 answers."}),
 	}
+}
+
+// list is the label's values for a help text.
+func (l label) list() string { return strings.Join(l.values, ", ") }
+
+// counterVec registers a counter vector with labels, each combination of
+// their values created at 0.
+func counterVec(f promauto.Factory, opts prometheus.CounterOpts, labels ...label) *prometheus.CounterVec {
+	v := f.NewCounterVec(opts, labelNames(labels))
+	for _, values := range combinations(labels) {
+		v.WithLabelValues(values...)
+	}
+	return v
+}
+
+// histogramVec registers a histogram vector with labels, each combination
+// of their values created empty.
+func histogramVec(f promauto.Factory, opts prometheus.HistogramOpts, labels ...label) *prometheus.HistogramVec {
+	v := f.NewHistogramVec(opts, labelNames(labels))
+	for _, values := range combinations(labels) {
+		v.WithLabelValues(values...)
+	}
+	return v
+}
+
+func labelNames(labels []label) []string {
+	names := make([]string, len(labels))
+	for i, l := range labels {
+		names[i] = l.name
+	}
+	return names
+}
+
+// combinations returns every tuple of values, one of each label's, in the
+// order of labels.
+func combinations(labels []label) [][]string {
+	out := [][]string{{}}
+	for _, l := range labels {
+		var next [][]string
+		for _, prefix := range out {
+			for _, v := range l.values {
+				next = append(next, append(slices.Clone(prefix), v))
+			}
+		}
+		out = next
+	}
+	return out
 }
 
 // Handler serves the metrics in Prometheus text format.
@@ -117,7 +251,8 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// Event counts one event's fate.
+// Event counts one event's fate: how it arrived and its outcome, values of
+// entryLabel and outcomeLabel.
 func (m *Metrics) Event(entry, outcome string) {
 	if m != nil {
 		m.events.WithLabelValues(entry, outcome).Inc()
@@ -151,7 +286,8 @@ func statusClass(status int) string {
 	return "error"
 }
 
-// DedupClaim counts one claim by result: claimed, duplicate or error.
+// DedupClaim counts one claim by result, a value of dedupClaimResultLabel;
+// error also counts a claim failure of the store.
 func (m *Metrics) DedupClaim(result string) {
 	if m == nil {
 		return

@@ -1,0 +1,24 @@
+package pipeline
+
+import "github.com/gwook/gwook/internal/ingest"
+
+// Plan reports what Process would decide about m before any call to a
+// store, Svix or the dead-letter topic, and makes none itself: the checks
+// are Process's own, in its order (decoding and validation, the type
+// filter, resolving the application). For an event Process would send it
+// returns send true and a Result with only AppID set; otherwise the Result
+// Process ends with before any side effect, Invalid (with Err) or Filtered.
+// `gwook replay --dry-run` uses it to say what a real run would do.
+func (p *Pipeline) Plan(m *ingest.Message) (r Result, send bool) {
+	if m.Err != nil {
+		return Result{Outcome: Invalid, Err: m.Err}, false
+	}
+	if !p.cfg.Filter.Allows(m.Event.Type) {
+		return Result{Outcome: Filtered}, false
+	}
+	appID, err := p.application(&m.Event)
+	if err != nil {
+		return Result{Outcome: Invalid, Err: err}, false
+	}
+	return Result{AppID: appID}, true
+}
