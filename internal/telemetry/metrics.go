@@ -52,12 +52,12 @@ func NewMetrics(version string) *Metrics {
 		httpRequests:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_http_requests_total", Help: "HTTP requests by route, method and status code."}, []string{"route", "method", "code"}),
 		httpDuration:      f.NewHistogramVec(prometheus.HistogramOpts{Name: "gwook_http_request_duration_seconds", Help: "Time to answer an HTTP request, by route and method.", Buckets: latencyBuckets}, []string{"route", "method"}),
 		httpInFlight:      f.NewGauge(prometheus.GaugeOpts{Name: "gwook_http_requests_in_flight", Help: "HTTP requests being served now."}),
-		events:            f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_events_total", Help: "Events by how they arrived (push, direct, replay) and how they ended (forwarded, filtered, duplicate, invalid, rejected, rate_limited, unavailable, dead_lettered, dedup_unavailable)."}, []string{"entry", "outcome"}),
+		events:            f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_events_total", Help: "Events by how they arrived (push, direct, replay) and how they ended (forwarded, filtered, duplicate, invalid, rejected, rate_limited, unavailable, dead_lettered, dedup_unavailable, in_flight)."}, []string{"entry", "outcome"}),
 		svixRequests:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_svix_requests_total", Help: "Requests to Svix by status class (2xx, 4xx, 5xx, or error when no answer came)."}, []string{"status_class"}),
 		svixDuration:      f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_svix_request_duration_seconds", Help: "Time of one request to Svix (one attempt).", Buckets: latencyBuckets}),
 		svixRetries:       f.NewCounter(prometheus.CounterOpts{Name: "gwook_svix_retries_total", Help: "Requests to Svix that were retries of an earlier attempt."}),
-		dedupClaims:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_claims_total", Help: "Duplicate-suppression claims by result (claimed, duplicate, error)."}, []string{"result"}),
-		dedupErrors:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_errors_total", Help: "Failures of the duplicate-suppression store by operation (claim, release)."}, []string{"operation"}),
+		dedupClaims:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_claims_total", Help: "Duplicate-suppression claims by result (claimed, own, duplicate, in_flight, error): own is a retry or redelivery of the event that holds the key; in_flight is an event answered try-again after waiting for another that holds the key."}, []string{"result"}),
+		dedupErrors:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_errors_total", Help: "Failures of the duplicate-suppression store by operation (claim, commit, release); a commit that found the key taken by another event counts too."}, []string{"operation"}),
 		deadLetters:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dead_letter_publishes_total", Help: "Publishes to the dead-letter topic by reason and result (ok, error)."}, []string{"reason", "result"}),
 		deadLetterLatency: f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_dead_letter_publish_duration_seconds", Help: "Time to publish one event to the dead-letter topic.", Buckets: latencyBuckets}),
 		authFailures:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_auth_failures_total", Help: "Requests refused for bad or missing credentials, by the method tried (basic, oidc, token, none)."}, []string{"method"}),
@@ -151,7 +151,8 @@ func statusClass(status int) string {
 	return "error"
 }
 
-// DedupClaim counts one claim by result: claimed, duplicate or error.
+// DedupClaim counts one claim by result: claimed, own, duplicate, in_flight
+// or error.
 func (m *Metrics) DedupClaim(result string) {
 	if m == nil {
 		return
@@ -159,6 +160,13 @@ func (m *Metrics) DedupClaim(result string) {
 	m.dedupClaims.WithLabelValues(result).Inc()
 	if result == "error" {
 		m.dedupErrors.WithLabelValues("claim").Inc()
+	}
+}
+
+// DedupCommitError counts a failed commit.
+func (m *Metrics) DedupCommitError() {
+	if m != nil {
+		m.dedupErrors.WithLabelValues("commit").Inc()
 	}
 }
 
