@@ -123,13 +123,6 @@ type Claim struct {
 // claim's lease ran out before the commit and another event claimed the key.
 var ErrNotHeld = errors.New("dedup: the key is held by another event")
 
-// Record values: the state, a colon, and the event id. The states contain
-// no colon, so the first colon ends the state whatever the event id holds.
-const (
-	inFlightPrefix  = "in_flight:"
-	deliveredPrefix = "delivered:"
-)
-
 // checkClaim checks the arguments of Claim and returns lease rounded up to
 // a whole millisecond.
 func checkClaim(eventID string, lease time.Duration) (time.Duration, error) {

@@ -64,8 +64,9 @@ return 0
 
 // Redis is a Deduper whose records live in Redis, so that every replica
 // connected to the same server sees them. A record is a string key holding
-// "in_flight:<event id>" or "delivered:<event id>"; the key's TTL is the
-// lease or the window. Each step is one Lua script, so a step re-sent by the
+// "in_flight:<event id>" or "delivered:<event id>" (the states hold no
+// colon, so the first colon ends the state whatever the event id holds);
+// the key's TTL is the lease or the window. Each step is one Lua script, so a step re-sent by the
 // client after a timeout (go-redis retries) finds the record its first
 // sending wrote and gives the same answer for the same event.
 type Redis struct {
