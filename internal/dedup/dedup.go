@@ -24,11 +24,18 @@
 //     this event id: the record becomes "delivered" for the event, for the
 //     window. Commit writes only while the record names the event or is gone
 //     (its lease ran out and nobody took the key); a key another event took
-//     in the meantime is left alone and Commit returns ErrNotHeld.
+//     in the meantime is left alone and Commit returns ErrNotHeld. A copy of
+//     a delivered event that is sent again commits again, which restarts
+//     the window.
 //   - Release after the send failed: the record is deleted only while it is
 //     still "in flight" for the event, so that the retry, redelivery or
 //     replay that follows is not held up, and a record that another event
 //     took, or that a copy of the same event already delivered, is kept.
+//
+// Copies of one event share its record: when one copy fails and releases
+// while another is still being sent, the key is free for that moment, and
+// an event with the same key arriving then is sent too. That can let a
+// duplicate through; it never suppresses an event that was not delivered.
 //
 // The lease is the send budget, not the window: a holder that dies without
 // committing or releasing (an OOM kill, a lost node) frees the key within

@@ -99,9 +99,12 @@ func TestRedisRecordFormat(t *testing.T) {
 	expect("the claim", "in_flight:evt_a", 0, lease)
 	mustCommit(t, d, c, window)
 	expect("the commit", "delivered:evt_a", lease, window)
-	// An own claim of a delivered record leaves it, window and all.
-	claim(t, d, key, "evt_a", lease)
+	// An own claim of a delivered record leaves it, window and all; its
+	// commit, after the copy was sent again, restarts the window.
+	again := claim(t, d, key, "evt_a", lease)
 	expect("an own claim", "delivered:evt_a", lease, window)
+	mustCommit(t, d, again, 2*window)
+	expect("the copy's commit", "delivered:evt_a", window, 2*window)
 
 	other := testKey(t)
 	mustRelease(t, d, claim(t, d, other, "evt_b", lease))
