@@ -317,7 +317,7 @@ func TestEventWaitsForTheHoldersOutcome(t *testing.T) {
 		{"holder failed", svixserver.Response{Delay: 300 * time.Millisecond, Status: http.StatusUnprocessableEntity}, http.StatusAccepted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := gwooktest.Start(t, map[string]string{"DEDUP_WAIT": "30s", "REDIS_URL": redistest.SharedURL()}, app.Options{})
+			g := gwooktest.Start(t, map[string]string{"DEDUP_WAIT": "5s", "REDIS_URL": redistest.SharedURL()}, app.Options{})
 			tag := uniqueTag(t)
 			g.Svix.Script(tc.holder)
 			first := make(chan gwooktest.Reply, 1)
