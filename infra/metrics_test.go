@@ -103,7 +103,7 @@ func codeLabelValues() map[string]map[string][]string {
 	var outcomes []string
 	for _, o := range []pipeline.Outcome{
 		pipeline.Forwarded, pipeline.Filtered, pipeline.Duplicate, pipeline.Invalid, pipeline.Rejected,
-		pipeline.RateLimited, pipeline.Unavailable, pipeline.DedupUnavailable,
+		pipeline.RateLimited, pipeline.Unavailable, pipeline.DedupUnavailable, pipeline.InFlight,
 	} {
 		outcomes = append(outcomes, string(o))
 	}
@@ -120,8 +120,8 @@ func codeLabelValues() map[string]map[string][]string {
 	return map[string]map[string][]string{
 		"gwook_events_total":                {"outcome": outcomes, "entry": entries},
 		"gwook_dead_letter_publishes_total": {"reason": reasons, "result": {"ok", "error"}},
-		"gwook_dedup_claims_total":          {"result": {"claimed", "duplicate", "error"}},
-		"gwook_dedup_errors_total":          {"operation": {"claim", "release"}},
+		"gwook_dedup_claims_total":          {"result": {"claimed", "own", "duplicate", "in_flight", "error"}},
+		"gwook_dedup_errors_total":          {"operation": {"claim", "commit", "release"}},
 		"gwook_svix_requests_total":         {"status_class": {"2xx", "3xx", "4xx", "5xx", "error"}},
 	}
 }

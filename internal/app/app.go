@@ -200,7 +200,8 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 			return nil, nil, err
 		}
 		fields, _ := dedup.ParseKeyFields(cfg.DedupKeyFields) // checked by config
-		pc.Dedup = pipeline.Dedup{Store: store, TTL: cfg.DedupTTL, KeyFields: fields, FailOpen: cfg.DedupFailureMode == "open"}
+		pc.Dedup = pipeline.Dedup{Store: store, TTL: cfg.DedupTTL, Lease: cfg.DedupLease(), Wait: cfg.DedupWait,
+			KeyFields: fields, FailOpen: cfg.DedupFailureMode == "open"}
 		if check != nil {
 			checks = append(checks, *check)
 		}

@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gwook/gwook/internal/app"
+	"github.com/gwook/gwook/internal/dedup"
 	"github.com/gwook/gwook/internal/httpapi"
+	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/test/gwooktest"
 	"github.com/gwook/gwook/test/redistest"
 	"github.com/gwook/gwook/test/svixserver"
@@ -44,7 +49,8 @@ func TestDuplicateSuppression(t *testing.T) {
 				t.Fatalf("first: %d %s", r.Status, r.Body)
 			}
 			// Another event with the same type, project and source inside the
-			// window: suppressed, 409 to a producer, 200 to a push.
+			// window, after the first was delivered: suppressed, 409 to a
+			// producer, 200 to a push.
 			r := g.Direct(t, eventWithKey(tag, "evt_a2"))
 			if r.Status != http.StatusConflict {
 				t.Fatalf("second: %d %s", r.Status, r.Body)
@@ -57,6 +63,15 @@ func TestDuplicateSuppression(t *testing.T) {
 			}
 			if n := g.Svix.Attempts(); n != 1 {
 				t.Errorf("Svix got %d requests, want 1", n)
+			}
+			// The first event again (a producer's retry) is not a duplicate
+			// of itself: it goes to Svix, whose idempotency key answers as
+			// the first time and keeps it to one message.
+			if r := g.Direct(t, eventWithKey(tag, "evt_a1")); r.Status != http.StatusAccepted {
+				t.Errorf("first again: %d %s", r.Status, r.Body)
+			}
+			if n := len(g.Svix.Messages()); n != 1 {
+				t.Errorf("Svix has %d messages, want 1", n)
 			}
 			// A different key passes.
 			if r := g.Direct(t, eventWithKey(tag+"-other", "evt_b1")); r.Status != http.StatusAccepted {
@@ -86,7 +101,8 @@ func TestFailedSendReleasesTheClaim(t *testing.T) {
 }
 
 func TestDedupWindowExpires(t *testing.T) {
-	g := gwooktest.Start(t, map[string]string{"DEDUP_TTL": "200ms"}, app.Options{})
+	// A window this short needs a send budget shorter still.
+	g := gwooktest.Start(t, map[string]string{"DEDUP_TTL": "200ms", "SVIX_RETRY_MAX_ELAPSED": "50ms", "REDIS_TIMEOUT": "20ms"}, app.Options{})
 	tag := uniqueTag(t)
 	if r := g.Direct(t, eventWithKey(tag, "evt_w1")); r.Status != http.StatusAccepted {
 		t.Fatalf("first: %d", r.Status)
@@ -115,7 +131,7 @@ func TestDedupOff(t *testing.T) {
 }
 
 func TestRedisGoingAway(t *testing.T) {
-	redis := redistest.Start(t)
+	srv := redistest.Start(t)
 	for _, tc := range []struct {
 		mode       string
 		wantStatus int
@@ -126,7 +142,7 @@ func TestRedisGoingAway(t *testing.T) {
 		{"closed", http.StatusServiceUnavailable, 0, `503 {"checks":{"redis":"down`},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			g := gwooktest.Start(t, map[string]string{"REDIS_URL": redis.URL(), "REDIS_TIMEOUT": "200ms", "DEDUP_FAILURE_MODE": tc.mode}, app.Options{})
+			g := gwooktest.Start(t, map[string]string{"REDIS_URL": srv.URL(), "REDIS_TIMEOUT": "200ms", "DEDUP_FAILURE_MODE": tc.mode}, app.Options{})
 			tag := uniqueTag(t)
 			if r := g.Direct(t, eventWithKey(tag, "evt_up")); r.Status != http.StatusAccepted {
 				t.Fatalf("with Redis up: %d %s", r.Status, r.Body)
@@ -135,8 +151,8 @@ func TestRedisGoingAway(t *testing.T) {
 				t.Errorf("/ready: %d %s", code, body)
 			}
 
-			redis.Stop(t)
-			defer redis.Restart(t)
+			srv.Stop(t)
+			defer srv.Restart(t)
 			r := g.Direct(t, eventWithKey(tag+"-down", "evt_down"))
 			if r.Status != tc.wantStatus {
 				t.Fatalf("with Redis down: %d %s", r.Status, r.Body)
@@ -160,6 +176,226 @@ func TestRedisGoingAway(t *testing.T) {
 				t.Errorf("dedup failure logged %d times, want once", n)
 			}
 		})
+	}
+}
+
+// keyOf returns the dedup key of body, an event from eventWithKey, with the
+// default key fields, as gwook derives it.
+func keyOf(t *testing.T, body []byte) string {
+	t.Helper()
+	m := ingest.Decode(http.Header{}, body)
+	if m.Err != nil {
+		t.Fatal(m.Err)
+	}
+	return dedup.Key(m.Event.UserID, &m.Event, dedup.DefaultKeyFields)
+}
+
+// wantTryAgain fails the test unless r is the in-flight answer: 503 from
+// gwook, outcome in_flight, and for a producer a Retry-After of at least a
+// second and at most the lease.
+func wantTryAgain(t *testing.T, r gwooktest.Reply, producer bool, lease time.Duration) {
+	t.Helper()
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d %s, want 503", r.Status, r.Body)
+	}
+	if p := problemOf(t, r); p.Layer != httpapi.LayerGwook || p.Outcome != "in_flight" {
+		t.Errorf("problem %+v", p)
+	}
+	if !producer {
+		return
+	}
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || secs < 1 || time.Duration(secs)*time.Second > lease {
+		t.Errorf("Retry-After %q, want whole seconds in [1, %v]", r.Header.Get("Retry-After"), lease)
+	}
+}
+
+func TestRedeliveryAfterACrashIsDelivered(t *testing.T) {
+	// The default send budget: SVIX_RETRY_MAX_ELAPSED + 2 × REDIS_TIMEOUT.
+	const lease = 9 * time.Second
+	url := redistest.SharedURL()
+	g := gwooktest.Start(t, map[string]string{"REDIS_URL": url, "DEDUP_WAIT": "0"}, app.Options{})
+	tag := uniqueTag(t)
+	body := eventWithKey(tag, "evt_c1")
+
+	// A replica claimed evt_c1 and died during its Svix call: the claim is
+	// left in flight.
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opt)
+	t.Cleanup(func() { client.Close() })
+	if c, err := dedup.NewRedis(client).Claim(t.Context(), keyOf(t, body), "evt_c1", lease); err != nil || c.Status != dedup.Claimed {
+		t.Fatalf("claim of the crashed replica: %+v, %v", c, err)
+	}
+
+	// Another event with the key is neither a duplicate nor sent: try again.
+	wantTryAgain(t, g.Push(t, eventWithKey(tag, "evt_c2")), false, lease)
+	wantTryAgain(t, g.Direct(t, eventWithKey(tag, "evt_c2")), true, lease)
+	// The redelivery of evt_c1 is the same event: delivered, not a
+	// duplicate of itself.
+	if r := g.Push(t, body); r.Status != http.StatusOK || !bytes.Contains(r.Body, []byte(`"forwarded"`)) {
+		t.Fatalf("redelivery: %d %s", r.Status, r.Body)
+	}
+	if n := len(g.Svix.MessagesFor("evt_c1")); n != 1 {
+		t.Errorf("Svix has %d messages for the event, want 1", n)
+	}
+	// Now that it is delivered, the other event is a duplicate.
+	if r := g.Direct(t, eventWithKey(tag, "evt_c2")); r.Status != http.StatusConflict {
+		t.Errorf("other event after the delivery: %d %s", r.Status, r.Body)
+	}
+	if n := len(g.Svix.MessagesFor("evt_c2")); n != 0 {
+		t.Errorf("Svix has %d messages for the other event, want 0", n)
+	}
+	got := scrape(t, g)
+	for name, want := range map[string]float64{
+		`gwook_dedup_claims_total{result=own}`:       1,
+		`gwook_dedup_claims_total{result=in_flight}`: 2,
+		`gwook_dedup_claims_total{result=duplicate}`: 1,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+}
+
+func TestEventWhoseKeyIsInFlight(t *testing.T) {
+	const lease = 9 * time.Second
+	for _, store := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"memory", map[string]string{"DEDUP_WAIT": "0"}},
+		{"redis", map[string]string{"DEDUP_WAIT": "0", "REDIS_URL": redistest.SharedURL()}},
+	} {
+		t.Run(store.name, func(t *testing.T) {
+			g := gwooktest.Start(t, store.env, app.Options{})
+			tag := uniqueTag(t)
+			g.Svix.Script(svixserver.Response{Delay: time.Second})
+			first := make(chan gwooktest.Reply, 1)
+			go func() { first <- g.Direct(t, eventWithKey(tag, "evt_f1")) }()
+			waitForSvixAttempts(t, g, 1)
+
+			wantTryAgain(t, g.Direct(t, eventWithKey(tag, "evt_f2")), true, lease)
+			wantTryAgain(t, g.Push(t, eventWithKey(tag, "evt_f2")), false, lease)
+			if r := <-first; r.Status != http.StatusAccepted {
+				t.Fatalf("first: %d %s", r.Status, r.Body)
+			}
+			// Delivered now: the second is a duplicate (409, push 200).
+			if r := g.Direct(t, eventWithKey(tag, "evt_f2")); r.Status != http.StatusConflict {
+				t.Errorf("second after the first was delivered: %d %s", r.Status, r.Body)
+			}
+			if r := g.Push(t, eventWithKey(tag, "evt_f2")); r.Status != http.StatusOK || !bytes.Contains(r.Body, []byte(`"duplicate"`)) {
+				t.Errorf("push after the first was delivered: %d %s", r.Status, r.Body)
+			}
+			if n := len(g.Svix.MessagesFor("evt_f2")); n != 0 {
+				t.Errorf("Svix has %d messages for the second event, want 0", n)
+			}
+			got := scrape(t, g)
+			for name, want := range map[string]float64{
+				`gwook_events_total{entry=direct,outcome=in_flight}`: 1,
+				`gwook_events_total{entry=push,outcome=in_flight}`:   1,
+				`gwook_dedup_claims_total{result=in_flight}`:         2,
+				`gwook_dedup_claims_total{result=duplicate}`:         2,
+			} {
+				if got[name] != want {
+					t.Errorf("%s = %v, want %v", name, got[name], want)
+				}
+			}
+		})
+	}
+}
+
+func TestEventWaitsForTheHoldersOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		holder svixserver.Response
+		want   int // the waiting producer's status
+	}{
+		{"holder delivered", svixserver.Response{Delay: 300 * time.Millisecond}, http.StatusConflict},
+		{"holder failed", svixserver.Response{Delay: 300 * time.Millisecond, Status: http.StatusUnprocessableEntity}, http.StatusAccepted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := gwooktest.Start(t, map[string]string{"DEDUP_WAIT": "5s", "REDIS_URL": redistest.SharedURL()}, app.Options{})
+			tag := uniqueTag(t)
+			g.Svix.Script(tc.holder)
+			first := make(chan gwooktest.Reply, 1)
+			go func() { first <- g.Direct(t, eventWithKey(tag, "evt_h1")) }()
+			waitForSvixAttempts(t, g, 1)
+			if r := g.Direct(t, eventWithKey(tag, "evt_h2")); r.Status != tc.want {
+				t.Errorf("waiting event: %d %s, want %d", r.Status, r.Body, tc.want)
+			}
+			<-first
+			if n := len(g.Svix.Messages()); n != 1 {
+				t.Errorf("Svix has %d messages, want 1", n)
+			}
+		})
+	}
+}
+
+// TestClaimSettledWhileRedisIsDown stops Redis during the Svix call: the
+// commit or release that follows fails, is counted and logged, and the
+// answer is the send's.
+func TestClaimSettledWhileRedisIsDown(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		svix      svixserver.Response
+		want      int
+		operation string
+		log       string
+	}{
+		{"commit", svixserver.Response{Delay: 300 * time.Millisecond}, http.StatusAccepted, "commit", "committing dedup claim failed"},
+		{"release", svixserver.Response{Delay: 300 * time.Millisecond, Status: http.StatusUnprocessableEntity}, http.StatusUnprocessableEntity, "release", "releasing dedup claim failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			g := gwooktest.Start(t, map[string]string{"REDIS_URL": srv.URL(), "REDIS_TIMEOUT": "100ms", "SVIX_RETRY_MAX_ATTEMPTS": "1"}, app.Options{})
+			g.Svix.Script(tc.svix)
+			reply := make(chan gwooktest.Reply, 1)
+			go func() { reply <- g.Direct(t, eventWithKey(uniqueTag(t), "evt_s1")) }()
+			waitForSvixAttempts(t, g, 1)
+			srv.Stop(t)
+			if r := <-reply; r.Status != tc.want {
+				t.Errorf("status %d %s, want %d", r.Status, r.Body, tc.want)
+			}
+			if got := scrape(t, g)[`gwook_dedup_errors_total{operation=`+tc.operation+`}`]; got != 1 {
+				t.Errorf("gwook_dedup_errors_total{operation=%s} = %v, want 1", tc.operation, got)
+			}
+			if !strings.Contains(g.Logs.String(), tc.log) {
+				t.Errorf("no %q in the logs", tc.log)
+			}
+		})
+	}
+}
+
+func TestApplicationsDoNotSuppressEachOther(t *testing.T) {
+	g := gwooktest.Start(t, map[string]string{"REDIS_URL": redistest.SharedURL()}, app.Options{})
+	tag := uniqueTag(t)
+	for i, user := range []string{"usr_a", "usr_b"} {
+		body := bytes.Replace(eventWithKey(tag, fmt.Sprint("evt_app", i)), []byte(`"usr_1"`), []byte(strconv.Quote(user)), 1)
+		if r := g.Direct(t, body); r.Status != http.StatusAccepted {
+			t.Errorf("event for %s: %d %s", user, r.Status, r.Body)
+		}
+	}
+	if r := g.Direct(t, eventWithKey(tag, "evt_app3")); r.Status != http.StatusAccepted {
+		t.Errorf("event for usr_1: %d %s", r.Status, r.Body)
+	}
+	if r := g.Direct(t, eventWithKey(tag, "evt_app4")); r.Status != http.StatusConflict {
+		t.Errorf("second event for usr_1: %d %s, want 409", r.Status, r.Body)
+	}
+}
+
+// waitForSvixAttempts waits until the Svix server behind g has had n
+// message-creation requests.
+func waitForSvixAttempts(t *testing.T, g *gwooktest.Gwook, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for g.Svix.Attempts() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("Svix had %d requests after 5s, want %d", g.Svix.Attempts(), n)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

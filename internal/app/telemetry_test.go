@@ -83,6 +83,7 @@ func TestTraceOfAForwardedEvent(t *testing.T) {
 	pipeline := byName(t, spans, "gwook.pipeline")
 	childOf(t, pipeline, server)
 	childOf(t, byName(t, spans, "gwook.dedup.claim"), pipeline)
+	childOf(t, byName(t, spans, "gwook.dedup.commit"), pipeline)
 	send := byName(t, spans, "svix.send")
 	childOf(t, send, pipeline)
 	attempt := byName(t, spans, "svix.attempt")

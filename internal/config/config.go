@@ -59,6 +59,7 @@ type Config struct {
 	DedupTTL         time.Duration `env:"DEDUP_TTL, default=1m"`
 	DedupKeyFields   []string      `env:"DEDUP_KEY_FIELDS, default=type,project,source"`
 	DedupFailureMode string        `env:"DEDUP_FAILURE_MODE, default=open"`
+	DedupWait        time.Duration `env:"DEDUP_WAIT, default=1s"`
 
 	PubSubProjectID          string        `env:"PUBSUB_PROJECT_ID"`
 	DeadLetterTopic          string        `env:"DEAD_LETTER_TOPIC"`
@@ -113,6 +114,14 @@ func (c *Config) SeparateMetricsPort() bool { return c.MetricsPort != 0 }
 
 // DedupEnabled reports whether duplicate suppression is on.
 func (c *Config) DedupEnabled() bool { return c.DedupTTL > 0 }
+
+// DedupLease is how long a dedup claim stays in flight when its holder dies
+// before committing or releasing it: the send budget. From the moment Redis
+// records the claim, the holder waits for the reply (at most REDIS_TIMEOUT),
+// sends (at most SVIX_RETRY_MAX_ELAPSED), and commits (the commit reaches
+// Redis within another REDIS_TIMEOUT), so the lease is
+// SVIX_RETRY_MAX_ELAPSED + 2 × REDIS_TIMEOUT.
+func (c *Config) DedupLease() time.Duration { return c.SvixRetryMaxElapsed + 2*c.RedisTimeout }
 
 // DeadLetterEnabled reports whether failed events go to a dead-letter topic.
 func (c *Config) DeadLetterEnabled() bool { return c.DeadLetterTopic != "" }
@@ -228,6 +237,9 @@ func (c *Config) validateShared(p *problems) {
 	}
 	if _, err := dedup.ParseKeyFields(c.DedupKeyFields); err != nil {
 		p.add("DEDUP_KEY_FIELDS: %v", err)
+	}
+	if c.DedupWait < 0 {
+		p.add("DEDUP_WAIT must not be negative (0 answers an event whose key is in flight at once), got %s", c.DedupWait)
 	}
 	if c.DedupFailureMode != "open" && c.DedupFailureMode != "closed" {
 		p.add("DEDUP_FAILURE_MODE must be open or closed, got %q", c.DedupFailureMode)

@@ -67,6 +67,7 @@ func TestInvalidCombinations(t *testing.T) {
 		{"unknown dedup key field", map[string]string{"DEDUP_KEY_FIELDS": "type,colour"}, "DEDUP_KEY_FIELDS"},
 		{"bad dedup failure mode", map[string]string{"DEDUP_FAILURE_MODE": "maybe"}, "DEDUP_FAILURE_MODE must be open or closed"},
 		{"negative dedup TTL", map[string]string{"DEDUP_TTL": "-1s"}, "DEDUP_TTL must not be negative"},
+		{"negative dedup wait", map[string]string{"DEDUP_WAIT": "-1s"}, "DEDUP_WAIT must not be negative"},
 		{"bad Redis URL", map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
 		{"username without password", map[string]string{"AUTH_USERNAME": "admin"}, "AUTH_USERNAME and AUTH_PASSWORD must be set together"},
 		{"audience without service account", map[string]string{"PUBSUB_PUSH_AUDIENCE": "https://x"}, "PUBSUB_PUSH_SERVICE_ACCOUNT is required"},
@@ -109,6 +110,19 @@ func TestDeadLetterTopicAsFullName(t *testing.T) {
 	if err != nil || !c.DeadLetterEnabled() || !c.DedupEnabled() || c.DedupFailureMode != "open" ||
 		strings.Join(c.DedupKeyFields, ",") != "type,project,source" || c.DedupTTL != time.Minute {
 		t.Errorf("config %+v, err %v", c, err)
+	}
+}
+
+func TestDedupWaitAndLease(t *testing.T) {
+	base := map[string]string{"SVIX_AUTH_TOKEN": "sk", "PUBSUB_VERIFICATION_TOKEN": "t"}
+	c, err := loadEnv(base)
+	if err != nil || c.DedupWait != time.Second || c.DedupLease() != 9*time.Second {
+		t.Fatalf("defaults: DEDUP_WAIT %v, lease %v, err %v; want 1s and 9s (8s + 2 × 500ms)", c.DedupWait, c.DedupLease(), err)
+	}
+	base["DEDUP_WAIT"], base["SVIX_RETRY_MAX_ELAPSED"], base["REDIS_TIMEOUT"] = "0", "3s", "250ms"
+	c, err = loadEnv(base)
+	if err != nil || c.DedupWait != 0 || c.DedupLease() != 3500*time.Millisecond {
+		t.Fatalf("DEDUP_WAIT %v, lease %v, err %v; want 0 and 3.5s", c.DedupWait, c.DedupLease(), err)
 	}
 }
 

@@ -5,21 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gwook/gwook/internal/event"
 )
 
-// pollTimeout bounds every wait for a claim to expire.
+// pollTimeout bounds every wait for a record to expire.
 const pollTimeout = 5 * time.Second
 
-// longTTL is the TTL of claims that must not expire during a test. It is
-// bounded so that keys a failed test leaves in the shared Redis go away.
+// longTTL is the lease or window of records that must not expire during a
+// test. It is bounded so that keys a failed test leaves in the shared Redis
+// go away.
 const longTTL = time.Minute
-
-var tokenPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // testKey returns a key no other test or run uses.
 func testKey(t *testing.T) string {
@@ -27,28 +27,49 @@ func testKey(t *testing.T) string {
 	return fmt.Sprintf("gwook:dedup:test:%s:%016x", t.Name(), rand.Uint64())
 }
 
-// mustClaim claims key and fails the test unless the claim succeeds.
-func mustClaim(t *testing.T, d Deduper, key string, ttl time.Duration) Claim {
+// claim claims key for eventID and fails the test on an error.
+func claim(t *testing.T, d Deduper, key, eventID string, lease time.Duration) Claim {
 	t.Helper()
-	c, err := d.Claim(t.Context(), key, ttl)
+	c, err := d.Claim(t.Context(), key, eventID, lease)
 	if err != nil {
-		t.Fatalf("Claim(%q, %v): %v", key, ttl, err)
+		t.Fatalf("Claim(%q, %q, %v): %v", key, eventID, lease, err)
 	}
-	if c.Key != key || !tokenPattern.MatchString(c.Token) {
-		t.Fatalf("Claim(%q, %v) = %+v, want that key and a 32-digit hex token", key, ttl, c)
+	if c.Key != key || c.EventID != eventID {
+		t.Fatalf("Claim(%q, %q) = %+v, want that key and event id", key, eventID, c)
 	}
 	return c
 }
 
-// mustBeDuplicate fails the test unless claiming key returns ErrDuplicate.
-func mustBeDuplicate(t *testing.T, d Deduper, key string) {
+// mustClaim claims key for eventID and fails the test unless the answer is
+// Claimed, and Own exactly when own is true.
+func mustClaim(t *testing.T, d Deduper, key, eventID string, own bool) Claim {
 	t.Helper()
-	c, err := d.Claim(t.Context(), key, longTTL)
-	if !errors.Is(err, ErrDuplicate) {
-		t.Fatalf("Claim(%q) = %+v, %v; want ErrDuplicate", key, c, err)
+	c := claim(t, d, key, eventID, longTTL)
+	if c.Status != Claimed || c.Own != own || c.Holder != "" {
+		t.Fatalf("Claim(%q, %q) = %+v, want Claimed with Own %v", key, eventID, c, own)
 	}
-	if c != (Claim{}) {
-		t.Errorf("Claim(%q) returned %+v with ErrDuplicate, want the zero Claim", key, c)
+	return c
+}
+
+// mustFind claims key for eventID and fails the test unless the answer is
+// want (Duplicate or InFlight) naming holder.
+func mustFind(t *testing.T, d Deduper, key, eventID string, want Status, holder string) Claim {
+	t.Helper()
+	c := claim(t, d, key, eventID, longTTL)
+	if c.Status != want || c.Holder != holder || c.Own {
+		t.Fatalf("Claim(%q, %q) = %+v, want %s held by %q", key, eventID, c, want, holder)
+	}
+	if want == InFlight && (c.Remaining <= 0 || c.Remaining > longTTL) {
+		t.Errorf("Claim(%q, %q) found the key in flight with %v left, want within (0, %v]", key, eventID, c.Remaining, longTTL)
+	}
+	return c
+}
+
+// mustCommit commits c for the window ttl and fails the test on an error.
+func mustCommit(t *testing.T, d Deduper, c Claim, ttl time.Duration) {
+	t.Helper()
+	if err := d.Commit(t.Context(), c, ttl); err != nil {
+		t.Fatalf("Commit(%+v): %v", c, err)
 	}
 }
 
@@ -60,20 +81,19 @@ func mustRelease(t *testing.T, d Deduper, c Claim) {
 	}
 }
 
-// claimWhenFree polls Claim until it succeeds, which it must within
-// pollTimeout; ErrDuplicate means "not yet", any other error fails the test.
-func claimWhenFree(t *testing.T, d Deduper, key string, ttl time.Duration) Claim {
+// claimWhenFree polls Claim for eventID until the answer is Claimed, which
+// it must be within pollTimeout; InFlight and Duplicate mean "not yet", an
+// error fails the test.
+func claimWhenFree(t *testing.T, d Deduper, key, eventID string) Claim {
 	t.Helper()
 	deadline := time.Now().Add(pollTimeout)
 	for {
-		c, err := d.Claim(t.Context(), key, ttl)
-		switch {
-		case err == nil:
+		c := claim(t, d, key, eventID, longTTL)
+		if c.Status == Claimed {
 			return c
-		case !errors.Is(err, ErrDuplicate):
-			t.Fatalf("Claim(%q): %v", key, err)
-		case time.Now().After(deadline):
-			t.Fatalf("Claim(%q) still ErrDuplicate after %v: the claim did not expire", key, pollTimeout)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Claim(%q, %q) still %s after %v: the record did not expire", key, eventID, c.Status, pollTimeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -83,139 +103,295 @@ func claimWhenFree(t *testing.T, d Deduper, key string, ttl time.Duration) Claim
 // returns the store for one subtest; subtests run in parallel and use keys of
 // their own.
 func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
-	t.Run("claim succeeds", func(t *testing.T) {
+	t.Run("free key is claimed in flight", func(t *testing.T) {
 		t.Parallel()
 		d := newStore(t)
-		a := mustClaim(t, d, testKey(t), longTTL)
-		b := mustClaim(t, d, testKey(t), longTTL)
-		if a.Token == b.Token {
-			t.Errorf("two claims share the token %s", a.Token)
+		key := testKey(t)
+		mustClaim(t, d, key, "evt_a", false)
+		mustFind(t, d, key, "evt_b", InFlight, "evt_a")
+		mustFind(t, d, key, "evt_c", InFlight, "evt_a")
+	})
+
+	t.Run("same event is never its own duplicate", func(t *testing.T) {
+		t.Parallel()
+		d := newStore(t)
+		key := testKey(t)
+		a := mustClaim(t, d, key, "evt_a", false)
+		mustClaim(t, d, key, "evt_a", true) // a retry while in flight
+		mustCommit(t, d, a, longTTL)
+		mustClaim(t, d, key, "evt_a", true) // a redelivery after delivery
+		mustClaim(t, d, key, "evt_a", true)
+		// The own claim left the record delivered.
+		mustFind(t, d, key, "evt_b", Duplicate, "evt_a")
+	})
+
+	t.Run("delivered event makes others duplicates", func(t *testing.T) {
+		t.Parallel()
+		d := newStore(t)
+		key := testKey(t)
+		a := mustClaim(t, d, key, "evt_a", false)
+		mustFind(t, d, key, "evt_b", InFlight, "evt_a")
+		mustCommit(t, d, a, longTTL)
+		mustFind(t, d, key, "evt_b", Duplicate, "evt_a")
+		mustFind(t, d, key, "evt_c", Duplicate, "evt_a")
+	})
+
+	t.Run("crashed holder frees the key after its lease", func(t *testing.T) {
+		t.Parallel()
+		d := newStore(t)
+		key := testKey(t)
+		const lease = time.Second
+		start := time.Now()
+		// evt_a claims and is never heard of again: no commit, no release.
+		if c := claim(t, d, key, "evt_a", lease); c.Status != Claimed {
+			t.Fatalf("first claim = %+v, want Claimed", c)
+		}
+		b := claim(t, d, key, "evt_b", longTTL)
+		// Only a check made well within the lease must find it in flight.
+		if time.Since(start) < lease/2 && (b.Status != InFlight || b.Holder != "evt_a" || b.Remaining > lease) {
+			t.Fatalf("other event within the lease = %+v, want InFlight held by evt_a with at most %v left", b, lease)
+		}
+		if b.Status == Claimed {
+			mustRelease(t, d, b)
+		}
+		// The crashed holder's own redelivery is never held up.
+		again, err := d.Claim(t.Context(), key, "evt_a", lease)
+		if err != nil || again.Status != Claimed || (!again.Own && time.Since(start) < lease/2) {
+			t.Fatalf("redelivery of the crashed holder's event = %+v, %v; want Claimed (Own)", again, err)
+		}
+		claimWhenFree(t, d, key, "evt_b")
+		if elapsed := time.Since(start); elapsed < lease-2*time.Millisecond {
+			t.Errorf("key was free again after %v, before its lease of %v", elapsed, lease)
+		}
+		mustFind(t, d, key, "evt_a", InFlight, "evt_b")
+	})
+
+	t.Run("own claim renews the lease", func(t *testing.T) {
+		t.Parallel()
+		d := newStore(t)
+		key := testKey(t)
+		const short = 200 * time.Millisecond
+		if c := claim(t, d, key, "evt_a", short); c.Status != Claimed {
+			t.Fatalf("first claim = %+v, want Claimed", c)
+		}
+		if c := claim(t, d, key, "evt_a", longTTL); c.Status != Claimed || !c.Own {
+			t.Fatalf("second claim of the same event = %+v, want Claimed (Own)", c)
+		}
+		b := mustFind(t, d, key, "evt_b", InFlight, "evt_a")
+		if b.Remaining <= short {
+			t.Errorf("lease left after the renewal = %v, want above the first lease of %v", b.Remaining, short)
 		}
 	})
 
-	t.Run("second claim is a duplicate", func(t *testing.T) {
+	t.Run("concurrent events have one holder", func(t *testing.T) {
 		t.Parallel()
-		d := newStore(t)
-		key := testKey(t)
-		mustClaim(t, d, key, longTTL)
-		mustBeDuplicate(t, d, key)
-		mustBeDuplicate(t, d, key)
+		for _, settle := range []string{"commit", "release"} {
+			t.Run(settle, func(t *testing.T) {
+				t.Parallel()
+				d := newStore(t)
+				key := testKey(t)
+				const n = 32
+				claims := claimAll(t, d, key, n)
+				winner := -1
+				for i, c := range claims {
+					switch {
+					case c.Status == Claimed && !c.Own:
+						if winner >= 0 {
+							t.Fatalf("events %d and %d both claimed the key", winner, i)
+						}
+						winner = i
+					case c.Status != InFlight:
+						t.Errorf("event %d: %+v, want InFlight", i, c)
+					}
+				}
+				if winner < 0 {
+					t.Fatalf("none of %d concurrent events claimed the key", n)
+				}
+				for i, c := range claims {
+					if i != winner && c.Holder != claims[winner].EventID {
+						t.Errorf("event %d found the holder %q, want %q", i, c.Holder, claims[winner].EventID)
+					}
+				}
+				if settle == "commit" {
+					mustCommit(t, d, claims[winner], longTTL)
+					for i, c := range claimAll(t, d, key, n) {
+						if i != winner && (c.Status != Duplicate || c.Holder != claims[winner].EventID) {
+							t.Errorf("event %d after the commit: %+v, want Duplicate of %s", i, c, claims[winner].EventID)
+						}
+					}
+					return
+				}
+				mustRelease(t, d, claims[winner])
+				won := 0
+				for _, c := range claimAll(t, d, key, n) {
+					if c.Status == Claimed && !c.Own {
+						won++
+					}
+				}
+				if won != 1 {
+					t.Errorf("%d events claimed the released key, want 1", won)
+				}
+			})
+		}
 	})
 
-	t.Run("release frees the key", func(t *testing.T) {
+	t.Run("release after a failure frees the key", func(t *testing.T) {
 		t.Parallel()
 		d := newStore(t)
 		key := testKey(t)
-		a := mustClaim(t, d, key, longTTL)
+		a := mustClaim(t, d, key, "evt_a", false)
 		mustRelease(t, d, a)
-		b := mustClaim(t, d, key, longTTL)
-		if a.Token == b.Token {
-			t.Errorf("claim after release reuses the token %s", a.Token)
+		b := mustClaim(t, d, key, "evt_b", false)
+		// The failed event's retry now waits for evt_b like any other.
+		mustFind(t, d, key, "evt_a", InFlight, "evt_b")
+		mustRelease(t, d, b)
+		mustClaim(t, d, key, "evt_a", false)
+	})
+
+	t.Run("release keeps a delivered record", func(t *testing.T) {
+		t.Parallel()
+		d := newStore(t)
+		key := testKey(t)
+		first := mustClaim(t, d, key, "evt_a", false)
+		copyOf := mustClaim(t, d, key, "evt_a", true) // a second copy of the same event
+		mustCommit(t, d, first, longTTL)
+		mustRelease(t, d, copyOf) // the copy's send failed after the first was delivered
+		mustFind(t, d, key, "evt_b", Duplicate, "evt_a")
+	})
+
+	t.Run("another event's commit and release do nothing", func(t *testing.T) {
+		t.Parallel()
+		d := newStore(t)
+		key := testKey(t)
+		a := mustClaim(t, d, key, "evt_a", false)
+		foreign := Claim{Key: key, EventID: "evt_b", Status: Claimed}
+		if err := d.Commit(t.Context(), foreign, longTTL); !errors.Is(err, ErrNotHeld) {
+			t.Errorf("Commit by another event = %v, want ErrNotHeld", err)
 		}
-		mustBeDuplicate(t, d, key)
+		mustRelease(t, d, foreign)
+		mustFind(t, d, key, "evt_c", InFlight, "evt_a")
+		mustCommit(t, d, a, longTTL)
+		if err := d.Commit(t.Context(), foreign, longTTL); !errors.Is(err, ErrNotHeld) {
+			t.Errorf("Commit by another event after delivery = %v, want ErrNotHeld", err)
+		}
+		mustRelease(t, d, foreign)
+		mustRelease(t, d, a) // delivered: a late release keeps it
+		mustFind(t, d, key, "evt_c", Duplicate, "evt_a")
 	})
 
 	t.Run("stale release keeps the new holder's claim", func(t *testing.T) {
 		t.Parallel()
 		d := newStore(t)
 		key := testKey(t)
-		a := mustClaim(t, d, key, 50*time.Millisecond)
-		b := claimWhenFree(t, d, key, longTTL)
-		mustRelease(t, d, a) // a expired; b holds the key
-		mustBeDuplicate(t, d, key)
+		a := claim(t, d, key, "evt_a", 50*time.Millisecond)
+		b := claimWhenFree(t, d, key, "evt_b")
+		mustRelease(t, d, a) // a's lease ran out; b holds the key
+		mustFind(t, d, key, "evt_c", InFlight, "evt_b")
+		if err := d.Commit(t.Context(), a, longTTL); !errors.Is(err, ErrNotHeld) {
+			t.Errorf("Commit after the lease ran out and another event claimed = %v, want ErrNotHeld", err)
+		}
+		mustFind(t, d, key, "evt_c", InFlight, "evt_b")
 		mustRelease(t, d, b)
-		mustClaim(t, d, key, longTTL)
+		mustClaim(t, d, key, "evt_c", false)
 	})
 
-	t.Run("foreign token does not release", func(t *testing.T) {
+	t.Run("late commit of a free key records the delivery", func(t *testing.T) {
 		t.Parallel()
 		d := newStore(t)
 		key := testKey(t)
-		a := mustClaim(t, d, key, longTTL)
-		mustRelease(t, d, Claim{Key: key, Token: "00000000000000000000000000000000"})
-		mustRelease(t, d, Claim{Key: key})
-		mustBeDuplicate(t, d, key)
-		mustRelease(t, d, a)
-		mustClaim(t, d, key, longTTL)
+		a := claim(t, d, key, "evt_a", 50*time.Millisecond)
+		// Wait for the lease to run out, leaving the key free.
+		probe := claimWhenFree(t, d, key, "evt_probe")
+		mustRelease(t, d, probe)
+		mustCommit(t, d, a, longTTL)
+		mustFind(t, d, key, "evt_b", Duplicate, "evt_a")
 	})
 
-	t.Run("claim expires after its ttl", func(t *testing.T) {
+	t.Run("different applications do not collide", func(t *testing.T) {
+		t.Parallel()
+		d := newStore(t)
+		n := &event.Notification{Type: fmt.Sprintf("test.%016x", rand.Uint64()), Project: "p", Source: "s"}
+		keyA, keyB := Key("app_a", n, DefaultKeyFields), Key("app_b", n, DefaultKeyFields)
+		a := mustClaim(t, d, keyA, "evt_a", false)
+		b := mustClaim(t, d, keyB, "evt_b", false)
+		mustCommit(t, d, a, longTTL)
+		mustCommit(t, d, b, longTTL)
+		mustFind(t, d, keyA, "evt_c", Duplicate, "evt_a")
+		mustFind(t, d, keyB, "evt_c", Duplicate, "evt_b")
+		mustClaim(t, d, Key("app_c", n, DefaultKeyFields), "evt_c", false)
+	})
+
+	t.Run("lease and window expire", func(t *testing.T) {
 		t.Parallel()
 		for _, ttl := range []time.Duration{100 * time.Microsecond, 75 * time.Millisecond} {
-			t.Run(ttl.String(), func(t *testing.T) {
-				t.Parallel()
-				d := newStore(t)
-				key := testKey(t)
-				start := time.Now()
-				mustClaim(t, d, key, ttl)
-				c, err := d.Claim(t.Context(), key, longTTL)
-				// Only a check made well within the ttl must find the key held.
-				if time.Since(start) < ttl/2 && !errors.Is(err, ErrDuplicate) {
-					t.Fatalf("Claim within the ttl = %+v, %v; want ErrDuplicate", c, err)
-				}
-				if err == nil {
-					mustRelease(t, d, c)
-				}
-				claimWhenFree(t, d, key, longTTL)
-				// Redis counts whole milliseconds, so it may expire a key up
-				// to 1ms before the ttl measured here.
-				if elapsed := time.Since(start); elapsed < ttl-2*time.Millisecond {
-					t.Errorf("key was free again after %v, before its ttl of %v", elapsed, ttl)
-				}
-			})
+			for _, state := range []string{"in flight", "delivered"} {
+				t.Run(fmt.Sprint(state, " ", ttl), func(t *testing.T) {
+					t.Parallel()
+					d := newStore(t)
+					key := testKey(t)
+					start := time.Now()
+					if state == "in flight" {
+						claim(t, d, key, "evt_a", ttl)
+					} else {
+						mustCommit(t, d, mustClaim(t, d, key, "evt_a", false), ttl)
+						start = time.Now()
+					}
+					c := claim(t, d, key, "evt_b", longTTL)
+					// Only a check made well within the ttl must find the
+					// key held.
+					if time.Since(start) < ttl/2 && c.Status == Claimed {
+						t.Fatalf("Claim within the ttl = %+v, want the key held", c)
+					}
+					if c.Status == Claimed {
+						mustRelease(t, d, c)
+					}
+					claimWhenFree(t, d, key, "evt_b")
+					// Redis counts whole milliseconds, so it may expire a
+					// key up to 1ms before the ttl measured here.
+					if elapsed := time.Since(start); elapsed < ttl-2*time.Millisecond {
+						t.Errorf("key was free again after %v, before its ttl of %v", elapsed, ttl)
+					}
+				})
+			}
 		}
 	})
 
-	t.Run("invalid ttl is an error", func(t *testing.T) {
+	t.Run("invalid arguments are errors", func(t *testing.T) {
 		t.Parallel()
 		d := newStore(t)
 		key := testKey(t)
-		for _, ttl := range []time.Duration{0, -time.Second} {
-			c, err := d.Claim(t.Context(), key, ttl)
-			if err == nil || errors.Is(err, ErrDuplicate) {
-				t.Errorf("Claim(ttl %v) = %+v, %v; want an error other than ErrDuplicate", ttl, c, err)
+		for _, lease := range []time.Duration{0, -time.Second} {
+			if c, err := d.Claim(t.Context(), key, "evt_a", lease); err == nil {
+				t.Errorf("Claim(lease %v) = %+v, want an error", lease, c)
 			}
 		}
-		mustClaim(t, d, key, longTTL)
+		if c, err := d.Claim(t.Context(), key, "", longTTL); err == nil {
+			t.Errorf("Claim without an event id = %+v, want an error", c)
+		}
+		a := mustClaim(t, d, key, "evt_a", false)
+		for _, ttl := range []time.Duration{0, -time.Second} {
+			if err := d.Commit(t.Context(), a, ttl); err == nil {
+				t.Errorf("Commit(ttl %v) = nil, want an error", ttl)
+			}
+		}
+		inFlight := mustFind(t, d, key, "evt_b", InFlight, "evt_a")
+		if err := d.Commit(t.Context(), inFlight, longTTL); err == nil || errors.Is(err, ErrNotHeld) {
+			t.Errorf("Commit of an InFlight answer = %v, want an error other than ErrNotHeld", err)
+		}
+		if err := d.Commit(t.Context(), Claim{}, longTTL); err == nil {
+			t.Error("Commit of the zero Claim = nil, want an error")
+		}
+		mustRelease(t, d, inFlight) // not held: a no-op
+		mustFind(t, d, key, "evt_b", InFlight, "evt_a")
 	})
 
 	t.Run("release of an unknown key is a no-op", func(t *testing.T) {
 		t.Parallel()
 		d := newStore(t)
 		key := testKey(t)
-		mustRelease(t, d, Claim{Key: key, Token: "0123456789abcdef0123456789abcdef"})
+		mustRelease(t, d, Claim{Key: key, EventID: "evt_a", Status: Claimed})
 		mustRelease(t, d, Claim{})
-		mustClaim(t, d, key, longTTL)
-	})
-
-	t.Run("concurrent claims have one winner", func(t *testing.T) {
-		t.Parallel()
-		d := newStore(t)
-		key := testKey(t)
-		const n = 64
-		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = d.Claim(context.Background(), key, longTTL)
-			})
-		}
-		close(start)
-		wg.Wait()
-		won := 0
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				won++
-			case !errors.Is(err, ErrDuplicate):
-				t.Errorf("claim %d: %v", i, err)
-			}
-		}
-		if won != 1 {
-			t.Errorf("%d of %d concurrent claims won, want 1", won, n)
-		}
+		mustClaim(t, d, key, "evt_b", false)
 	})
 
 	t.Run("claim and release exclude each other", func(t *testing.T) {
@@ -226,16 +402,16 @@ func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
 		var holders, wins atomic.Int32
 		errs := make(chan error, workers)
 		var wg sync.WaitGroup
-		for range workers {
+		for w := range workers {
 			wg.Go(func() {
-				for range rounds {
-					c, err := d.Claim(context.Background(), key, longTTL)
-					if errors.Is(err, ErrDuplicate) {
-						continue
-					}
+				for r := range rounds {
+					c, err := d.Claim(context.Background(), key, fmt.Sprintf("evt_%d_%d", w, r), longTTL)
 					if err != nil {
 						errs <- err
 						return
+					}
+					if c.Status != Claimed {
+						continue
 					}
 					wins.Add(1)
 					if h := holders.Add(1); h != 1 {
@@ -263,11 +439,11 @@ func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
 		t.Parallel()
 		d := newStore(t)
 		k1, k2 := testKey(t), testKey(t)
-		c1 := mustClaim(t, d, k1, longTTL)
-		mustClaim(t, d, k2, longTTL)
+		c1 := mustClaim(t, d, k1, "evt_a", false)
+		mustClaim(t, d, k2, "evt_b", false)
 		mustRelease(t, d, c1)
-		mustBeDuplicate(t, d, k2)
-		mustClaim(t, d, k1, longTTL)
+		mustFind(t, d, k2, "evt_c", InFlight, "evt_b")
+		mustClaim(t, d, k1, "evt_c", false)
 	})
 
 	t.Run("ping", func(t *testing.T) {
@@ -281,11 +457,14 @@ func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
 		t.Parallel()
 		d := newStore(t)
 		key := testKey(t)
-		held := mustClaim(t, d, key, longTTL)
+		held := mustClaim(t, d, key, "evt_a", false)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		if c, err := d.Claim(ctx, testKey(t), longTTL); !errors.Is(err, context.Canceled) {
+		if c, err := d.Claim(ctx, testKey(t), "evt_b", longTTL); !errors.Is(err, context.Canceled) {
 			t.Errorf("Claim = %+v, %v; want context.Canceled", c, err)
+		}
+		if err := d.Commit(ctx, held, longTTL); !errors.Is(err, context.Canceled) {
+			t.Errorf("Commit = %v, want context.Canceled", err)
 		}
 		if err := d.Release(ctx, held); !errors.Is(err, context.Canceled) {
 			t.Errorf("Release = %v, want context.Canceled", err)
@@ -293,8 +472,32 @@ func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
 		if err := d.Ping(ctx); !errors.Is(err, context.Canceled) {
 			t.Errorf("Ping = %v, want context.Canceled", err)
 		}
-		mustBeDuplicate(t, d, key)
+		mustFind(t, d, key, "evt_b", InFlight, "evt_a")
 	})
+}
+
+// claimAll claims key for n events at once, evt_0 to evt_<n-1>, and returns
+// their answers by index.
+func claimAll(t *testing.T, d Deduper, key string, n int) []Claim {
+	t.Helper()
+	claims := make([]Claim, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			claims[i], errs[i] = d.Claim(context.Background(), key, fmt.Sprint("evt_", i), longTTL)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+	}
+	return claims
 }
 
 func TestMemory(t *testing.T) {
@@ -305,7 +508,15 @@ func TestMemory(t *testing.T) {
 	})
 }
 
-func TestClaimTTL(t *testing.T) {
+func TestStatusString(t *testing.T) {
+	for s, want := range map[Status]string{Claimed: "claimed", Duplicate: "duplicate", InFlight: "in_flight", 0: "Status(0)"} {
+		if got := s.String(); got != want {
+			t.Errorf("Status(%d).String() = %q, want %q", int(s), got, want)
+		}
+	}
+}
+
+func TestRoundTTL(t *testing.T) {
 	tests := []struct {
 		in, want time.Duration
 	}{
@@ -316,14 +527,14 @@ func TestClaimTTL(t *testing.T) {
 		{time.Hour, time.Hour},
 	}
 	for _, tt := range tests {
-		got, err := claimTTL(tt.in)
+		got, err := roundTTL(tt.in)
 		if err != nil || got != tt.want {
-			t.Errorf("claimTTL(%v) = %v, %v; want %v", tt.in, got, err, tt.want)
+			t.Errorf("roundTTL(%v) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
 	for _, ttl := range []time.Duration{0, -time.Nanosecond} {
-		if got, err := claimTTL(ttl); err == nil {
-			t.Errorf("claimTTL(%v) = %v, want an error", ttl, got)
+		if got, err := roundTTL(ttl); err == nil {
+			t.Errorf("roundTTL(%v) = %v, want an error", ttl, got)
 		}
 	}
 }

@@ -19,12 +19,16 @@ func sampleEvent() *event.Notification {
 	}
 }
 
-// TestKeyGolden pins the v1 key format: replicas running different releases
+// sampleApp is the application sampleEvent is for in the tests of Key.
+const sampleApp = "app_billing"
+
+// TestKeyGolden pins the v2 key format: replicas running different releases
 // must derive the same key from the same event. A format change needs a new
-// KeyPrefix version. The expected value was computed outside Go.
+// KeyPrefix version. The expected value was computed outside Go (Python's
+// hashlib over the length-prefixed pairs).
 func TestKeyGolden(t *testing.T) {
-	const want = "gwook:dedup:v1:5afec91ac5ffba452a80b7011772ff16f7fffd044f86e6286b0d8e8eef366955"
-	if got := Key(sampleEvent(), DefaultKeyFields); got != want {
+	const want = "gwook:dedup:v2:4bb3d9e8aeebe875a93ed748f98b76fbdc4d913cb635c8249fa47a153d3e1dd6"
+	if got := Key(sampleApp, sampleEvent(), DefaultKeyFields); got != want {
 		t.Errorf("Key = %q, want %q", got, want)
 	}
 }
@@ -41,12 +45,14 @@ func TestKeyLengthIsBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Key(tt.n, allKeyFields)
-			if !strings.HasPrefix(got, KeyPrefix) || len(got) != len(KeyPrefix)+64 {
-				t.Errorf("Key = %q, want KeyPrefix and 64 hex digits", got)
-			}
-			if again := Key(tt.n, allKeyFields); again != got {
-				t.Errorf("Key is not deterministic: %q, then %q", got, again)
+			for _, app := range []string{"", sampleApp, huge} {
+				got := Key(app, tt.n, allKeyFields)
+				if !strings.HasPrefix(got, KeyPrefix) || len(got) != len(KeyPrefix)+64 {
+					t.Errorf("Key = %q, want KeyPrefix and 64 hex digits", got)
+				}
+				if again := Key(app, tt.n, allKeyFields); again != got {
+					t.Errorf("Key is not deterministic: %q, then %q", got, again)
+				}
 			}
 		})
 	}
@@ -67,10 +73,10 @@ func TestKeyDependsOnChosenFieldsOnly(t *testing.T) {
 		t.Run(tt.field, func(t *testing.T) {
 			changed := sampleEvent()
 			tt.change(changed)
-			if Key(sampleEvent(), []string{tt.field}) == Key(changed, []string{tt.field}) {
+			if Key(sampleApp, sampleEvent(), []string{tt.field}) == Key(sampleApp, changed, []string{tt.field}) {
 				t.Errorf("changing %s does not change a key made of %s", tt.field, tt.field)
 			}
-			if Key(sampleEvent(), allKeyFields) == Key(changed, allKeyFields) {
+			if Key(sampleApp, sampleEvent(), allKeyFields) == Key(sampleApp, changed, allKeyFields) {
 				t.Errorf("changing %s does not change a key made of every field", tt.field)
 			}
 			var others []string
@@ -79,7 +85,7 @@ func TestKeyDependsOnChosenFieldsOnly(t *testing.T) {
 					others = append(others, f)
 				}
 			}
-			if Key(sampleEvent(), others) != Key(changed, others) {
+			if Key(sampleApp, sampleEvent(), others) != Key(sampleApp, changed, others) {
 				t.Errorf("changing %s changes a key made of %v", tt.field, others)
 			}
 		})
@@ -104,8 +110,39 @@ func TestKeyFraming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if ka, kb := Key(&tt.a, tt.aFields), Key(&tt.b, tt.bFields); ka == kb {
+			if ka, kb := Key(sampleApp, &tt.a, tt.aFields), Key(sampleApp, &tt.b, tt.bFields); ka == kb {
 				t.Errorf("%+v by %v and %+v by %v share the key %s", tt.a, tt.aFields, tt.b, tt.bFields, ka)
+			}
+		})
+	}
+}
+
+func TestKeyApplicationScope(t *testing.T) {
+	n := sampleEvent()
+	if Key("app_a", n, DefaultKeyFields) == Key("app_b", n, DefaultKeyFields) {
+		t.Error("two applications share a key for the same event")
+	}
+	if Key("app_a", n, allKeyFields) == Key("app_b", n, allKeyFields) {
+		t.Error("two applications share a key for the same event, every field chosen")
+	}
+	tp := []string{"type"}
+	tests := []struct {
+		name   string
+		appA   string
+		a      event.Notification
+		appB   string
+		b      event.Notification
+		fields []string
+	}{
+		{"value moved from application to field", "x", event.Notification{}, "", event.Notification{Type: "x"}, tp},
+		{"value split between application and field", "ab", event.Notification{Type: "c"}, "a", event.Notification{Type: "bc"}, tp},
+		{"framing in the application", "a\x04type\x01x", event.Notification{}, "a", event.Notification{Type: "x"}, tp},
+		{"application named like a field", "user_1", event.Notification{}, "", event.Notification{UserID: "user_1"}, []string{"user_id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if ka, kb := Key(tt.appA, &tt.a, tt.fields), Key(tt.appB, &tt.b, tt.fields); ka == kb {
+				t.Errorf("(%q, %+v) and (%q, %+v) share the key %s", tt.appA, tt.a, tt.appB, tt.b, ka)
 			}
 		})
 	}
@@ -113,7 +150,7 @@ func TestKeyFraming(t *testing.T) {
 
 func TestKeyFieldOrder(t *testing.T) {
 	n := &event.Notification{Type: "x", Project: "x"}
-	if Key(n, []string{"type", "project"}) == Key(n, []string{"project", "type"}) {
+	if Key(sampleApp, n, []string{"type", "project"}) == Key(sampleApp, n, []string{"project", "type"}) {
 		t.Error("[type project] and [project type] give the same key")
 	}
 }
@@ -124,7 +161,7 @@ func TestKeyUnknownFieldPanics(t *testing.T) {
 			t.Error("Key with an unknown field did not panic")
 		}
 	}()
-	Key(sampleEvent(), []string{"time"})
+	Key(sampleApp, sampleEvent(), []string{"time"})
 }
 
 func TestKeyAllocs(t *testing.T) {
@@ -139,7 +176,7 @@ func TestKeyAllocs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := testing.AllocsPerRun(100, func() { Key(tt.n, DefaultKeyFields) }); got > tt.max {
+			if got := testing.AllocsPerRun(100, func() { Key(sampleApp, tt.n, DefaultKeyFields) }); got > tt.max {
 				t.Errorf("Key allocates %v times per call, want at most %v", got, tt.max)
 			}
 		})
@@ -161,7 +198,7 @@ func BenchmarkKey(b *testing.B) {
 		b.Run(bm.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				Key(bm.n, bm.fields)
+				Key(sampleApp, bm.n, bm.fields)
 			}
 		})
 	}

@@ -6,17 +6,17 @@ import (
 	"time"
 )
 
-// sweepInterval is how often NewMemory's sweeper removes expired claims.
+// sweepInterval is how often NewMemory's sweeper removes expired records.
 const sweepInterval = time.Minute
 
-// Memory is a Deduper whose claims live in this process only: replicas do
-// not see each other's claims, and a restart forgets them. It has the same
-// semantics as Redis.
+// Memory is a Deduper whose records live in this process only: replicas do
+// not see each other's records, and a restart forgets them. It has the same
+// semantics as Redis; a mutex makes each step atomic.
 //
-// A claim stops counting as soon as it expires. A background sweeper
-// removes the entries of expired claims that are never looked at again, so
-// memory holds at most the claims taken within one TTL plus one sweep
-// interval. Close stops the sweeper.
+// A record stops counting as soon as it expires. A background sweeper
+// removes expired records that are never looked at again, so memory holds at
+// most the records written within one window plus one sweep interval. Close
+// stops the sweeper.
 type Memory struct {
 	mu      sync.Mutex
 	entries map[string]memoryEntry
@@ -26,10 +26,12 @@ type Memory struct {
 	closeOnce sync.Once
 }
 
-// memoryEntry is one claim: its token and when it expires.
+// memoryEntry is one record: the event holding the key, its state and when
+// it expires.
 type memoryEntry struct {
-	token   string
-	expires time.Time
+	eventID   string
+	delivered bool
+	expires   time.Time
 }
 
 var _ Deduper = (*Memory)(nil)
@@ -49,38 +51,68 @@ func newMemory(interval time.Duration) *Memory {
 	return m
 }
 
-// Claim takes key for ttl unless an unexpired claim holds it.
-func (m *Memory) Claim(ctx context.Context, key string, ttl time.Duration) (Claim, error) {
+// Claim asks for key on behalf of eventID (see Deduper.Claim).
+func (m *Memory) Claim(ctx context.Context, key, eventID string, lease time.Duration) (Claim, error) {
 	if err := ctx.Err(); err != nil {
 		return Claim{}, err
 	}
-	ttl, err := claimTTL(ttl)
+	lease, err := checkClaim(eventID, lease)
 	if err != nil {
 		return Claim{}, err
 	}
-	c := Claim{Key: key, Token: newToken()}
+	c := Claim{Key: key, EventID: eventID, Status: Claimed}
 	now := time.Now()
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries[key]; ok && now.Before(e.expires) {
-		return Claim{}, ErrDuplicate
+	e, ok := m.entries[key]
+	switch {
+	case !ok || !now.Before(e.expires):
+		m.entries[key] = memoryEntry{eventID: eventID, expires: now.Add(lease)}
+	case e.eventID == eventID:
+		c.Own = true
+		if !e.delivered {
+			e.expires = now.Add(lease)
+			m.entries[key] = e
+		}
+	case e.delivered:
+		c.Status, c.Holder = Duplicate, e.eventID
+	default:
+		c.Status, c.Holder, c.Remaining = InFlight, e.eventID, e.expires.Sub(now)
 	}
-	m.entries[key] = memoryEntry{token: c.Token, expires: now.Add(ttl)}
 	return c, nil
 }
 
-// Release removes c.Key if it still holds c.Token.
+// Commit marks key delivered by c.EventID for ttl (see Deduper.Commit).
+func (m *Memory) Commit(ctx context.Context, c Claim, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ttl, err := checkCommit(c, ttl)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.entries[c.Key]; ok && now.Before(e.expires) && e.eventID != c.EventID {
+		return ErrNotHeld
+	}
+	m.entries[c.Key] = memoryEntry{eventID: c.EventID, delivered: true, expires: now.Add(ttl)}
+	return nil
+}
+
+// Release deletes c.Key while it is in flight for c.EventID.
 func (m *Memory) Release(ctx context.Context, c Claim) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if c.Token == "" {
+	if c.Status != Claimed {
 		return nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries[c.Key]; ok && e.token == c.Token {
+	if e, ok := m.entries[c.Key]; ok && !e.delivered && e.eventID == c.EventID {
 		delete(m.entries, c.Key)
 	}
 	return nil
@@ -90,8 +122,8 @@ func (m *Memory) Release(ctx context.Context, c Claim) error {
 // done.
 func (m *Memory) Ping(ctx context.Context) error { return ctx.Err() }
 
-// Close stops the sweeper. Claims keep working after Close, but the entries
-// of expired claims are then removed only when their key is claimed again.
+// Close stops the sweeper. Claims keep working after Close, but expired
+// records are then removed only when their key is claimed again.
 // Close may be called more than once.
 func (m *Memory) Close() error {
 	m.closeOnce.Do(func() { close(m.stop) })

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestMemorySweepsExpiredClaims(t *testing.T) {
+func TestMemorySweepsExpiredRecords(t *testing.T) {
 	tests := []struct {
 		name            string
 		expiring, alive int
@@ -19,22 +19,22 @@ func TestMemorySweepsExpiredClaims(t *testing.T) {
 			m := newMemory(10 * time.Millisecond)
 			t.Cleanup(func() { m.Close() })
 			for i := range tt.alive {
-				mustClaim(t, m, fmt.Sprint("alive-", i), longTTL)
+				mustClaim(t, m, fmt.Sprint("alive-", i), "evt_a", false)
 			}
 			for i := range tt.expiring {
-				mustClaim(t, m, fmt.Sprint("expiring-", i), 20*time.Millisecond)
+				claim(t, m, fmt.Sprint("expiring-", i), "evt_a", 20*time.Millisecond)
 			}
 			// Nothing looks the expired keys up again: only the sweeper can
 			// remove them.
 			deadline := time.Now().Add(pollTimeout)
 			for m.len() != tt.alive {
 				if time.Now().After(deadline) {
-					t.Fatalf("%d entries after %v, want %d: expired claims were not swept", m.len(), pollTimeout, tt.alive)
+					t.Fatalf("%d entries after %v, want %d: expired records were not swept", m.len(), pollTimeout, tt.alive)
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
 			for i := range tt.alive {
-				mustBeDuplicate(t, m, fmt.Sprint("alive-", i))
+				mustFind(t, m, fmt.Sprint("alive-", i), "evt_b", InFlight, "evt_a")
 			}
 		})
 	}
@@ -49,6 +49,6 @@ func TestMemoryClose(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	// Claims work after Close; only the sweeping stops.
-	c := mustClaim(t, m, "key", 10*time.Millisecond)
-	claimWhenFree(t, m, c.Key, longTTL)
+	claim(t, m, "key", "evt_a", 10*time.Millisecond)
+	claimWhenFree(t, m, "key", "evt_b")
 }

@@ -8,19 +8,67 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// releaseScript deletes KEYS[1] only while its value is the token ARGV[1],
-// so that a caller never removes a claim it does not hold. Redis runs a
-// script atomically: no other command sees the key between GET and DEL.
+// Redis runs each script atomically: no other command sees the key between
+// a script's read and its write. A missing key reads as false.
+
+// claimScript is Claim. KEYS[1] is the key, ARGV[1] the event id, ARGV[2]
+// the lease in milliseconds. It returns {answer, holder, pttl}: answer 1 is
+// claimed, 2 claimed by the same event (own), 3 duplicate, 4 in flight;
+// holder and pttl are the other event's id and remaining lease.
+var claimScript = redis.NewScript(`
+local v = redis.call("GET", KEYS[1])
+if not v then
+	redis.call("SET", KEYS[1], "in_flight:" .. ARGV[1], "PX", ARGV[2])
+	return {1, "", 0}
+end
+if v == "in_flight:" .. ARGV[1] then
+	redis.call("PEXPIRE", KEYS[1], ARGV[2])
+	return {2, "", 0}
+end
+if v == "delivered:" .. ARGV[1] then
+	return {2, "", 0}
+end
+local sep = string.find(v, ":", 1, true)
+if sep then
+	local state, holder = string.sub(v, 1, sep - 1), string.sub(v, sep + 1)
+	if state == "delivered" then
+		return {3, holder, 0}
+	end
+	if state == "in_flight" then
+		return {4, holder, redis.call("PTTL", KEYS[1])}
+	end
+end
+return redis.error_reply("unexpected dedup record")
+`)
+
+// commitScript is Commit. KEYS[1] is the key, ARGV[1] the event id, ARGV[2]
+// the window in milliseconds. It returns 1 when it wrote, 0 when another
+// event holds the key.
+var commitScript = redis.NewScript(`
+local v = redis.call("GET", KEYS[1])
+if not v or v == "in_flight:" .. ARGV[1] or v == "delivered:" .. ARGV[1] then
+	redis.call("SET", KEYS[1], "delivered:" .. ARGV[1], "PX", ARGV[2])
+	return 1
+end
+return 0
+`)
+
+// releaseScript is Release. KEYS[1] is the key, ARGV[1] the event id. It
+// deletes the key only while it is in flight for that event.
 var releaseScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
+if redis.call("GET", KEYS[1]) == "in_flight:" .. ARGV[1] then
 	return redis.call("DEL", KEYS[1])
 end
 return 0
 `)
 
-// Redis is a Deduper whose claims live in Redis, so that every replica
-// connected to the same server sees them. A claim is the key holding its
-// token, set with SET NX PX; the key's TTL is the claim's.
+// Redis is a Deduper whose records live in Redis, so that every replica
+// connected to the same server sees them. A record is a string key holding
+// "in_flight:<event id>" or "delivered:<event id>" (the states hold no
+// colon, so the first colon ends the state whatever the event id holds);
+// the key's TTL is the lease or the window. Each step is one Lua script, so a step re-sent by the
+// client after a timeout (go-redis retries) finds the record its first
+// sending wrote and gives the same answer for the same event.
 type Redis struct {
 	client redis.UniversalClient
 }
@@ -33,29 +81,70 @@ func NewRedis(client redis.UniversalClient) *Redis {
 	return &Redis{client: client}
 }
 
-// Claim takes key for ttl with SET key token NX PX ttl.
-func (r *Redis) Claim(ctx context.Context, key string, ttl time.Duration) (Claim, error) {
-	ttl, err := claimTTL(ttl)
+// Claim asks for key on behalf of eventID (see Deduper.Claim).
+func (r *Redis) Claim(ctx context.Context, key, eventID string, lease time.Duration) (Claim, error) {
+	lease, err := checkClaim(eventID, lease)
 	if err != nil {
 		return Claim{}, err
 	}
-	c := Claim{Key: key, Token: newToken()}
-	ok, err := r.client.SetNX(ctx, key, c.Token, ttl).Result()
+	vals, err := claimScript.Run(ctx, r.client, []string{key}, eventID, lease.Milliseconds()).Slice()
 	if err != nil {
 		return Claim{}, fmt.Errorf("dedup: redis: claim %s: %w", key, err)
 	}
-	if !ok {
-		return Claim{}, ErrDuplicate
+	var (
+		answer, pttl int64
+		holder       string
+		ok           = len(vals) == 3
+	)
+	if ok {
+		answer, ok = vals[0].(int64)
+	}
+	if ok {
+		holder, ok = vals[1].(string)
+	}
+	if ok {
+		pttl, ok = vals[2].(int64)
+	}
+	c := Claim{Key: key, EventID: eventID}
+	switch {
+	case !ok:
+		return Claim{}, fmt.Errorf("dedup: redis: claim %s: unexpected reply %v", key, vals)
+	case answer == 1:
+		c.Status = Claimed
+	case answer == 2:
+		c.Status, c.Own = Claimed, true
+	case answer == 3:
+		c.Status, c.Holder = Duplicate, holder
+	case answer == 4:
+		c.Status, c.Holder, c.Remaining = InFlight, holder, time.Duration(max(pttl, 0))*time.Millisecond
+	default:
+		return Claim{}, fmt.Errorf("dedup: redis: claim %s: unexpected answer %d", key, answer)
 	}
 	return c, nil
 }
 
-// Release deletes c.Key if it still holds c.Token, in one Lua script.
+// Commit marks key delivered by c.EventID for ttl (see Deduper.Commit).
+func (r *Redis) Commit(ctx context.Context, c Claim, ttl time.Duration) error {
+	ttl, err := checkCommit(c, ttl)
+	if err != nil {
+		return err
+	}
+	wrote, err := commitScript.Run(ctx, r.client, []string{c.Key}, c.EventID, ttl.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("dedup: redis: commit %s: %w", c.Key, err)
+	}
+	if wrote == 0 {
+		return ErrNotHeld
+	}
+	return nil
+}
+
+// Release deletes c.Key while it is in flight for c.EventID.
 func (r *Redis) Release(ctx context.Context, c Claim) error {
-	if c.Token == "" {
+	if c.Status != Claimed {
 		return nil
 	}
-	if err := releaseScript.Run(ctx, r.client, []string{c.Key}, c.Token).Err(); err != nil {
+	if err := releaseScript.Run(ctx, r.client, []string{c.Key}, c.EventID).Err(); err != nil {
 		return fmt.Errorf("dedup: redis: release %s: %w", c.Key, err)
 	}
 	return nil

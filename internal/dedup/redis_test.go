@@ -3,6 +3,9 @@ package dedup
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +32,41 @@ func newRedisClient(t *testing.T, url string) *redis.Client {
 	return client
 }
 
+// impatientClient is a client for addr with short timeouts and Gwook's one
+// retry of a command whose reply did not come (MaxRetries 1): the client a
+// slow or stalled Redis meets in production, only quicker to give up.
+func impatientClient(t *testing.T, addr string) *redis.Client {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{
+		Addr:          addr,
+		DialTimeout:   200 * time.Millisecond,
+		ReadTimeout:   200 * time.Millisecond,
+		WriteTimeout:  200 * time.Millisecond,
+		PoolTimeout:   200 * time.Millisecond,
+		MaxRetries:    1,
+		DialerRetries: 1,
+	})
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// waitForPing polls d.Ping until it succeeds, which it must within
+// pollTimeout.
+func waitForPing(t *testing.T, d Deduper) {
+	t.Helper()
+	deadline := time.Now().Add(pollTimeout)
+	for {
+		err := d.Ping(t.Context())
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Ping still fails after %v: %v", pollTimeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestRedisShared(t *testing.T) {
 	client := newRedisClient(t, redistest.SharedURL())
 	testDeduper(t, func(*testing.T) Deduper { return NewRedis(client) })
@@ -39,42 +77,79 @@ func TestRedisPrivate(t *testing.T) {
 	testDeduper(t, func(*testing.T) Deduper { return NewRedis(client) })
 }
 
-func TestRedisStoresTokenWithTTL(t *testing.T) {
+// TestRedisRecordFormat pins what a record looks like in Redis: operators
+// read it, and replicas running different releases share it.
+func TestRedisRecordFormat(t *testing.T) {
 	client := newRedisClient(t, redistest.SharedURL())
 	d := NewRedis(client)
-	ttl := 1500 * time.Millisecond
-	c := mustClaim(t, d, testKey(t), ttl)
+	key := testKey(t)
+	ctx := t.Context()
+	expect := func(step, value string, minTTL, maxTTL time.Duration) {
+		t.Helper()
+		if got, err := client.Get(ctx, key).Result(); err != nil || got != value {
+			t.Errorf("after %s: GET = %q, %v; want %q", step, got, err, value)
+		}
+		if got, err := client.PTTL(ctx, key).Result(); err != nil || got <= minTTL || got > maxTTL {
+			t.Errorf("after %s: PTTL = %v, %v; want within (%v, %v]", step, got, err, minTTL, maxTTL)
+		}
+	}
 
-	if got, err := client.Get(t.Context(), c.Key).Result(); err != nil || got != c.Token {
-		t.Errorf("GET %s = %q, %v; want the token %q", c.Key, got, err, c.Token)
+	const lease, window = 1500 * time.Millisecond, time.Minute
+	c := claim(t, d, key, "evt_a", lease)
+	expect("the claim", "in_flight:evt_a", 0, lease)
+	mustCommit(t, d, c, window)
+	expect("the commit", "delivered:evt_a", lease, window)
+	// An own claim of a delivered record leaves it, window and all; its
+	// commit, after the copy was sent again, restarts the window.
+	again := claim(t, d, key, "evt_a", lease)
+	expect("an own claim", "delivered:evt_a", lease, window)
+	mustCommit(t, d, again, 2*window)
+	expect("the copy's commit", "delivered:evt_a", window, 2*window)
+
+	other := testKey(t)
+	mustRelease(t, d, claim(t, d, other, "evt_b", lease))
+	if n, err := client.Exists(ctx, other).Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS after Release = %d, %v; want 0", n, err)
 	}
-	if got, err := client.PTTL(t.Context(), c.Key).Result(); err != nil || got <= 0 || got > ttl {
-		t.Errorf("PTTL %s = %v, %v; want within (0, %v]", c.Key, got, err, ttl)
+}
+
+// TestRedisEventIDWithColons checks that the record's first colon ends the
+// state, whatever the event id holds.
+func TestRedisEventIDWithColons(t *testing.T) {
+	d := NewRedis(newRedisClient(t, redistest.SharedURL()))
+	key := testKey(t)
+	const id = "delivered:in_flight:x"
+	a := mustClaim(t, d, key, id, false)
+	mustFind(t, d, key, "in_flight:x", InFlight, id)
+	mustFind(t, d, key, "x", InFlight, id)
+	mustCommit(t, d, a, longTTL)
+	mustFind(t, d, key, "x", Duplicate, id)
+	mustClaim(t, d, key, id, true)
+}
+
+func TestRedisUnexpectedRecord(t *testing.T) {
+	client := newRedisClient(t, redistest.SharedURL())
+	d := NewRedis(client)
+	key := testKey(t)
+	if err := client.Set(t.Context(), key, "something else", longTTL).Err(); err != nil {
+		t.Fatal(err)
 	}
-	mustRelease(t, d, c)
-	if n, err := client.Exists(t.Context(), c.Key).Result(); err != nil || n != 0 {
-		t.Errorf("EXISTS %s after Release = %d, %v; want 0", c.Key, n, err)
+	if c, err := d.Claim(t.Context(), key, "evt_a", longTTL); err == nil {
+		t.Errorf("Claim of a key holding something else = %+v, want an error", c)
 	}
 }
 
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t)
-	client := redis.NewClient(&redis.Options{
-		Addr:          srv.Addr,
-		DialTimeout:   200 * time.Millisecond,
-		ReadTimeout:   200 * time.Millisecond,
-		WriteTimeout:  200 * time.Millisecond,
-		PoolTimeout:   200 * time.Millisecond,
-		MaxRetries:    -1, // go-redis reads 0 as its default of 3
-		DialerRetries: 1,
-	})
-	t.Cleanup(func() { client.Close() })
-	d := NewRedis(client)
-	held := mustClaim(t, d, testKey(t), longTTL)
+	d := NewRedis(impatientClient(t, srv.Addr))
+	held := mustClaim(t, d, testKey(t), "evt_a", false)
 
 	srv.Stop(t)
-	if c, err := d.Claim(t.Context(), testKey(t), longTTL); err == nil || errors.Is(err, ErrDuplicate) {
-		t.Errorf("Claim while Redis is down = %+v, %v; want an error other than ErrDuplicate", c, err)
+	if c, err := d.Claim(t.Context(), testKey(t), "evt_b", longTTL); err == nil {
+		t.Errorf("Claim while Redis is down = %+v, want an error", c)
+	}
+	if err := d.Commit(t.Context(), held, longTTL); err == nil || errors.Is(err, ErrNotHeld) {
+		t.Errorf("Commit while Redis is down = %v, want an error other than ErrNotHeld", err)
 	}
 	if err := d.Release(t.Context(), held); err == nil {
 		t.Error("Release while Redis is down = nil, want an error")
@@ -84,18 +159,169 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	srv.Restart(t)
-	deadline := time.Now().Add(pollTimeout)
-	for {
-		err := d.Ping(t.Context())
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Ping still fails %v after Redis restarted: %v", pollTimeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForPing(t, d)
 	key := testKey(t)
-	mustClaim(t, d, key, longTTL)
-	mustBeDuplicate(t, d, key)
+	mustClaim(t, d, key, "evt_c", false)
+	mustFind(t, d, key, "evt_d", InFlight, "evt_c")
+}
+
+// TestRedisPausedServer stalls every command on the server for longer than
+// the client waits (CLIENT PAUSE), the way an overloaded or failing-over
+// Redis looks: the claim is an error, never a duplicate, and the event's
+// retry afterwards is claimed, whether or not the stalled write ran.
+func TestRedisPausedServer(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := newRedisClient(t, srv.URL())
+	d := NewRedis(impatientClient(t, srv.Addr))
+	key := testKey(t)
+
+	if err := admin.Do(t.Context(), "CLIENT", "PAUSE", 1000, "ALL").Err(); err != nil {
+		t.Fatalf("CLIENT PAUSE: %v", err)
+	}
+	c, err := d.Claim(t.Context(), key, "evt_a", longTTL)
+	if err == nil {
+		t.Fatalf("Claim while Redis is paused = %+v, want an error", c)
+	}
+	waitForPing(t, d)
+	landed := false
+	switch got, err := admin.Get(t.Context(), key).Result(); {
+	case err == nil && got == "in_flight:evt_a":
+		landed = true
+	case !errors.Is(err, redis.Nil):
+		t.Fatalf("GET %s after the pause = %q, %v; want in_flight:evt_a or nothing", key, got, err)
+	}
+	t.Logf("the stalled claim's write landed: %v", landed)
+	mustClaim(t, d, key, "evt_a", landed)
+	mustFind(t, d, key, "evt_b", InFlight, "evt_a")
+}
+
+// TestRedisLostReply makes the claim reach Redis and run, and its reply not
+// reach the client, twice: the first sending and the client's retry. The
+// write landed; the claim is still an error, and the event's retry is
+// claimed (its own record), not held up or suppressed by it.
+func TestRedisLostReply(t *testing.T) {
+	srv := redistest.Start(t)
+	direct := newRedisClient(t, srv.URL())
+	proxy := startReplyStaller(t, srv.Addr)
+	d := NewRedis(impatientClient(t, proxy.addr))
+	// Load the script into Redis, so that the stalled claim runs it by its
+	// hash (EVALSHA) and needs no second command.
+	mustRelease(t, d, claim(t, d, testKey(t), "evt_warmup", longTTL))
+
+	key := testKey(t)
+	proxy.stall()
+	c, err := d.Claim(t.Context(), key, "evt_a", longTTL)
+	if err == nil {
+		t.Fatalf("Claim whose replies were held back = %+v, want an error", c)
+	}
+	if got, err := direct.Get(t.Context(), key).Result(); err != nil || got != "in_flight:evt_a" {
+		t.Fatalf("GET %s = %q, %v; want the stalled claim's write, in_flight:evt_a", key, got, err)
+	}
+	mustFind(t, NewRedis(direct), key, "evt_b", InFlight, "evt_a")
+	proxy.resume()
+
+	mustClaim(t, d, key, "evt_a", true)
+	mustFind(t, d, key, "evt_b", InFlight, "evt_a")
+}
+
+// replyStaller is a TCP proxy in front of a Redis server that can hold back
+// the server's replies: commands reach Redis and run, their replies wait.
+type replyStaller struct {
+	addr string
+
+	mu sync.Mutex
+	// open is closed while replies pass; stall replaces it with an open
+	// channel that resume closes.
+	open  chan struct{}
+	conns []net.Conn
+}
+
+// startReplyStaller starts a proxy to upstream, closed when the test ends.
+func startReplyStaller(t *testing.T, upstream string) *replyStaller {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &replyStaller{addr: ln.Addr().String(), open: make(chan struct{})}
+	close(p.open)
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		p.resume()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", upstream)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, client, server)
+			p.mu.Unlock()
+			wg.Go(func() {
+				_, _ = io.Copy(server, client)
+				server.Close()
+			})
+			wg.Go(func() {
+				p.passReplies(client, server)
+				client.Close()
+			})
+		}
+	})
+	return p
+}
+
+// passReplies copies server to client, each read waiting while replies are
+// held back.
+func (p *replyStaller) passReplies(client, server net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := server.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			open := p.open
+			p.mu.Unlock()
+			<-open
+			if _, werr := client.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// stall holds back every reply from now on, until resume.
+func (p *replyStaller) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.open:
+		p.open = make(chan struct{})
+	default: // already stalled
+	}
+}
+
+// resume passes the held replies on, and every later one.
+func (p *replyStaller) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.open: // not stalled
+	default:
+		close(p.open)
+	}
 }

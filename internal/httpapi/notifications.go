@@ -172,6 +172,13 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *inges
 		}
 	case pipeline.DedupUnavailable:
 		p.Status, p.Layer = http.StatusServiceUnavailable, LayerGwook
+	case pipeline.InFlight:
+		// Another event with the same dedup key is being sent: whether this
+		// one is a duplicate is not known yet. Push: a nack, so Pub/Sub
+		// redelivers; producer: try again, by the other event's lease at
+		// the latest.
+		p.Status, p.Layer = http.StatusServiceUnavailable, LayerGwook
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((res.RetryAfter+time.Second-1)/time.Second))))
 	default:
 		p.Status = pick(push, http.StatusServiceUnavailable, http.StatusInternalServerError)
 	}

@@ -39,7 +39,7 @@ func BenchmarkProcess(b *testing.B) {
 			if dedupOn {
 				mem := dedup.NewMemory()
 				defer mem.Close()
-				cfg.Dedup = pipeline.Dedup{Store: mem, TTL: time.Minute, KeyFields: []string{"id", "type", "project", "source"}}
+				cfg.Dedup = pipeline.Dedup{Store: mem, TTL: time.Minute, Lease: 10 * time.Second, KeyFields: []string{"id", "type", "project", "source"}}
 			}
 			p := pipeline.New(cfg)
 			ctx := context.Background()

@@ -5,7 +5,14 @@
 //
 // Its promise: an event is delivered, deliberately dropped (filtered or
 // duplicate), or on the dead-letter topic, or the Result says that none of
-// these happened (DeadLetterErr), so the caller must not take it as handled.
+// these happened (DeadLetterErr, or an outcome the caller must retry such
+// as InFlight), so the caller must not take it as handled.
+//
+// Duplicate suppression follows the claim protocol of package dedup: the
+// event claims its key, is sent, and then commits the claim (Svix has it)
+// or releases it (the send failed). An event that finds its key in flight
+// for another event waits up to Dedup.Wait for that event's outcome, polling
+// the key, and is answered InFlight when it is still unknown.
 package pipeline
 
 import (
@@ -42,6 +49,7 @@ const (
 	RateLimited      Outcome = "rate_limited"      // Svix answered 429 after every retry
 	Unavailable      Outcome = "unavailable"       // Svix failed or was unreachable after every retry
 	DedupUnavailable Outcome = "dedup_unavailable" // the dedup store failed and DEDUP_FAILURE_MODE is closed
+	InFlight         Outcome = "in_flight"         // another event with the same dedup key is still being sent: try again
 )
 
 // Result is the Outcome of one event and what led to it.
@@ -60,12 +68,27 @@ type Result struct {
 	DeadLetterErr error
 	// TraceID is the trace the event was processed in.
 	TraceID string
+	// RetryAfter is, for InFlight, the longest the other event can still
+	// hold the key (the rest of its lease): when to try again at the latest.
+	RetryAfter time.Duration
 }
 
 // Dedup configures duplicate suppression. A nil Store turns it off.
 type Dedup struct {
-	Store     dedup.Deduper
-	TTL       time.Duration
+	Store dedup.Deduper
+	// TTL is the window: how long a delivered event makes other events with
+	// its key duplicates (DEDUP_TTL).
+	TTL time.Duration
+	// Lease is how long a claim stays in flight when it is neither committed
+	// nor released, because its holder died: the send budget. It must be
+	// positive.
+	Lease time.Duration
+	// Wait is how long an event whose key is in flight for another event
+	// waits for that event's outcome before it is answered InFlight
+	// (DEDUP_WAIT); 0 answers at once.
+	Wait time.Duration
+	// KeyFields are the event fields of the key (DEDUP_KEY_FIELDS), taken
+	// within the event's Svix application.
 	KeyFields []string
 	// FailOpen forwards events when the store fails (Svix's idempotency key
 	// still stops exact repeats); otherwise they get DedupUnavailable.
@@ -107,9 +130,18 @@ func New(cfg Config) *Pipeline {
 	return &Pipeline{cfg: cfg, dedupErrorLog: rate.Sometimes{First: 1, Interval: time.Minute}}
 }
 
-// releaseTimeout bounds giving a dedup claim back, which happens even when
-// the caller has gone away.
-const releaseTimeout = time.Second
+// settleTimeout bounds the commit or release of a dedup claim, which happens
+// even when the caller has gone away.
+const settleTimeout = time.Second
+
+// The pauses between two claims of a key in flight for another event: the
+// first, doubled after each claim up to the last. Most sends take
+// milliseconds, so the first polls are quick; the cap keeps a long wait to a
+// few claims a second.
+const (
+	firstPoll = 10 * time.Millisecond
+	maxPoll   = 200 * time.Millisecond
+)
 
 // Process takes one decoded message through the pipeline. Replayed messages
 // skip duplicate suppression (a replay is deliberate) and are never
@@ -136,7 +168,7 @@ func (p *Pipeline) Process(ctx context.Context, m *ingest.Message) Result {
 		fate = "dead_lettered"
 	}
 	span.SetAttributes(attribute.String("gwook.outcome", fate), attribute.String("gwook.application", r.AppID))
-	if r.Err != nil && r.Outcome != Filtered && r.Outcome != Duplicate {
+	if r.Err != nil && r.Outcome != Filtered && r.Outcome != Duplicate && r.Outcome != InFlight {
 		span.SetStatus(codes.Error, string(r.Outcome))
 	}
 	p.cfg.Metrics.Event(string(m.Delivery.Entry), fate)
@@ -181,15 +213,15 @@ func (p *Pipeline) process(ctx context.Context, m *ingest.Message) Result {
 		return p.invalid(ctx, m, err)
 	}
 
-	claim, res, claimed := p.claim(ctx, m)
+	claim, res := p.claim(ctx, m, appID)
 	if res != nil {
 		res.AppID = appID
 		return *res
 	}
 	sent := p.cfg.Sender.Send(ctx, appID, &m.Event)
 	r := Result{Outcome: outcomeOf(sent.Outcome), AppID: appID, Svix: sent, Err: sent.Err}
-	if claimed && r.Outcome != Forwarded && r.Outcome != Duplicate {
-		p.release(ctx, claim)
+	if claim.Status == dedup.Claimed {
+		p.settle(ctx, claim, r.Outcome)
 	}
 	switch r.Outcome {
 	case RateLimited:
@@ -210,41 +242,119 @@ func (p *Pipeline) invalid(ctx context.Context, m *ingest.Message, err error) Re
 	return r
 }
 
-// claim takes the event's dedup key. It returns a final Result when the
-// event must stop here, and whether a claim is held.
-func (p *Pipeline) claim(ctx context.Context, m *ingest.Message) (dedup.Claim, *Result, bool) {
+// claim claims the event's dedup key in the application appID, waiting for
+// the outcome of another event that holds it in flight (see claimWaiting).
+// It returns the claim, Claimed when the event holds the key and must
+// settle it after the send, and a final Result when the event must stop
+// here.
+func (p *Pipeline) claim(ctx context.Context, m *ingest.Message, appID string) (dedup.Claim, *Result) {
 	d := p.cfg.Dedup
 	if d.Store == nil || m.Delivery.Entry == ingest.EntryReplay {
-		return dedup.Claim{}, nil, false
+		return dedup.Claim{}, nil
 	}
 	ctx, span := p.cfg.Tracer.Start(ctx, "gwook.dedup.claim")
-	claim, err := d.Store.Claim(ctx, dedup.Key(&m.Event, d.KeyFields), d.TTL)
+	c, err := p.claimWaiting(ctx, dedup.Key(appID, &m.Event, d.KeyFields), m.Event.ID)
+	result := claimResult(c, err)
+	span.SetAttributes(attribute.String("gwook.dedup.result", result))
+	if c.Holder != "" {
+		span.SetAttributes(attribute.String("gwook.dedup.holder", c.Holder))
+	}
 	span.End()
-	switch {
-	case err == nil:
-		p.cfg.Metrics.DedupClaim("claimed")
-		return claim, nil, true
-	case errors.Is(err, dedup.ErrDuplicate):
-		p.cfg.Metrics.DedupClaim("duplicate")
-		return claim, &Result{Outcome: Duplicate, Err: fmt.Errorf("an event with the same %v arrived within %s", d.KeyFields, d.TTL)}, false
+	p.cfg.Metrics.DedupClaim(result)
+	if err != nil {
+		p.dedupErrorLog.Do(func() {
+			p.cfg.Logger.Error("dedup store failed", "error", err.Error(), "fail_open", d.FailOpen, "next_log_in", "1m")
+		})
+		if d.FailOpen {
+			return dedup.Claim{}, nil
+		}
+		return dedup.Claim{}, &Result{Outcome: DedupUnavailable, Err: fmt.Errorf("dedup store: %w", err)}
 	}
-	p.cfg.Metrics.DedupClaim("error")
-	p.dedupErrorLog.Do(func() {
-		p.cfg.Logger.Error("dedup store failed", "error", err.Error(), "fail_open", d.FailOpen, "next_log_in", "1m")
-	})
-	if d.FailOpen {
-		return claim, nil, false
+	switch c.Status {
+	case dedup.Claimed:
+		return c, nil
+	case dedup.Duplicate:
+		return dedup.Claim{}, &Result{Outcome: Duplicate,
+			Err: fmt.Errorf("another event with the same %v was delivered within %s", d.KeyFields, d.TTL)}
 	}
-	return claim, &Result{Outcome: DedupUnavailable, Err: fmt.Errorf("dedup store: %w", err)}, false
+	return dedup.Claim{}, &Result{Outcome: InFlight, RetryAfter: c.Remaining,
+		Err: fmt.Errorf("another event with the same %v is being sent; try again once its outcome is known", d.KeyFields)}
 }
 
-func (p *Pipeline) release(ctx context.Context, c dedup.Claim) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-	defer cancel()
-	if err := p.cfg.Dedup.Store.Release(ctx, c); err != nil {
-		p.cfg.Metrics.DedupReleaseError()
-		p.cfg.Logger.Warn("releasing dedup claim failed; the key expires with its TTL", "error", err.Error())
+// claimWaiting claims key for eventID. While another event holds it in
+// flight, it claims again after a pause (firstPoll, doubling up to maxPoll)
+// until that event's outcome is known or Dedup.Wait has passed: the answer is
+// then Duplicate when the other event was delivered, Claimed when it failed
+// or its lease ran out, and InFlight when it is still being sent. A caller
+// that goes away ends the wait with the last answer.
+func (p *Pipeline) claimWaiting(ctx context.Context, key, eventID string) (dedup.Claim, error) {
+	d := p.cfg.Dedup
+	deadline := time.Now().Add(d.Wait)
+	pause := firstPoll
+	for {
+		c, err := d.Store.Claim(ctx, key, eventID, d.Lease)
+		if err != nil || c.Status != dedup.InFlight {
+			return c, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return c, nil
+		}
+		t := time.NewTimer(min(pause, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return c, nil
+		case <-t.C:
+		}
+		pause = min(2*pause, maxPoll)
 	}
+}
+
+// claimResult is the gwook_dedup_claims_total result of a claim.
+func claimResult(c dedup.Claim, err error) string {
+	switch {
+	case err != nil:
+		return "error"
+	case c.Own:
+		return "own"
+	}
+	return c.Status.String()
+}
+
+// settle ends the claim c after the send: a commit when Svix has the event
+// (outcome Forwarded, or Duplicate for Svix's 409), a release otherwise. A
+// failure is counted and logged; it does not change the outcome.
+func (p *Pipeline) settle(ctx context.Context, c dedup.Claim, o Outcome) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	store := p.cfg.Dedup.Store
+	if o != Forwarded && o != Duplicate {
+		ctx, span := p.cfg.Tracer.Start(ctx, "gwook.dedup.release")
+		defer span.End()
+		if err := store.Release(ctx, c); err != nil {
+			span.SetStatus(codes.Error, err.Error())
+			p.cfg.Metrics.DedupReleaseError()
+			p.cfg.Logger.Warn("releasing dedup claim failed; the key stays in flight until its lease runs out",
+				"error", err.Error(), "event_id", c.EventID)
+		}
+		return
+	}
+	ctx, span := p.cfg.Tracer.Start(ctx, "gwook.dedup.commit")
+	defer span.End()
+	err := store.Commit(ctx, c, p.cfg.Dedup.TTL)
+	if err == nil {
+		return
+	}
+	span.SetStatus(codes.Error, err.Error())
+	p.cfg.Metrics.DedupCommitError()
+	if errors.Is(err, dedup.ErrNotHeld) {
+		p.cfg.Logger.Warn("dedup claim lost before its commit: its lease ran out and another event took the key, so both may be delivered",
+			"event_id", c.EventID, "lease", p.cfg.Dedup.Lease.String())
+		return
+	}
+	p.cfg.Logger.Warn("committing dedup claim failed; the key stays in flight until its lease runs out, and later events with the key are then not suppressed",
+		"error", err.Error(), "event_id", c.EventID)
 }
 
 // deadLetter publishes the event of m to the dead-letter topic, when there

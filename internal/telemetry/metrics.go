@@ -88,6 +88,7 @@ var (
 	}}
 	dedupOperationLabel = label{"operation", []string{
 		"claim",
+		"commit",
 		"release",
 	}}
 	deadLetterReasonLabel = label{"reason", []string{
@@ -295,6 +296,13 @@ func (m *Metrics) DedupClaim(result string) {
 	m.dedupClaims.WithLabelValues(result).Inc()
 	if result == "error" {
 		m.dedupErrors.WithLabelValues("claim").Inc()
+	}
+}
+
+// DedupCommitError counts a failed commit.
+func (m *Metrics) DedupCommitError() {
+	if m != nil {
+		m.dedupErrors.WithLabelValues("commit").Inc()
 	}
 }
 

@@ -65,7 +65,7 @@ func TestKnownSeriesExistFromTheStart(t *testing.T) {
 		"gwook_events_total":                  3 * 10, // entries x outcomes
 		"gwook_svix_requests_total":           5,
 		"gwook_dedup_claims_total":            5,
-		"gwook_dedup_errors_total":            2,
+		"gwook_dedup_errors_total":            3,
 		"gwook_dead_letter_publishes_total":   3 * 2, // reasons x results
 		"gwook_auth_failures_total":           4,
 		"gwook_http_request_duration_seconds": 1,
@@ -88,6 +88,7 @@ func TestKnownSeriesExistFromTheStart(t *testing.T) {
 		"gwook_dedup_claims_total{result=own}",
 		"gwook_dedup_claims_total{result=in_flight}",
 		"gwook_dedup_errors_total{operation=release}",
+		"gwook_dedup_errors_total{operation=commit}",
 		"gwook_dead_letter_publishes_total{reason=invalid_event,result=error}",
 		"gwook_svix_requests_total{status_class=error}",
 		"gwook_auth_failures_total{method=oidc}",
