@@ -202,16 +202,14 @@ func (p *Pipeline) report(ctx context.Context, m *ingest.Message, r *Result) {
 }
 
 func (p *Pipeline) process(ctx context.Context, m *ingest.Message) Result {
-	if m.Err != nil {
-		return p.invalid(ctx, m, m.Err)
+	planned, send := p.Plan(m)
+	if !send {
+		if planned.Outcome == Invalid {
+			return p.invalid(ctx, m, planned.Err)
+		}
+		return planned
 	}
-	if !p.cfg.Filter.Allows(m.Event.Type) {
-		return Result{Outcome: Filtered}
-	}
-	appID, err := p.application(&m.Event)
-	if err != nil {
-		return p.invalid(ctx, m, err)
-	}
+	appID := planned.AppID
 
 	claim, res := p.claim(ctx, m, appID)
 	if res != nil {

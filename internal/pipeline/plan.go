@@ -3,9 +3,9 @@ package pipeline
 import "github.com/gwook/gwook/internal/ingest"
 
 // Plan reports what Process would decide about m before any call to a
-// store, Svix or the dead-letter topic, and makes none itself: the checks
-// are Process's own, in its order (decoding and validation, the type
-// filter, resolving the application). For an event Process would send it
+// store, Svix or the dead-letter topic, and makes none itself. Process
+// starts with it, so the checks (decoding and validation, the type filter,
+// resolving the application) are the same in both, in the same order. For an event Process would send it
 // returns send true and a Result with only AppID set; otherwise the Result
 // Process ends with before any side effect, Invalid (with Err) or Filtered.
 // `gwook replay --dry-run` uses it to say what a real run would do.
