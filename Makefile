@@ -46,8 +46,10 @@ fuzz:
 docker-build:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 
+## docker-run: the image on :4000, configured by .env (a copy of .env.example; ENV_FILE names another)
 docker-run:
-	docker run --rm -p 4000:4000 --env-file $${ENV_FILE:-.env} $(IMAGE):latest
+	@test -f "$${ENV_FILE:-.env}" || { echo "docker-run: no $${ENV_FILE:-.env}: copy .env.example to .env and fill it in" >&2; exit 1; }
+	docker run --rm -p 4000:4000 --env-file "$${ENV_FILE:-.env}" $(IMAGE):latest
 
 clean:
 	rm -rf bin
