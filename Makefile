@@ -15,11 +15,11 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/gwook ./cmd/gwook
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/svix-test-server ./cmd/svix-test-server
 
-## run: gwook on :4000, against the local Svix test server unless SVIX_AUTH_TOKEN is set
+## run: gwook on :4000, against the local Svix test server unless SVIX_AUTH_TOKEN is set; Ctrl-C stops it
 run: build
 	scripts/run-local
 
-## test: start the Pub/Sub emulator (and Redis) if needed, run every test, stop what was started
+## test: start the Pub/Sub emulator, Redis and PostgreSQL where they do not answer, run every test, stop what was started
 test:
 	scripts/test
 
