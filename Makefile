@@ -15,11 +15,11 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/gwook ./cmd/gwook
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/svix-test-server ./cmd/svix-test-server
 
-## run: gwook on :4000, against the local Svix test server unless SVIX_AUTH_TOKEN is set
+## run: gwook on :4000, against the local Svix test server unless SVIX_AUTH_TOKEN is set; Ctrl-C stops it
 run: build
 	scripts/run-local
 
-## test: start the Pub/Sub emulator (and Redis) if needed, run every test, stop what was started
+## test: start the Pub/Sub emulator, Redis and PostgreSQL where they do not answer, run every test, stop what was started
 test:
 	scripts/test
 
@@ -46,8 +46,10 @@ fuzz:
 docker-build:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 
+## docker-run: the image on :4000, configured by .env (a copy of .env.example; ENV_FILE names another)
 docker-run:
-	docker run --rm -p 4000:4000 --env-file $${ENV_FILE:-.env} $(IMAGE):latest
+	@test -f "$${ENV_FILE:-.env}" || { echo "docker-run: no $${ENV_FILE:-.env}: copy .env.example to .env and fill it in" >&2; exit 1; }
+	docker run --rm -p 4000:4000 --env-file "$${ENV_FILE:-.env}" $(IMAGE):latest
 
 clean:
 	rm -rf bin

@@ -1,16 +1,13 @@
 // Command gwook serves Gwook: it receives internal events at
 // POST /notifications, from Pub/Sub push subscriptions or directly from
-// producers, and creates a Svix message for each.
-//
-// Usage:
-//
-//	gwook                     serve (configured by environment variables; see README.md)
-//	gwook replay [flags]      replay the dead-letter subscription through the pipeline
-//	gwook version             print the version
+// producers, and creates a Svix message for each. It is configured by
+// environment variables only; `gwook help` prints the commands.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -29,31 +26,102 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// usage is what `gwook help` prints, and what an unknown command is
+// answered with on stderr.
+const usage = `Usage:
+  gwook [serve]          serve POST /notifications (the default command)
+  gwook replay [flags]   send the events on a dead-letter subscription through
+                         the pipeline again; gwook replay --help lists the flags
+  gwook version          print the version
+  gwook help             print this help
+
+gwook takes no other flags: it is configured by environment variables,
+listed with their defaults in the Configuration section of README.md and
+in .env.example.
+`
+
+// Exit statuses: 1 when a command fails, 2 for a command line gwook does
+// not understand (as the flag package does).
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError is a command line gwook does not understand.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], envconfig.OsLookuper(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "gwook:", err)
-		os.Exit(1)
+	err := run(ctx, os.Args[1:], envconfig.OsLookuper(), os.Stdout, os.Stderr)
+	stop()
+	if code := report(err, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
 }
 
-func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout io.Writer) error {
-	command := "serve"
+// report writes err to stderr, followed by the usage for a usage error, and
+// returns the exit status for it: 0 for nil.
+func report(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "gwook:", err)
+	if errors.As(err, new(usageError)) {
+		fmt.Fprint(stderr, "\n"+usage)
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) error {
+	command, rest := "serve", args
 	if len(args) > 0 {
-		command = args[0]
+		command, rest = args[0], args[1:]
 	}
 	switch command {
 	case "serve":
+		if helpRequested(rest) {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		if len(rest) > 0 {
+			return usageError(fmt.Sprintf("serve takes no arguments, got %q", rest))
+		}
 		return serve(ctx, env, stdout)
 	case "replay":
-		return replayCommand(ctx, args[1:], env, stdout, os.Stderr)
+		if helpRequested(rest) {
+			// Asked for, replay's usage goes to stdout like gwook's own.
+			if err := replayCommand(ctx, []string{"-h"}, env, stdout, stdout); !errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return nil
+		}
+		return replayCommand(ctx, rest, env, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gwook", version)
 		return nil
+	case "help", "--help", "-help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, replay, version)", command)
+		return usageError(fmt.Sprintf("unknown command %q", command))
 	}
+}
+
+// helpRequested reports whether args ask for help as the flag package
+// understands it: -h, -help, --h or --help before a "--".
+func helpRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--h", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 func serve(ctx context.Context, env envconfig.Lookuper, stdout io.Writer) error {

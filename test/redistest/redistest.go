@@ -35,15 +35,11 @@ const readyTimeout = 10 * time.Second
 const startAttempts = 3
 
 // SharedURL returns the URL of the shared Redis that tests use when they do
-// not need to stop it: REDIS_URL when set, else redis://REDIS_ADDR/0 when
-// REDIS_ADDR (host:port, as scripts/test-services prints it) is set, else
-// DefaultSharedURL.
+// not need to stop it: REDIS_URL when set (scripts/test-services prints it),
+// else DefaultSharedURL.
 func SharedURL() string {
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		return u
-	}
-	if a := os.Getenv("REDIS_ADDR"); a != "" {
-		return "redis://" + a + "/0"
 	}
 	return DefaultSharedURL
 }

@@ -94,17 +94,14 @@ func TestServersAreSeparate(t *testing.T) {
 
 func TestSharedURL(t *testing.T) {
 	tests := []struct {
-		name, url, addr, want string
+		name, url, want string
 	}{
-		{"default", "", "", DefaultSharedURL},
-		{"REDIS_URL", "redis://example:7000/2", "", "redis://example:7000/2"},
-		{"REDIS_URL wins", "redis://example:7000/2", "127.0.0.1:7001", "redis://example:7000/2"},
-		{"REDIS_ADDR", "", "127.0.0.1:7001", "redis://127.0.0.1:7001/0"},
+		{"default", "", DefaultSharedURL},
+		{"REDIS_URL", "redis://example:7000/2", "redis://example:7000/2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("REDIS_URL", tt.url)
-			t.Setenv("REDIS_ADDR", tt.addr)
 			if got := SharedURL(); got != tt.want {
 				t.Errorf("SharedURL() = %q, want %q", got, tt.want)
 			}
