@@ -40,7 +40,7 @@ const (
 	Invalid          Outcome = "invalid"           // the body is not a valid event
 	Rejected         Outcome = "rejected"          // Svix refused the message for good (4xx other than 409 and 429)
 	RateLimited      Outcome = "rate_limited"      // Svix answered 429 after every retry
-	Unavailable      Outcome = "unavailable"       // Svix failed or was unreachable after every retry
+	Unavailable      Outcome = "unavailable"       // Svix failed or was unreachable after every retry, or refused Gwook's token
 	DedupUnavailable Outcome = "dedup_unavailable" // the dedup store failed and DEDUP_FAILURE_MODE is closed
 )
 
@@ -191,10 +191,14 @@ func (p *Pipeline) process(ctx context.Context, m *ingest.Message) Result {
 	if claimed && r.Outcome != Forwarded && r.Outcome != Duplicate {
 		p.release(ctx, claim)
 	}
-	switch r.Outcome {
-	case RateLimited:
+	switch {
+	case sent.Outcome == svix.Unauthorized:
+		// Svix refused Gwook's token: the event is not at fault and is
+		// left with the caller (Unavailable: a 5xx, so Pub/Sub redelivers
+		// and producers retry), to go through once the token is fixed.
+	case r.Outcome == RateLimited:
 		p.deadLetter(ctx, m, &r, deadletter.ReasonRateLimited)
-	case Unavailable:
+	case r.Outcome == Unavailable:
 		p.deadLetter(ctx, m, &r, deadletter.ReasonUnavailable)
 	}
 	return r

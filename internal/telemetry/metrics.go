@@ -28,6 +28,7 @@ type Metrics struct {
 	svixRequests      *prometheus.CounterVec
 	svixDuration      prometheus.Histogram
 	svixRetries       prometheus.Counter
+	svixUnauthorized  prometheus.Counter
 	dedupClaims       *prometheus.CounterVec
 	dedupErrors       *prometheus.CounterVec
 	deadLetters       *prometheus.CounterVec
@@ -56,6 +57,7 @@ func NewMetrics(version string) *Metrics {
 		svixRequests:      f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_svix_requests_total", Help: "Requests to Svix by status class (2xx, 4xx, 5xx, or error when no answer came)."}, []string{"status_class"}),
 		svixDuration:      f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_svix_request_duration_seconds", Help: "Time of one request to Svix (one attempt).", Buckets: latencyBuckets}),
 		svixRetries:       f.NewCounter(prometheus.CounterOpts{Name: "gwook_svix_retries_total", Help: "Requests to Svix that were retries of an earlier attempt."}),
+		svixUnauthorized:  f.NewCounter(prometheus.CounterOpts{Name: "gwook_svix_unauthorized_total", Help: "Svix answers 401 or 403 (to a message or to the token check): SVIX_AUTH_TOKEN is wrong or lacks access."}),
 		dedupClaims:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_claims_total", Help: "Duplicate-suppression claims by result (claimed, duplicate, error)."}, []string{"result"}),
 		dedupErrors:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dedup_errors_total", Help: "Failures of the duplicate-suppression store by operation (claim, release)."}, []string{"operation"}),
 		deadLetters:       f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_dead_letter_publishes_total", Help: "Publishes to the dead-letter topic by reason and result (ok, error)."}, []string{"reason", "result"}),
@@ -149,6 +151,13 @@ func statusClass(status int) string {
 		return "5xx"
 	}
 	return "error"
+}
+
+// SvixUnauthorized counts one 401 or 403 answer from Svix.
+func (m *Metrics) SvixUnauthorized() {
+	if m != nil {
+		m.svixUnauthorized.Inc()
+	}
 }
 
 // DedupClaim counts one claim by result: claimed, duplicate or error.
