@@ -718,3 +718,18 @@ func TestGracefulTimeoutClosesWhatIsLeft(t *testing.T) {
 		t.Errorf("the slow client's connection is still open: %v", err)
 	}
 }
+
+// TestRetryAfterAboveTheCapIsPassedOn: Svix asks to wait longer than
+// SVIX_RETRY_AFTER_MAX, so Gwook stops at once and the producer's 429
+// carries Svix's own Retry-After, not the cap.
+func TestRetryAfterAboveTheCapIsPassedOn(t *testing.T) {
+	h := gwooktest.Start(t, map[string]string{"SVIX_RETRY_AFTER_MAX": "2s", "DEDUP_TTL": "0"}, app.Options{})
+	h.Svix.SetDefault(svixserver.Response{Status: http.StatusTooManyRequests, RetryAfter: "120"})
+	r := h.Direct(t, examples(t)["event-05.json"])
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "120" {
+		t.Fatalf("status %d, Retry-After %q, want 429 with Svix's 120: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	if p := problemOf(t, r); p.Attempts != 1 || p.Outcome != "rate_limited" || h.Svix.Attempts() != 1 {
+		t.Errorf("problem %+v after %d requests to Svix, want rate_limited after one", p, h.Svix.Attempts())
+	}
+}

@@ -170,6 +170,12 @@ func TestBudgets(t *testing.T) {
 			if got := c.RequestBudget(); got != tc.request {
 				t.Errorf("RequestBudget() = %s, want %s", got, tc.request)
 			}
+			// The write timeout also covers reading the body, which the
+			// read timeout bounds: the defaults leave room for both.
+			if c.RequestBudget()+c.ReadTimeout >= c.WriteTimeout {
+				t.Errorf("request budget %s + HTTP_SERVER_READ_TIMEOUT %s is not below HTTP_SERVER_WRITE_TIMEOUT %s",
+					c.RequestBudget(), c.ReadTimeout, c.WriteTimeout)
+			}
 		})
 	}
 }
