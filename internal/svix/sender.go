@@ -276,7 +276,8 @@ func (s *Sender) CheckToken(ctx context.Context) error {
 
 // TokenCheck reuses the answer of CheckToken for an interval, so that a
 // readiness probe polled every few seconds costs Svix at most one call per
-// interval. A check cut short by its caller's context is not remembered.
+// interval, even while Svix is slow. Only a check whose caller cancelled
+// it (went away) is not remembered.
 // It is safe for concurrent use: callers that come while a check runs
 // wait for its answer.
 type TokenCheck struct {
@@ -303,7 +304,7 @@ func (c *TokenCheck) Check(ctx context.Context) error {
 		return c.err
 	}
 	err := c.sender.CheckToken(ctx)
-	if ctx.Err() == nil {
+	if !errors.Is(ctx.Err(), context.Canceled) {
 		c.err, c.checked = err, time.Now()
 	}
 	return err

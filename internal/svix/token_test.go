@@ -120,7 +120,7 @@ func TestTokenCheckReusesItsAnswer(t *testing.T) {
 	check := NewTokenCheck(newTokenSender(t, ts.url, rightToken, nil), time.Hour)
 	ctx := context.Background()
 
-	// A check its caller cut short is not remembered.
+	// A check its caller cancelled is not remembered.
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	if err := check.Check(cancelled); err == nil {
@@ -154,5 +154,28 @@ func TestTokenCheckAsksAgainAfterItsInterval(t *testing.T) {
 	}
 	if n := ts.lists.Load(); n != 2 {
 		t.Errorf("Svix was asked %d times, want twice", n)
+	}
+}
+
+func TestTokenCheckRemembersASlowSvix(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		<-r.Context().Done() // never answers
+	}))
+	defer srv.Close()
+	check := NewTokenCheck(newTokenSender(t, srv.URL, rightToken, nil), time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := check.Check(ctx); err == nil || errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("check against a Svix that never answers: %v", err)
+	}
+	// The probe's deadline passing is an answer ("could not tell"), reused
+	// like any other: the next probe costs Svix nothing.
+	if err := check.Check(context.Background()); err == nil || errors.Is(err, ErrUnauthorized) {
+		t.Errorf("second check: %v, want the first one's answer", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("Svix was asked %d times, want once", n)
 	}
 }
