@@ -46,11 +46,11 @@ func (s *scriptedSvix) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := len(s.requests)
 	s.requests = append(s.requests, recordedRequest{at: time.Now(), path: r.URL.Path,
 		idempotencyKey: r.Header.Get("idempotency-key"), auth: r.Header.Get("Authorization"), body: body})
-	status := s.statuses[min(n, len(s.statuses)-1)]
+	status, delay := s.statuses[min(n, len(s.statuses)-1)], s.delay
 	s.mu.Unlock()
-	if s.delay > 0 {
+	if delay > 0 {
 		select {
-		case <-time.After(s.delay):
+		case <-time.After(delay):
 		case <-r.Context().Done():
 			return
 		}
@@ -355,7 +355,9 @@ func TestBudgetEndingMidAttemptKeepsSvixsLastAnswer(t *testing.T) {
 	svx := &scriptedSvix{statuses: []int{429}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if svx.count() > 0 {
+			svx.mu.Lock()
 			svx.delay = time.Second
+			svx.mu.Unlock()
 		}
 		svx.ServeHTTP(w, r)
 	}))
