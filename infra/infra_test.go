@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gwook/gwook/internal/config"
 )
@@ -63,16 +62,6 @@ func setting(t *testing.T, configMap map[string]string, name string) string {
 		t.Fatalf("%s is not a variable of config.Config", name)
 	}
 	return def
-}
-
-// durationSetting is setting parsed as a duration.
-func durationSetting(t *testing.T, configMap map[string]string, name string) time.Duration {
-	t.Helper()
-	d, err := time.ParseDuration(setting(t, configMap, name))
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return d
 }
 
 func readFile(t *testing.T, path string) []byte {

@@ -377,11 +377,17 @@ func TestConfigurationLoads(t *testing.T) {
 	}
 }
 
+// TestGracefulShutdownFitsGracePeriod checks the pod's grace period
+// against the shutdown timing Gwook reads from the ConfigMap and the
+// Secret, its defaults filling what they leave out. (config.Load itself
+// checks that the graceful timeout outlasts the request budget.)
 func TestGracefulShutdownFitsGracePeriod(t *testing.T) {
 	m := loadManifests(t)
-	cm := m.configMap.Data
-	drain := durationSetting(t, cm, "HTTP_SERVER_DRAIN_DELAY")
-	graceful := durationSetting(t, cm, "HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT")
+	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(m.env()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain, graceful := cfg.DrainDelay, cfg.GracefulShutdownTimeout
 	if drain <= 0 {
 		t.Error("HTTP_SERVER_DRAIN_DELAY is 0: the pod would close its listener while endpoints still send to it")
 	}

@@ -1,6 +1,7 @@
 package infra_test
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,8 +11,11 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/sethvargo/go-envconfig"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/gocty"
+
+	"github.com/gwook/gwook/internal/config"
 )
 
 // terraform is the parsed configuration in infra/terraform.
@@ -278,12 +282,25 @@ func TestPushSubscription(t *testing.T) {
 	m := loadManifests(t)
 	push := tf.resource(t, "google_pubsub_subscription.push")
 
+	// Gwook's request budget as the pods run it (ConfigMap and Secret), and
+	// with its own defaults in the largest configuration (Redis and a
+	// dead-letter topic), both computed by internal/config.
 	var ack int
 	tf.eval(t, attr(t, push, "ack_deadline_seconds"), &ack)
-	cm := m.configMap.Data
-	longest := durationSetting(t, cm, "SVIX_RETRY_MAX_ELAPSED") + durationSetting(t, cm, "DEAD_LETTER_PUBLISH_TIMEOUT")
-	if time.Duration(ack)*time.Second <= longest {
-		t.Errorf("push ack_deadline_seconds = %d, want above SVIX_RETRY_MAX_ELAPSED + DEAD_LETTER_PUBLISH_TIMEOUT = %s", ack, longest)
+	for name, env := range map[string]map[string]string{
+		"the ConfigMap and Secret": m.env(),
+		"Gwook's defaults with Redis and a dead-letter topic": {
+			"SVIX_AUTH_TOKEN": "sk", "PUBSUB_VERIFICATION_TOKEN": "t",
+			"REDIS_URL": "redis://redis:6379/0", "DEAD_LETTER_TOPIC": "projects/p/topics/d",
+		},
+	} {
+		cfg, err := config.Load(context.Background(), envconfig.MapLookuper(env))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if budget := cfg.RequestBudget(); time.Duration(ack)*time.Second <= budget {
+			t.Errorf("push ack_deadline_seconds = %d, want above Gwook's request budget with %s (%s)", ack, name, budget)
+		}
 	}
 
 	pc := child(t, push, "push_config")

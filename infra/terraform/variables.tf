@@ -32,7 +32,7 @@ variable "push_subscription_name" {
 }
 
 variable "push_ack_deadline_seconds" {
-  description = "How long Pub/Sub waits for Gwook's answer to a push. Keep it above SVIX_RETRY_MAX_ELAPSED + DEAD_LETTER_PUBLISH_TIMEOUT (13s by default), or Pub/Sub redelivers while Gwook still works."
+  description = "How long Pub/Sub waits for Gwook's answer to a push. Keep it above Gwook's worst case for one request (Redis claim + DEDUP_WAIT + SVIX_RETRY_MAX_ELAPSED + the claim's release + DEAD_LETTER_PUBLISH_TIMEOUT: 18s by default with Redis and a dead-letter topic), or Pub/Sub redelivers while Gwook still works."
   type        = number
   default     = 30
 

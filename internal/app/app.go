@@ -30,6 +30,11 @@ import (
 // readyTimeout bounds each /ready probe of the dependencies.
 const readyTimeout = 2 * time.Second
 
+// svixTokenCheckInterval is how long the answer of the Svix token check
+// (one authenticated call listing at most one application) is reused by
+// /ready: at most one such call per interval per replica.
+const svixTokenCheckInterval = 30 * time.Second
+
 // App is a configured Gwook service.
 type App struct {
 	cfg      *config.Config
@@ -41,6 +46,8 @@ type App struct {
 	tracing  trace.TracerProvider
 	reporter *telemetry.Reporter
 	closers  []func()
+	// tokenCheckInterval overrides svixTokenCheckInterval when not 0.
+	tokenCheckInterval time.Duration
 }
 
 // Options are the parts tests replace.
@@ -51,14 +58,19 @@ type Options struct {
 	Version string
 	// Tracing exports the service's spans; nil traces nothing.
 	Tracing trace.TracerProvider
+	// SvixTokenCheckInterval is how long /ready reuses the answer of the
+	// Svix token check; 0 means 30s.
+	SvixTokenCheckInterval time.Duration
 }
 
 // New builds the service from cfg. It fails when a configured dependency
-// cannot be used: a dead-letter topic that is missing or not writable is a
-// startup error, not a surprise at the first outage. Close releases what
-// it opened.
+// cannot be used: a dead-letter topic that is missing or not writable, or
+// a Svix token that Svix refuses, is a startup error, not a surprise at
+// the first event. (Svix that cannot be reached is not: Gwook starts and
+// degrades as it would at any other time.) Close releases what it opened.
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (_ *App, err error) {
-	a := &App{cfg: cfg, logger: logger, metrics: telemetry.NewMetrics(opts.Version), tracing: opts.Tracing}
+	a := &App{cfg: cfg, logger: logger, metrics: telemetry.NewMetrics(opts.Version), tracing: opts.Tracing,
+		tokenCheckInterval: opts.SvixTokenCheckInterval}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -178,10 +190,18 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	if err != nil {
 		return nil, nil, err
 	}
+	tokenCheck, err := a.checkSvixToken(ctx, sender)
+	if err != nil {
+		return nil, nil, err
+	}
 	// With a dead-letter topic, a Svix outage is survived (events wait on the
 	// topic), so it only degrades readiness: taking every replica out of the
-	// load balancer would turn it into a total outage.
-	checks := []httpapi.Check{{Name: "svix", Check: sender.Ping, Degrades: cfg.DeadLetterEnabled()}}
+	// load balancer would turn it into a total outage. A token Svix refuses
+	// is never survived: every event would fail until it is fixed.
+	checks := []httpapi.Check{
+		{Name: "svix", Check: sender.Ping, Degrades: cfg.DeadLetterEnabled()},
+		{Name: "svix_token", Check: tokenCheck},
+	}
 	pc := pipeline.Config{
 		Sender:   sender,
 		Filter:   pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
@@ -200,7 +220,7 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 			return nil, nil, err
 		}
 		fields, _ := dedup.ParseKeyFields(cfg.DedupKeyFields) // checked by config
-		pc.Dedup = pipeline.Dedup{Store: store, TTL: cfg.DedupTTL, Lease: cfg.DedupLease(), Wait: cfg.DedupWait,
+		pc.Dedup = pipeline.Dedup{Store: store, TTL: cfg.DedupTTL, Lease: cfg.SendBudget(), Wait: cfg.DedupWait,
 			KeyFields: fields, FailOpen: cfg.DedupFailureMode == "open"}
 		if check != nil {
 			checks = append(checks, *check)
@@ -224,6 +244,32 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	return pipeline.New(pc), checks, nil
 }
 
+// checkSvixToken asks Svix once whether it accepts SVIX_AUTH_TOKEN and
+// refuses to go on when it does not. It returns the /ready check of the
+// token, which reuses its answer for svixTokenCheckInterval and fails only
+// when Svix refuses the token (Svix unreachable is the "svix" check's
+// business).
+func (a *App) checkSvixToken(ctx context.Context, sender *svix.Sender) (func(context.Context) error, error) {
+	interval := a.tokenCheckInterval
+	if interval == 0 {
+		interval = svixTokenCheckInterval
+	}
+	check := svix.NewTokenCheck(sender, interval)
+	switch err := check.Check(ctx); {
+	case errors.Is(err, svix.ErrUnauthorized):
+		return nil, fmt.Errorf("SVIX_AUTH_TOKEN is wrong or lacks access: %w; "+
+			"check the token in the Svix dashboard (API Access) and SVIX_SERVER_URL for its region", err)
+	case err != nil:
+		a.logger.Warn("could not check SVIX_AUTH_TOKEN; starting anyway", "error", err.Error())
+	}
+	return func(ctx context.Context) error {
+		if err := check.Check(ctx); errors.Is(err, svix.ErrUnauthorized) {
+			return err
+		}
+		return nil
+	}, nil
+}
+
 // dedupStore returns Redis when REDIS_URL is set, else the in-process store
 // (one replica only), and the /ready check for Redis.
 func (a *App) dedupStore() (dedup.Deduper, *httpapi.Check, error) {
@@ -240,12 +286,40 @@ func (a *App) dedupStore() (dedup.Deduper, *httpapi.Check, error) {
 	opts.DialTimeout = a.cfg.RedisTimeout
 	opts.ReadTimeout = a.cfg.RedisTimeout
 	opts.WriteTimeout = a.cfg.RedisTimeout
-	opts.MaxRetries = 1
+	opts.PoolTimeout = a.cfg.RedisTimeout
+	opts.MaxRetries = config.RedisMaxRetries
+	// Every command ends by its budget, whatever go-redis does inside it
+	// (pool waits, dial retries, the connection handshake, the retry): the
+	// request budget counts on it.
+	opts.ContextTimeoutEnabled = true
 	client := redis.NewClient(opts)
+	client.AddHook(commandDeadline(a.cfg.RedisCommandBudget()))
 	a.closers = append(a.closers, func() { _ = client.Close() })
 	store := dedup.NewRedis(client)
 	// In open mode Gwook forwards without Redis, so Redis down only degrades.
 	return store, &httpapi.Check{Name: "redis", Check: store.Ping, Degrades: a.cfg.DedupFailureMode == "open"}, nil
+}
+
+// commandDeadline is a go-redis hook that bounds every command, and every
+// pipeline, with its retries, by a deadline.
+type commandDeadline time.Duration
+
+func (d commandDeadline) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (d commandDeadline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(d))
+		defer cancel()
+		return next(ctx, cmd)
+	}
+}
+
+func (d commandDeadline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(d))
+		defer cancel()
+		return next(ctx, cmds)
+	}
 }
 
 // Close releases what New opened, the last opened first.
@@ -263,7 +337,10 @@ func (a *App) Handler() http.Handler { return a.handler }
 // and /ready answer 503 for HTTP_SERVER_DRAIN_DELAY so load balancers stop
 // sending, then requests in flight get up to
 // HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT to finish. It returns nil after a
-// clean shutdown.
+// clean shutdown. When connections are still busy at the timeout (the
+// configuration makes that longer than any request's work, so only a
+// client still sending its body or reading its answer can be), it closes
+// them and returns an error.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.handler,
@@ -302,7 +379,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.GracefulShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
+		_ = srv.Close()
+		return fmt.Errorf("graceful shutdown: connections still busy after HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT (%s) were closed: %w",
+			a.cfg.GracefulShutdownTimeout, err)
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

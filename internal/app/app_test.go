@@ -1,17 +1,21 @@
 package app_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -510,5 +514,222 @@ func TestHugeInvalidFieldsAreNotEchoed(t *testing.T) {
 	}
 	if n := len(h.Logs.String()); n > 64<<10 {
 		t.Errorf("logs are %d bytes: the id was logged whole", n)
+	}
+}
+
+// answer is what a client got, or the error it met.
+type answer struct {
+	status int
+	body   []byte
+	err    error
+}
+
+// postTo sends body to url with header and reads the whole answer; it
+// returns errors instead of failing, so goroutines can use it.
+func postTo(url string, header http.Header, body []byte) answer {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return answer{err: err}
+	}
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return answer{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, body: b, err: err}
+}
+
+func basicAuth() http.Header {
+	h := http.Header{"Content-Type": {"application/json"}}
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(gwooktest.Username+":"+gwooktest.Password)))
+	return h
+}
+
+func pushEnvelope(body []byte) []byte {
+	return fmt.Appendf(nil, `{"message":{"data":%q,"messageId":"m-%d"},"subscription":"projects/p/subscriptions/gwook"}`,
+		base64.StdEncoding.EncodeToString(body), time.Now().UnixNano())
+}
+
+// TestSIGTERMDuringSvixBrownout sends SIGTERM while Svix answers every
+// request slowly with 503, so requests are in the middle of their retries:
+// they keep going through the drain, get their real answer once Svix
+// recovers, and Serve returns nil (gwook exits 0).
+func TestSIGTERMDuringSvixBrownout(t *testing.T) {
+	h := gwooktest.Start(t, map[string]string{
+		"HTTP_SERVER_DRAIN_DELAY":     "200ms",
+		"SVIX_RETRY_MAX_ELAPSED":      "20s",
+		"SVIX_RETRY_MAX_ATTEMPTS":     "1000",
+		"SVIX_RETRY_INITIAL_INTERVAL": "20ms",
+		"SVIX_RETRY_MAX_INTERVAL":     "50ms",
+	}, app.Options{})
+	h.Svix.SetDefault(svixserver.Response{Status: http.StatusServiceUnavailable, Delay: 20 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- h.App.Serve(ctx, ln) }()
+
+	ex := examples(t)
+	direct, pushed := ex["event-01.json"], ex["event-02.json"]
+	directAnswer, pushAnswer := make(chan answer, 1), make(chan answer, 1)
+	go func() { directAnswer <- postTo(base+"/notifications", basicAuth(), direct) }()
+	go func() {
+		pushAnswer <- postTo(base+"/notifications?token="+gwooktest.PushToken,
+			http.Header{"Content-Type": {"application/json"}}, pushEnvelope(pushed))
+	}()
+
+	// Both are retrying: each has had at least two 503s.
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Svix.Tally().ByStatus[http.StatusServiceUnavailable] < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("requests did not reach Svix: %+v", h.Svix.Tally())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-ctx.Done()
+	// Svix still fails through the drain delay and until the listener has
+	// closed (the graceful shutdown proper); only then does it recover.
+	for !draining(base) {
+		if time.Now().After(deadline) {
+			t.Fatal("/health never answered 503 after SIGTERM")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for listening(ln.Addr().String()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener never closed after SIGTERM")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.Svix.SetDefault(svixserver.Response{})
+
+	if a := <-directAnswer; a.err != nil || a.status != http.StatusAccepted || !strings.Contains(string(a.body), `"outcome":"forwarded"`) {
+		t.Errorf("producer's request in flight: %d %s %v", a.status, a.body, a.err)
+	} else if a := attemptsIn(t, a.body); a < 3 {
+		t.Errorf("the producer's event took %d attempts; it was not retrying across the signal", a)
+	}
+	if a := <-pushAnswer; a.err != nil || a.status != http.StatusOK {
+		t.Errorf("push in flight: %d %s %v", a.status, a.body, a.err)
+	}
+	for _, body := range [][]byte{direct, pushed} {
+		if n := len(h.Svix.MessagesFor(fieldsOf(t, body).ID)); n != 1 {
+			t.Errorf("Svix has %d messages for %s", n, fieldsOf(t, body).ID)
+		}
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve = %v, want nil (exit 0)", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+}
+
+func listening(addr string) bool {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+func draining(base string) bool {
+	resp, err := http.Get(base + "/health")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusServiceUnavailable
+}
+
+func attemptsIn(t *testing.T, body []byte) int {
+	t.Helper()
+	var ok struct {
+		Attempts int `json:"attempts"`
+	}
+	if err := json.Unmarshal(body, &ok); err != nil {
+		t.Fatalf("answer %s: %v", body, err)
+	}
+	return ok.Attempts
+}
+
+// TestGracefulTimeoutClosesWhatIsLeft: a client still sending its body
+// when HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT passes is cut off, and Serve
+// returns an error (gwook exits 1).
+func TestGracefulTimeoutClosesWhatIsLeft(t *testing.T) {
+	h := gwooktest.Start(t, map[string]string{
+		"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT": "300ms",
+		"SVIX_RETRY_MAX_ELAPSED":                "100ms",
+		"DEDUP_TTL":                             "0",
+	}, app.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- h.App.Serve(ctx, ln) }()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers announce 1000 bytes; only one ever comes. The server's
+	// "100 Continue" says that the handler has started reading the body.
+	if _, err := fmt.Fprintf(conn, "POST /notifications HTTP/1.1\r\nHost: gwook\r\nAuthorization: %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n", basicAuth().Get("Authorization")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100 ") {
+		t.Fatalf("want 100 Continue, got %q, %v", status, err)
+	}
+	if _, err := io.WriteString(conn, "{"); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	select {
+	case err := <-served:
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT (300ms)") {
+			t.Errorf("Serve = %v, want the graceful timeout named", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	// The connection was closed, not left to the read timeout.
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(conn)
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		t.Errorf("the slow client's connection is still open: %v", err)
+	}
+}
+
+// TestRetryAfterAboveTheCapIsPassedOn: Svix asks to wait longer than
+// SVIX_RETRY_AFTER_MAX, so Gwook stops at once and the producer's 429
+// carries Svix's own Retry-After, not the cap.
+func TestRetryAfterAboveTheCapIsPassedOn(t *testing.T) {
+	h := gwooktest.Start(t, map[string]string{"SVIX_RETRY_AFTER_MAX": "2s", "DEDUP_TTL": "0"}, app.Options{})
+	h.Svix.SetDefault(svixserver.Response{Status: http.StatusTooManyRequests, RetryAfter: "120"})
+	r := h.Direct(t, examples(t)["event-05.json"])
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "120" {
+		t.Fatalf("status %d, Retry-After %q, want 429 with Svix's 120: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	if p := problemOf(t, r); p.Attempts != 1 || p.Outcome != "rate_limited" || h.Svix.Attempts() != 1 {
+		t.Errorf("problem %+v after %d requests to Svix, want rate_limited after one", p, h.Svix.Attempts())
 	}
 }

@@ -101,8 +101,8 @@ func TestFailedSendReleasesTheClaim(t *testing.T) {
 }
 
 func TestDedupWindowExpires(t *testing.T) {
-	// A window this short needs a send budget shorter still.
-	g := gwooktest.Start(t, map[string]string{"DEDUP_TTL": "200ms", "SVIX_RETRY_MAX_ELAPSED": "50ms", "REDIS_TIMEOUT": "20ms"}, app.Options{})
+	// The window must outlast the send budget (200ms + the claim's release, 1s).
+	g := gwooktest.Start(t, map[string]string{"DEDUP_TTL": "1500ms", "SVIX_RETRY_MAX_ELAPSED": "200ms"}, app.Options{})
 	tag := uniqueTag(t)
 	if r := g.Direct(t, eventWithKey(tag, "evt_w1")); r.Status != http.StatusAccepted {
 		t.Fatalf("first: %d", r.Status)

@@ -25,9 +25,9 @@ type Config struct {
 	HTTPPort                int           `env:"HTTP_SERVER_PORT, default=4000"`
 	ReadTimeout             time.Duration `env:"HTTP_SERVER_READ_TIMEOUT, default=10s"`
 	ReadHeaderTimeout       time.Duration `env:"HTTP_SERVER_READ_HEADER_TIMEOUT, default=5s"`
-	WriteTimeout            time.Duration `env:"HTTP_SERVER_WRITE_TIMEOUT, default=20s"`
+	WriteTimeout            time.Duration `env:"HTTP_SERVER_WRITE_TIMEOUT, default=30s"`
 	IdleTimeout             time.Duration `env:"HTTP_SERVER_IDLE_TIMEOUT, default=60s"`
-	GracefulShutdownTimeout time.Duration `env:"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT, default=10s"`
+	GracefulShutdownTimeout time.Duration `env:"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT, default=30s"`
 	DrainDelay              time.Duration `env:"HTTP_SERVER_DRAIN_DELAY, default=0s"`
 	MaxHeaderBytes          int           `env:"HTTP_SERVER_MAX_HEADER_BYTES, default=65536"`
 	MaxBodyBytes            int64         `env:"MAX_BODY_BYTES, default=16777216"`
@@ -80,21 +80,29 @@ type Config struct {
 // Load reads the server's configuration through lookuper
 // (envconfig.OsLookuper() in production) and validates it.
 func Load(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
-	return load(ctx, lookuper, (*Config).Validate)
+	return load(ctx, lookuper, (*Config).checkServer)
 }
 
 // LoadReplay reads the replay command's configuration: it needs Svix and
 // Pub/Sub but serves nothing, so no authentication method is required.
 func LoadReplay(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
-	return load(ctx, lookuper, (*Config).ValidateReplay)
+	return load(ctx, lookuper, (*Config).checkReplay)
 }
 
-func load(ctx context.Context, lookuper envconfig.Lookuper, validate func(*Config) error) (*Config, error) {
+// load reads every variable, then checks the combination. A value that
+// cannot be read is reported, and its default stands in for it, so that
+// one error names every problem at once.
+func load(ctx context.Context, lookuper envconfig.Lookuper, check func(*Config, *problems)) (*Config, error) {
+	var p problems
+	unreadable := checkForms(lookuper, &p)
 	var c Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: lookuper}); err != nil {
-		return nil, fmt.Errorf("invalid configuration: %s", withVariableName(err))
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: without{lookuper, unreadable}}); err != nil {
+		// A form checkForms does not know of; envconfig names the field.
+		p.add("%s", withVariableName(err))
+		return nil, p.err()
 	}
-	if err := validate(&c); err != nil {
+	check(&c, &p)
+	if err := p.err(); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -115,14 +123,6 @@ func (c *Config) SeparateMetricsPort() bool { return c.MetricsPort != 0 }
 // DedupEnabled reports whether duplicate suppression is on.
 func (c *Config) DedupEnabled() bool { return c.DedupTTL > 0 }
 
-// DedupLease is how long a dedup claim stays in flight when its holder dies
-// before committing or releasing it: the send budget. From the moment Redis
-// records the claim, the holder waits for the reply (at most REDIS_TIMEOUT),
-// sends (at most SVIX_RETRY_MAX_ELAPSED), and commits (the commit reaches
-// Redis within another REDIS_TIMEOUT), so the lease is
-// SVIX_RETRY_MAX_ELAPSED + 2 × REDIS_TIMEOUT.
-func (c *Config) DedupLease() time.Duration { return c.SvixRetryMaxElapsed + 2*c.RedisTimeout }
-
 // DeadLetterEnabled reports whether failed events go to a dead-letter topic.
 func (c *Config) DeadLetterEnabled() bool { return c.DeadLetterTopic != "" }
 
@@ -142,17 +142,23 @@ func (p problems) err() error {
 // every problem, or nil.
 func (c *Config) Validate() error {
 	var p problems
-	c.validateServer(&p)
-	c.validateShared(&p)
+	c.checkServer(&p)
 	return p.err()
 }
 
 // ValidateReplay checks the replay command's configuration.
 func (c *Config) ValidateReplay() error {
 	var p problems
-	c.validateShared(&p)
+	c.checkReplay(&p)
 	return p.err()
 }
+
+func (c *Config) checkServer(p *problems) {
+	c.validateServer(p)
+	c.validateShared(p)
+}
+
+func (c *Config) checkReplay(p *problems) { c.validateShared(p) }
 
 func (c *Config) validateServer(p *problems) {
 	if !c.BasicAuthEnabled() && !c.OIDCEnabled() && !c.TokenEnabled() {
@@ -185,15 +191,7 @@ func (c *Config) validateServer(p *problems) {
 		"HTTP_SERVER_IDLE_TIMEOUT":              c.IdleTimeout,
 		"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT": c.GracefulShutdownTimeout,
 	})
-	budget := c.SvixRetryMaxElapsed
-	if c.DeadLetterEnabled() {
-		budget += c.DeadLetterPublishTimeout
-	}
-	if budget >= c.WriteTimeout {
-		p.add("SVIX_RETRY_MAX_ELAPSED (%s) plus DEAD_LETTER_PUBLISH_TIMEOUT when a dead-letter topic is set (%s in all) "+
-			"must be below HTTP_SERVER_WRITE_TIMEOUT (%s), or responses are cut off while Gwook still works on them",
-			c.SvixRetryMaxElapsed, budget, c.WriteTimeout)
-	}
+	c.checkBudgets(p)
 	if c.DrainDelay < 0 {
 		p.add("HTTP_SERVER_DRAIN_DELAY must not be negative, got %s", c.DrainDelay)
 	}
@@ -241,6 +239,8 @@ func (c *Config) validateShared(p *problems) {
 	if c.DedupWait < 0 {
 		p.add("DEDUP_WAIT must not be negative (0 answers an event whose key is in flight at once), got %s", c.DedupWait)
 	}
+	checkTypePatterns(p, "FILTER_INCLUDE_TYPES", c.FilterIncludeTypes)
+	checkTypePatterns(p, "FILTER_EXCLUDE_TYPES", c.FilterExcludeTypes)
 	if c.DedupFailureMode != "open" && c.DedupFailureMode != "closed" {
 		p.add("DEDUP_FAILURE_MODE must be open or closed, got %q", c.DedupFailureMode)
 	}
@@ -297,6 +297,5 @@ func withVariableName(err error) string {
 	if !found {
 		return msg
 	}
-	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-	return name + ": " + rest
+	return variableName(f) + ": " + rest
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -13,28 +15,47 @@ func loadEnv(env map[string]string) (*Config, error) {
 	return Load(context.Background(), envconfig.MapLookuper(env))
 }
 
+// base is the smallest configuration the server accepts.
+var base = map[string]string{"SVIX_AUTH_TOKEN": "sk", "PUBSUB_VERIFICATION_TOKEN": "tok"}
+
+// with returns base with the variables of envs added or replaced, the
+// last one winning.
+func with(envs ...map[string]string) map[string]string {
+	out := maps.Clone(base)
+	for _, env := range envs {
+		maps.Copy(out, env)
+	}
+	return out
+}
+
+// problemsOf returns the problems listed in err, one per line.
+func problemsOf(err error) []string {
+	if err == nil {
+		return nil
+	}
+	_, list, _ := strings.Cut(err.Error(), "\n  - ")
+	return strings.Split(list, "\n  - ")
+}
+
 func TestDefaults(t *testing.T) {
 	c, err := loadEnv(map[string]string{"SVIX_AUTH_TOKEN": "sk", "AUTH_USERNAME": "admin", "AUTH_PASSWORD": "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
-		HTTPPort: 4000, ReadTimeout: 10 * time.Second, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 20 * time.Second,
-		IdleTimeout: 60 * time.Second, GracefulShutdownTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
-		MaxBodyBytes: 16 << 20, AuthUsername: "admin", AuthPassword: "admin", AuthRealm: "gwook",
+		HTTPPort: 4000, ReadTimeout: 10 * time.Second, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 60 * time.Second, GracefulShutdownTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10,
+		MaxBodyBytes: 16 << 20, MetricsPort: 9090, AuthUsername: "admin", AuthPassword: "admin", AuthRealm: "gwook",
 		SvixAuthToken: "sk", SvixMaxConnsPerHost: 100, SvixTimeout: 5 * time.Second, SvixRetryMaxAttempts: 5,
 		SvixRetryMaxElapsed: 8 * time.Second, SvixRetryInitialInterval: 100 * time.Millisecond,
-		SvixRetryMaxInterval: 2 * time.Second, SvixRetryAfterMax: 5 * time.Second, LogLevel: "info", LogFormat: "json",
+		SvixRetryMaxInterval: 2 * time.Second, SvixRetryAfterMax: 5 * time.Second, SvixHTTPClient: "tuned",
+		RedisTimeout: 500 * time.Millisecond, DedupTTL: time.Minute, DedupKeyFields: []string{"type", "project", "source"},
+		DedupFailureMode: "open", DedupWait: time.Second, DeadLetterPublishTimeout: 5 * time.Second,
+		SentryEnvironment: "production", SentrySampleRate: 1, LogLevel: "info", LogFormat: "json",
 	}
-	if c.HTTPPort != want.HTTPPort || c.ReadTimeout != want.ReadTimeout || c.ReadHeaderTimeout != want.ReadHeaderTimeout ||
-		c.WriteTimeout != want.WriteTimeout || c.IdleTimeout != want.IdleTimeout || c.GracefulShutdownTimeout != want.GracefulShutdownTimeout ||
-		c.MaxHeaderBytes != want.MaxHeaderBytes || c.MaxBodyBytes != want.MaxBodyBytes || c.AuthRealm != want.AuthRealm ||
-		c.SvixMaxConnsPerHost != want.SvixMaxConnsPerHost || c.SvixTimeout != want.SvixTimeout ||
-		c.SvixRetryMaxAttempts != want.SvixRetryMaxAttempts || c.SvixRetryMaxElapsed != want.SvixRetryMaxElapsed ||
-		c.SvixRetryInitialInterval != want.SvixRetryInitialInterval || c.SvixRetryMaxInterval != want.SvixRetryMaxInterval ||
-		c.SvixRetryAfterMax != want.SvixRetryAfterMax || c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat ||
-		c.SvixDebug || c.DrainDelay != 0 {
-		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
+	// %+v prints every field, and a nil slice like an empty one.
+	if got, want := fmt.Sprintf("%+v", *c), fmt.Sprintf("%+v", want); got != want {
+		t.Errorf("defaults:\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -49,49 +70,185 @@ func TestMissingRequiredNamesEverything(t *testing.T) {
 			t.Errorf("error does not name %s:\n%s", name, msg)
 		}
 	}
-	if strings.Count(msg, "\n  - ") != 2 {
-		t.Errorf("want exactly two problems listed:\n%s", msg)
+	if n := len(problemsOf(err)); n != 2 {
+		t.Errorf("want exactly two problems listed, got %d:\n%s", n, msg)
 	}
 }
 
+// TestInvalidCombinations checks that each broken setting yields exactly
+// the problems expected, on a base that is valid on its own.
 func TestInvalidCombinations(t *testing.T) {
-	base := map[string]string{"SVIX_AUTH_TOKEN": "sk", "PUBSUB_VERIFICATION_TOKEN": "tok"}
+	if _, err := loadEnv(base); err != nil {
+		t.Fatalf("the base configuration is refused: %v", err)
+	}
+	redisAndDLQ := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p"}
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
-		want string
+		want []string // each problem, in order, by a part of its text
 	}{
-		{"retry budget reaches write timeout", map[string]string{"SVIX_RETRY_MAX_ELAPSED": "20s"}, "(20s in all) must be below HTTP_SERVER_WRITE_TIMEOUT (20s)"},
-		{"retry and dead-letter budgets reach write timeout", map[string]string{"DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p", "DEAD_LETTER_PUBLISH_TIMEOUT": "12s"}, "(20s in all) must be below HTTP_SERVER_WRITE_TIMEOUT"},
-		{"dead-letter topic ID without project", map[string]string{"DEAD_LETTER_TOPIC": "dlq"}, "PUBSUB_PROJECT_ID is required"},
-		{"unknown dedup key field", map[string]string{"DEDUP_KEY_FIELDS": "type,colour"}, "DEDUP_KEY_FIELDS"},
-		{"bad dedup failure mode", map[string]string{"DEDUP_FAILURE_MODE": "maybe"}, "DEDUP_FAILURE_MODE must be open or closed"},
-		{"negative dedup TTL", map[string]string{"DEDUP_TTL": "-1s"}, "DEDUP_TTL must not be negative"},
-		{"negative dedup wait", map[string]string{"DEDUP_WAIT": "-1s"}, "DEDUP_WAIT must not be negative"},
-		{"bad Redis URL", map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
-		{"username without password", map[string]string{"AUTH_USERNAME": "admin"}, "AUTH_USERNAME and AUTH_PASSWORD must be set together"},
-		{"audience without service account", map[string]string{"PUBSUB_PUSH_AUDIENCE": "https://x"}, "PUBSUB_PUSH_SERVICE_ACCOUNT is required"},
-		{"service account without audience", map[string]string{"PUBSUB_PUSH_SERVICE_ACCOUNT": "sa@x"}, "PUBSUB_PUSH_AUDIENCE is required"},
-		{"bad Svix URL", map[string]string{"SVIX_SERVER_URL": "localhost:8071"}, "SVIX_SERVER_URL must be an http or https URL"},
-		{"zero attempts", map[string]string{"SVIX_RETRY_MAX_ATTEMPTS": "0"}, "SVIX_RETRY_MAX_ATTEMPTS must be at least 1"},
-		{"negative timeout", map[string]string{"SVIX_TIMEOUT": "-1s"}, "SVIX_TIMEOUT must be positive"},
-		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL must be"},
-		{"bad port", map[string]string{"HTTP_SERVER_PORT": "70000"}, "HTTP_SERVER_PORT must be between"},
-		{"unparsable duration", map[string]string{"SVIX_TIMEOUT": "soon"}, "SVIX_TIMEOUT"},
+		{"request budget reaches the write timeout", with(redisAndDLQ, map[string]string{"HTTP_SERVER_WRITE_TIMEOUT": "18s"}), []string{"HTTP_SERVER_WRITE_TIMEOUT (18s) must be longer than the worst case of one request (18s = " +
+			"the dedup claim (2 tries × dial, write and read × REDIS_TIMEOUT 500ms) 3s + DEDUP_WAIT 1s + " +
+			"SVIX_RETRY_MAX_ELAPSED 8s + the claim's release 1s + DEAD_LETTER_PUBLISH_TIMEOUT 5s), " +
+			"or answers are cut off while Gwook still works on them"}},
+		{"request budget reaches the graceful shutdown timeout", map[string]string{"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT": "10s"},
+			[]string{"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT (10s) must be longer than the worst case of one request " +
+				"(10s = DEDUP_WAIT 1s + SVIX_RETRY_MAX_ELAPSED 8s + the claim's release 1s), or a shutdown cuts off requests in flight"}},
+		{"retry budget past both timeouts", map[string]string{"SVIX_RETRY_MAX_ELAPSED": "29s"},
+			[]string{"HTTP_SERVER_WRITE_TIMEOUT (30s) must be longer than the worst case of one request (31s = ",
+				"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT (30s) must be longer"}},
+		{"dead-letter publish counts only with a topic", map[string]string{"DEAD_LETTER_PUBLISH_TIMEOUT": "25s"}, nil},
+		{"dead-letter publish with a topic", map[string]string{"DEAD_LETTER_PUBLISH_TIMEOUT": "20s", "DEAD_LETTER_TOPIC": "projects/p/topics/d"},
+			[]string{"(30s = DEDUP_WAIT 1s + SVIX_RETRY_MAX_ELAPSED 8s + the claim's release 1s + DEAD_LETTER_PUBLISH_TIMEOUT 20s)",
+				"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT (30s)"}},
+		{"no dedup terms with suppression off", map[string]string{"DEDUP_TTL": "0", "SVIX_RETRY_MAX_ELAPSED": "29s", "DEDUP_WAIT": "20s"}, nil},
+		{"dedup TTL within the send budget", map[string]string{"DEDUP_TTL": "9s"},
+			[]string{"DEDUP_TTL (9s) must be longer than the send budget (9s = SVIX_RETRY_MAX_ELAPSED 8s + the claim's release 1s)"}},
+		{"dedup TTL within the send budget with Redis", map[string]string{"DEDUP_TTL": "12s", "REDIS_URL": "redis://r:6379/0"},
+			[]string{"DEDUP_TTL (12s) must be longer than the send budget (12s = the dedup claim (2 tries × dial, write and read × REDIS_TIMEOUT 500ms) 3s + SVIX_RETRY_MAX_ELAPSED 8s + the claim's release 1s)"}},
+		{"dedup TTL just above the send budget", map[string]string{"DEDUP_TTL": "10s"}, nil},
+		{"negative dedup wait", map[string]string{"DEDUP_WAIT": "-1s"}, []string{"DEDUP_WAIT must not be negative"}},
+		{"dead-letter topic ID without project", map[string]string{"DEAD_LETTER_TOPIC": "dlq"}, []string{"PUBSUB_PROJECT_ID is required"}},
+		{"unknown dedup key field", map[string]string{"DEDUP_KEY_FIELDS": "type,colour"}, []string{"DEDUP_KEY_FIELDS"}},
+		{"bad dedup failure mode", map[string]string{"DEDUP_FAILURE_MODE": "maybe"}, []string{"DEDUP_FAILURE_MODE must be open or closed"}},
+		{"negative dedup TTL", map[string]string{"DEDUP_TTL": "-1s"}, []string{"DEDUP_TTL must not be negative"}},
+		{"bad Redis URL", map[string]string{"REDIS_URL": "http://x"}, []string{"REDIS_URL"}},
+		{"username without password", map[string]string{"AUTH_USERNAME": "admin"}, []string{"AUTH_USERNAME and AUTH_PASSWORD must be set together"}},
+		{"audience without service account", map[string]string{"PUBSUB_PUSH_AUDIENCE": "https://x"}, []string{"PUBSUB_PUSH_SERVICE_ACCOUNT is required"}},
+		{"service account without audience", map[string]string{"PUBSUB_PUSH_SERVICE_ACCOUNT": "sa@x"}, []string{"PUBSUB_PUSH_AUDIENCE is required"}},
+		{"bad Svix URL", map[string]string{"SVIX_SERVER_URL": "localhost:8071"}, []string{"SVIX_SERVER_URL must be an http or https URL"}},
+		{"zero attempts", map[string]string{"SVIX_RETRY_MAX_ATTEMPTS": "0"}, []string{"SVIX_RETRY_MAX_ATTEMPTS must be at least 1"}},
+		{"negative timeout", map[string]string{"SVIX_TIMEOUT": "-1s"}, []string{"SVIX_TIMEOUT must be positive"}},
+		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL must be"}},
+		{"bad port", map[string]string{"HTTP_SERVER_PORT": "70000"}, []string{"HTTP_SERVER_PORT must be between"}},
+		{"unparsable duration", map[string]string{"SVIX_TIMEOUT": "soon"},
+			[]string{`SVIX_TIMEOUT: "soon" is not a duration; use a number with a unit, e.g. 30s or 500ms`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{}
-			for k, v := range base {
-				env[k] = v
+			_, err := loadEnv(with(tc.env))
+			got := problemsOf(err)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d problems, want %d: %v", len(got), len(tc.want), err)
 			}
-			for k, v := range tc.env {
-				env[k] = v
-			}
-			_, err := loadEnv(env)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			for i, want := range tc.want {
+				if !strings.Contains(got[i], want) {
+					t.Errorf("problem %d is %q, want it to contain %q", i, got[i], want)
+				}
 			}
 		})
+	}
+}
+
+func TestBudgets(t *testing.T) {
+	redis := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}
+	dlq := map[string]string{"DEAD_LETTER_TOPIC": "projects/p/topics/d"}
+	// Each configuration loads with the default timeouts: they fit.
+	for _, tc := range []struct {
+		name                 string
+		env                  map[string]string
+		redis, send, request time.Duration
+	}{
+		{"defaults, in-process dedup", base, 0, 9 * time.Second, 10 * time.Second},
+		{"Redis", with(redis), 3 * time.Second, 12 * time.Second, 13 * time.Second},
+		{"Redis and a dead-letter topic", with(redis, dlq), 3 * time.Second, 12 * time.Second, 18 * time.Second},
+		{"faster Redis", with(redis, map[string]string{"REDIS_TIMEOUT": "100ms"}),
+			600 * time.Millisecond, 9600 * time.Millisecond, 10600 * time.Millisecond},
+		{"no dedup, dead-letter topic", with(redis, dlq, map[string]string{"DEDUP_TTL": "0"}), 3 * time.Second, 8 * time.Second, 13 * time.Second},
+		{"longer dedup wait", with(map[string]string{"DEDUP_WAIT": "4s"}), 0, 9 * time.Second, 13 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadEnv(tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.RedisCommandBudget(); got != tc.redis {
+				t.Errorf("RedisCommandBudget() = %s, want %s", got, tc.redis)
+			}
+			if got := c.SendBudget(); got != tc.send {
+				t.Errorf("SendBudget() = %s, want %s", got, tc.send)
+			}
+			if got := c.RequestBudget(); got != tc.request {
+				t.Errorf("RequestBudget() = %s, want %s", got, tc.request)
+			}
+			// The write timeout also covers reading the body, which the
+			// read timeout bounds: the defaults leave room for both.
+			if c.RequestBudget()+c.ReadTimeout >= c.WriteTimeout {
+				t.Errorf("request budget %s + HTTP_SERVER_READ_TIMEOUT %s is not below HTTP_SERVER_WRITE_TIMEOUT %s",
+					c.RequestBudget(), c.ReadTimeout, c.WriteTimeout)
+			}
+		})
+	}
+}
+
+// TestUnreadableValuesInWords checks that every value that cannot be read
+// is reported at once, by name, with the value given and the form
+// expected, and that the other checks still run (with the default in
+// place of what could not be read).
+func TestUnreadableValuesInWords(t *testing.T) {
+	_, err := loadEnv(with(map[string]string{
+		"HTTP_SERVER_WRITE_TIMEOUT": "20",
+		"HTTP_SERVER_PORT":          "four thousand",
+		"MAX_BODY_BYTES":            "1e6",
+		"SVIX_DEBUG":                "yes please",
+		"SENTRY_SAMPLE_RATE":        "most",
+		"SVIX_RETRY_MAX_ELAPSED":    strings.Repeat("9", 100),
+		"LOG_LEVEL":                 "loud",
+	}))
+	want := []string{
+		`HTTP_SERVER_PORT: "four thousand" is not a whole number (or is out of range); use e.g. 4000`,
+		`HTTP_SERVER_WRITE_TIMEOUT: "20" is not a duration; use a number with a unit, e.g. 30s or 500ms`,
+		`MAX_BODY_BYTES: "1e6" is not a whole number (or is out of range); use e.g. 4000`,
+		`SVIX_DEBUG: "yes please" is not a boolean; use true or false`,
+		`SVIX_RETRY_MAX_ELAPSED: "` + strings.Repeat("9", 64) + `"… is not a duration; use a number with a unit, e.g. 30s or 500ms`,
+		`SENTRY_SAMPLE_RATE: "most" is not a number; use e.g. 0.25`,
+		`LOG_LEVEL must be debug, info, warn or error, got "loud"`,
+	}
+	if got := problemsOf(err); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, raw := range []string{"strconv", "invalid syntax", "time: "} {
+		if strings.Contains(err.Error(), raw) {
+			t.Errorf("the error has Go's own wording %q:\n%v", raw, err)
+		}
+	}
+}
+
+func TestTypeFilterPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  []string
+	}{
+		{"user.deleted", nil},
+		{"billing.*,user.signed_up, internal.audit ", nil},
+		{"a-b_c.D9", nil},
+		{"billing*", []string{`"billing*" is not a pattern Gwook understands; a prefix is an event type followed by .*`}},
+		{"*", []string{`"*" is not a pattern`}},
+		{".*", []string{`".*" is not a pattern`}},
+		{"user.*.created", []string{`"user.*.created" is not a pattern`}},
+		{"user deleted", []string{`"user deleted" is not an event type; event types are 1 to 256 letters, digits, '-', '_' and '.'`}},
+		{"user.deleted,,billing.*", []string{"an entry is empty"}},
+		{"ok.type,user/deleted,bad*", []string{`"user/deleted" is not an event type`, `"bad*" is not a pattern`}},
+		{strings.Repeat("a", 257), []string{"is not an event type"}},
+	} {
+		for _, name := range []string{"FILTER_INCLUDE_TYPES", "FILTER_EXCLUDE_TYPES"} {
+			t.Run(name+"="+tc.value[:min(len(tc.value), 20)], func(t *testing.T) {
+				_, err := loadEnv(with(map[string]string{name: tc.value}))
+				got := problemsOf(err)
+				if len(got) != len(tc.want) {
+					t.Fatalf("got %d problems, want %d: %v", len(got), len(tc.want), err)
+				}
+				for i, want := range tc.want {
+					if !strings.HasPrefix(got[i], name+": ") || !strings.Contains(got[i], want) {
+						t.Errorf("problem %q, want %s: ...%s...", got[i], name, want)
+					}
+				}
+			})
+		}
+	}
+	// The replay command applies the same filters, so it checks them too.
+	_, err := LoadReplay(context.Background(), envconfig.MapLookuper(map[string]string{"SVIX_AUTH_TOKEN": "sk", "FILTER_EXCLUDE_TYPES": "x*"}))
+	if len(problemsOf(err)) != 1 || !strings.Contains(err.Error(), "FILTER_EXCLUDE_TYPES") {
+		t.Errorf("replay with a bad filter: %v", err)
 	}
 }
 
@@ -103,6 +260,27 @@ func TestReplayNeedsNoAuthMethod(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "SVIX_AUTH_TOKEN") || strings.Contains(err.Error(), "AUTH_USERNAME") {
 		t.Errorf("replay without Svix token: %v", err)
 	}
+	// Replay serves nothing: the HTTP timeouts do not bind it.
+	if _, err := LoadReplay(context.Background(), envconfig.MapLookuper(map[string]string{"SVIX_AUTH_TOKEN": "sk", "HTTP_SERVER_WRITE_TIMEOUT": "1s"})); err != nil {
+		t.Errorf("replay with a short write timeout: %v", err)
+	}
+}
+
+func TestValidateMatchesLoad(t *testing.T) {
+	c, err := loadEnv(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate() on a loaded configuration: %v", err)
+	}
+	c.WriteTimeout = time.Second
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "HTTP_SERVER_WRITE_TIMEOUT (1s)") {
+		t.Errorf("Validate() with a 1s write timeout: %v", err)
+	}
+	if err := c.ValidateReplay(); err != nil {
+		t.Errorf("ValidateReplay() with a 1s write timeout: %v", err)
+	}
 }
 
 func TestDeadLetterTopicAsFullName(t *testing.T) {
@@ -110,19 +288,6 @@ func TestDeadLetterTopicAsFullName(t *testing.T) {
 	if err != nil || !c.DeadLetterEnabled() || !c.DedupEnabled() || c.DedupFailureMode != "open" ||
 		strings.Join(c.DedupKeyFields, ",") != "type,project,source" || c.DedupTTL != time.Minute {
 		t.Errorf("config %+v, err %v", c, err)
-	}
-}
-
-func TestDedupWaitAndLease(t *testing.T) {
-	base := map[string]string{"SVIX_AUTH_TOKEN": "sk", "PUBSUB_VERIFICATION_TOKEN": "t"}
-	c, err := loadEnv(base)
-	if err != nil || c.DedupWait != time.Second || c.DedupLease() != 9*time.Second {
-		t.Fatalf("defaults: DEDUP_WAIT %v, lease %v, err %v; want 1s and 9s (8s + 2 × 500ms)", c.DedupWait, c.DedupLease(), err)
-	}
-	base["DEDUP_WAIT"], base["SVIX_RETRY_MAX_ELAPSED"], base["REDIS_TIMEOUT"] = "0", "3s", "250ms"
-	c, err = loadEnv(base)
-	if err != nil || c.DedupWait != 0 || c.DedupLease() != 3500*time.Millisecond {
-		t.Fatalf("DEDUP_WAIT %v, lease %v, err %v; want 0 and 3.5s", c.DedupWait, c.DedupLease(), err)
 	}
 }
 

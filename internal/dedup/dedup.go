@@ -126,6 +126,11 @@ type Claim struct {
 	Remaining time.Duration
 }
 
+// SettleTimeout bounds the Commit or Release that ends a claim after the
+// send. It runs even when the caller has gone away, and it is one term of
+// the request budget that the server's timeouts must cover.
+const SettleTimeout = time.Second
+
 // ErrNotHeld is returned by Commit when another event holds the key: the
 // claim's lease ran out before the commit and another event claimed the key.
 var ErrNotHeld = errors.New("dedup: the key is held by another event")

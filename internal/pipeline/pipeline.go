@@ -47,7 +47,7 @@ const (
 	Invalid          Outcome = "invalid"           // the body is not a valid event
 	Rejected         Outcome = "rejected"          // Svix refused the message for good (4xx other than 409 and 429)
 	RateLimited      Outcome = "rate_limited"      // Svix answered 429 after every retry
-	Unavailable      Outcome = "unavailable"       // Svix failed or was unreachable after every retry
+	Unavailable      Outcome = "unavailable"       // Svix failed or was unreachable after every retry, or refused Gwook's token
 	DedupUnavailable Outcome = "dedup_unavailable" // the dedup store failed and DEDUP_FAILURE_MODE is closed
 	InFlight         Outcome = "in_flight"         // another event with the same dedup key is still being sent: try again
 )
@@ -129,10 +129,6 @@ func New(cfg Config) *Pipeline {
 	}
 	return &Pipeline{cfg: cfg, dedupErrorLog: rate.Sometimes{First: 1, Interval: time.Minute}}
 }
-
-// settleTimeout bounds the commit or release of a dedup claim, which happens
-// even when the caller has gone away.
-const settleTimeout = time.Second
 
 // The pauses between two claims of a key in flight for another event: the
 // first, doubled after each claim up to the last. Most sends take
@@ -221,10 +217,14 @@ func (p *Pipeline) process(ctx context.Context, m *ingest.Message) Result {
 	if claim.Status == dedup.Claimed {
 		p.settle(ctx, claim, r.Outcome)
 	}
-	switch r.Outcome {
-	case RateLimited:
+	switch {
+	case sent.Outcome == svix.Unauthorized:
+		// Svix refused Gwook's token: the event is not at fault and is
+		// left with the caller (Unavailable: a 5xx, so Pub/Sub redelivers
+		// and producers retry), to go through once the token is fixed.
+	case r.Outcome == RateLimited:
 		p.deadLetter(ctx, m, &r, deadletter.ReasonRateLimited)
-	case Unavailable:
+	case r.Outcome == Unavailable:
 		p.deadLetter(ctx, m, &r, deadletter.ReasonUnavailable)
 	}
 	return r
@@ -283,28 +283,35 @@ func (p *Pipeline) claim(ctx context.Context, m *ingest.Message, appID string) (
 // flight, it claims again after a pause (firstPoll, doubling up to maxPoll)
 // until that event's outcome is known or Dedup.Wait has passed: the answer is
 // then Duplicate when the other event was delivered, Claimed when it failed
-// or its lease ran out, and InFlight when it is still being sent. A caller
-// that goes away ends the wait with the last answer.
+// or its lease ran out, and InFlight when it is still being sent. The claims
+// made while waiting end with the wait, so the wait is at most Dedup.Wait
+// however slow the store is; a claim it cuts off, like a caller that goes
+// away, ends the wait with the last answer (InFlight).
 func (p *Pipeline) claimWaiting(ctx context.Context, key, eventID string) (dedup.Claim, error) {
 	d := p.cfg.Dedup
-	deadline := time.Now().Add(d.Wait)
+	c, err := d.Store.Claim(ctx, key, eventID, d.Lease)
+	if err != nil || c.Status != dedup.InFlight || d.Wait <= 0 {
+		return c, err
+	}
+	wait, cancel := context.WithTimeout(ctx, d.Wait)
+	defer cancel()
 	pause := firstPoll
 	for {
-		c, err := d.Store.Claim(ctx, key, eventID, d.Lease)
-		if err != nil || c.Status != dedup.InFlight {
-			return c, err
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return c, nil
-		}
-		t := time.NewTimer(min(pause, left))
+		t := time.NewTimer(pause)
 		select {
-		case <-ctx.Done():
+		case <-wait.Done():
 			t.Stop()
 			return c, nil
 		case <-t.C:
 		}
+		next, err := d.Store.Claim(wait, key, eventID, d.Lease)
+		switch {
+		case err != nil && wait.Err() != nil:
+			return c, nil
+		case err != nil || next.Status != dedup.InFlight:
+			return next, err
+		}
+		c = next
 		pause = min(2*pause, maxPoll)
 	}
 }
@@ -324,7 +331,7 @@ func claimResult(c dedup.Claim, err error) string {
 // (outcome Forwarded, or Duplicate for Svix's 409), a release otherwise. A
 // failure is counted and logged; it does not change the outcome.
 func (p *Pipeline) settle(ctx context.Context, c dedup.Claim, o Outcome) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dedup.SettleTimeout)
 	defer cancel()
 	store := p.cfg.Dedup.Store
 	if o != Forwarded && o != Duplicate {

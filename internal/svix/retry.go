@@ -1,6 +1,7 @@
 package svix
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,7 +16,9 @@ type RetryPolicy struct {
 	MaxElapsed      time.Duration // from the first attempt to giving up
 	InitialInterval time.Duration // first backoff, doubled each time, with ±50% jitter
 	MaxInterval     time.Duration // largest backoff between two attempts
-	RetryAfterMax   time.Duration // a longer Retry-After waits this long
+	// RetryAfterMax is the longest Retry-After Send waits for; a longer
+	// one ends the retries at once.
+	RetryAfterMax time.Duration
 }
 
 // newBackOff returns the exponential backoff with jitter between attempts.
@@ -28,23 +31,28 @@ func (p RetryPolicy) newBackOff() backoff.BackOff {
 	return b
 }
 
-// retryAfter parses a Retry-After header value, given in seconds or as an
-// HTTP date, relative to now, and caps it at p.RetryAfterMax. ok is false
-// when the header is absent or unreadable.
-func (p RetryPolicy) retryAfter(value string, now time.Time) (wait time.Duration, ok bool) {
+// maxRetryAfter bounds a Retry-After read from Svix, so that a nonsensical
+// value cannot overflow a time.Duration on its way to the caller.
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter reads a Retry-After header value, given in seconds or as
+// an HTTP date, relative to now. It returns the wait Svix asked for, not
+// capped by any policy (only by maxRetryAfter); ok is false when the
+// header is absent or unreadable.
+func parseRetryAfter(value string, now time.Time) (wait time.Duration, ok bool) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseInt(value, 10, 64); err == nil {
+	// An out-of-range number comes back as the largest (or smallest) int64.
+	if secs, err := strconv.ParseInt(value, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
 		if secs < 0 {
 			return 0, false
 		}
-		wait = time.Duration(min(secs, int64(p.RetryAfterMax/time.Second)+1)) * time.Second
-	} else if at, err := http.ParseTime(value); err == nil {
-		wait = max(at.Sub(now), 0)
-	} else {
-		return 0, false
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second, true
 	}
-	return min(wait, p.RetryAfterMax), true
+	if at, err := http.ParseTime(value); err == nil {
+		return min(max(at.Sub(now), 0), maxRetryAfter), true
+	}
+	return 0, false
 }

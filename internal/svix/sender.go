@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -30,9 +31,12 @@ type Outcome int
 const (
 	Delivered   Outcome = iota // Svix accepted the message
 	Duplicate                  // Svix already has a message with this eventId (409)
-	Rejected                   // Svix refused it for good (400, 401, 403, 404, 413, 422, ...)
-	RateLimited                // Svix still answered 429 after every retry
+	Rejected                   // Svix refused it for good (400, 404, 413, 422, ...)
+	RateLimited                // Svix still answered 429 after every retry, or asked to wait past RetryAfterMax
 	Unavailable                // 5xx, timeouts or connection errors after every retry
+	// Unauthorized means Svix refused the API token (401 or 403): Gwook is
+	// misconfigured, and the event itself may well be fine.
+	Unauthorized
 )
 
 func (o Outcome) String() string {
@@ -47,6 +51,8 @@ func (o Outcome) String() string {
 		return "rate_limited"
 	case Unavailable:
 		return "unavailable"
+	case Unauthorized:
+		return "unauthorized"
 	}
 	return fmt.Sprintf("Outcome(%d)", int(o))
 }
@@ -57,7 +63,7 @@ type Result struct {
 	MessageID  string        // Svix's id of the created message
 	Status     int           // Svix's last HTTP status; 0 when none was received
 	Attempts   int           // requests made, the first included
-	RetryAfter time.Duration // the last Retry-After Svix asked for, capped
+	RetryAfter time.Duration // the last Retry-After Svix asked for, as Svix gave it
 	Body       string        // Svix's last error body, truncated, for logs
 	Err        error         // the last error, nil when delivered
 }
@@ -211,6 +217,10 @@ func (s *Sender) classify(ctx context.Context, res *Result, rec *attemptRecord, 
 	case status == http.StatusConflict:
 		res.Outcome = Duplicate
 		return backoff.Permanent(err)
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		res.Outcome = Unauthorized
+		s.metrics.SvixUnauthorized()
+		return backoff.Permanent(err)
 	case status == http.StatusTooManyRequests:
 		res.Outcome = RateLimited
 	case status >= 500:
@@ -219,16 +229,85 @@ func (s *Sender) classify(ctx context.Context, res *Result, rec *attemptRecord, 
 		res.Outcome = Rejected
 		return backoff.Permanent(err)
 	}
-	if wait, ok := s.policy.retryAfter(rec.retryAfter, time.Now()); ok {
+	if wait, ok := parseRetryAfter(rec.retryAfter, time.Now()); ok {
 		res.RetryAfter = wait
+		if wait > s.policy.RetryAfterMax {
+			// Waiting that long would only hold the caller: stop, and pass
+			// Svix's own wait on.
+			return backoff.Permanent(err)
+		}
 		return &backoff.RetryAfterError{Duration: wait}
 	}
 	return err
 }
 
-// Ping checks that Svix answers its health endpoint.
+// Ping checks that Svix answers its health endpoint, which needs no token.
 func (s *Sender) Ping(ctx context.Context) error {
 	return s.client.Health.Get(ctx)
+}
+
+// ErrUnauthorized is what CheckToken returns, wrapped, when Svix refuses
+// the API token.
+var ErrUnauthorized = errors.New("svix: the API token was refused")
+
+// CheckToken makes one cheap authenticated call to Svix (listing at most
+// one application) and reports whether Svix accepts the token: nil when it
+// does, an error wrapping ErrUnauthorized when Svix answers 401 or 403, and
+// another error when Svix could not be asked (unreachable, timeout, 5xx).
+// The call is bounded by the per-attempt timeout and is not retried.
+func (s *Sender) CheckToken(ctx context.Context) error {
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	var rec attemptRecord
+	limit := uint64(1)
+	_, err := s.client.Application.List(withAttemptRecord(ctx, &rec), &svixgo.ApplicationListOptions{Limit: &limit})
+	switch {
+	case rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden:
+		s.metrics.SvixUnauthorized()
+		return fmt.Errorf("%w (%d %s)", ErrUnauthorized, rec.status, http.StatusText(rec.status))
+	case err == nil || (rec.status >= 200 && rec.status < 300):
+		return nil
+	}
+	return fmt.Errorf("svix: checking the API token: %w", err)
+}
+
+// TokenCheck reuses the answer of CheckToken for an interval, so that a
+// readiness probe polled every few seconds costs Svix at most one call per
+// interval, even while Svix is slow. Only a check whose caller cancelled
+// it (went away) is not remembered.
+// It is safe for concurrent use: callers that come while a check runs
+// wait for its answer.
+type TokenCheck struct {
+	sender   *Sender
+	interval time.Duration
+
+	mu      sync.Mutex
+	checked time.Time // when err was found; zero before the first check
+	err     error
+}
+
+// NewTokenCheck returns a TokenCheck of s that asks Svix at most once per
+// interval.
+func NewTokenCheck(s *Sender, interval time.Duration) *TokenCheck {
+	return &TokenCheck{sender: s, interval: interval}
+}
+
+// Check returns the answer of the last CheckToken when it is younger than
+// the interval, and asks Svix again otherwise.
+func (c *TokenCheck) Check(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.checked.IsZero() && time.Since(c.checked) < c.interval {
+		return c.err
+	}
+	err := c.sender.CheckToken(ctx)
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		c.err, c.checked = err, time.Now()
+	}
+	return err
 }
 
 func truncate(s string, n int) string {

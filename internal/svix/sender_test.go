@@ -8,12 +8,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // scriptedSvix answers the message endpoint with a scripted list of
@@ -41,17 +46,17 @@ func (s *scriptedSvix) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := len(s.requests)
 	s.requests = append(s.requests, recordedRequest{at: time.Now(), path: r.URL.Path,
 		idempotencyKey: r.Header.Get("idempotency-key"), auth: r.Header.Get("Authorization"), body: body})
-	status := s.statuses[min(n, len(s.statuses)-1)]
+	status, delay := s.statuses[min(n, len(s.statuses)-1)], s.delay
 	s.mu.Unlock()
-	if s.delay > 0 {
+	if delay > 0 {
 		select {
-		case <-time.After(s.delay):
+		case <-time.After(delay):
 		case <-r.Context().Done():
 			return
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if status == http.StatusTooManyRequests && s.retryAfter != "" {
+	if status >= 429 && s.retryAfter != "" {
 		w.Header().Set("Retry-After", s.retryAfter)
 	}
 	w.WriteHeader(status)
@@ -112,8 +117,8 @@ func TestSendClassification(t *testing.T) {
 		wantAttempts int
 	}{
 		{[]int{400}, Rejected, 1},
-		{[]int{401}, Rejected, 1},
-		{[]int{403}, Rejected, 1},
+		{[]int{401}, Unauthorized, 1},
+		{[]int{403}, Unauthorized, 1},
 		{[]int{404}, Rejected, 1},
 		{[]int{413}, Rejected, 1},
 		{[]int{422}, Rejected, 1},
@@ -126,6 +131,7 @@ func TestSendClassification(t *testing.T) {
 		{[]int{429, 429, 202}, Delivered, 3},
 		{[]int{500, 409}, Duplicate, 2},
 		{[]int{503, 422}, Rejected, 2},
+		{[]int{503, 401}, Unauthorized, 2},
 	} {
 		t.Run(strings.Trim(strings.Join(strings.Fields(fmtInts(tc.statuses)), "-"), "[]"), func(t *testing.T) {
 			svx := &scriptedSvix{statuses: tc.statuses}
@@ -184,16 +190,10 @@ func TestSendMaxElapsed(t *testing.T) {
 	policy.MaxAttempts = 1000
 	policy.MaxElapsed = 400 * time.Millisecond
 	policy.InitialInterval, policy.MaxInterval = 20*time.Millisecond, 40*time.Millisecond
-	started := time.Now()
 	res := newTestSender(t, srv.URL, policy, time.Second, nil).Send(context.Background(), "app", &testEvent)
-	elapsed := time.Since(started)
-	if res.Outcome != Unavailable || res.Attempts < 2 || res.Attempts >= 1000 {
-		t.Fatalf("result = %+v", res)
-	}
-	// A generous bound: the point is that retrying stops near MaxElapsed
-	// rather than after 1000 attempts.
-	if elapsed > policy.MaxElapsed+time.Second {
-		t.Errorf("gave up after %s, max elapsed is %s", elapsed, policy.MaxElapsed)
+	// Fewer than MaxAttempts: the time budget, not the count, ended it.
+	if res.Outcome != Unavailable || res.Attempts < 2 || res.Attempts >= policy.MaxAttempts || svx.count() != res.Attempts {
+		t.Fatalf("result = %+v, server saw %d requests", res, svx.count())
 	}
 }
 
@@ -219,23 +219,94 @@ func TestSendStopsWhenContextCancelled(t *testing.T) {
 	svx := &scriptedSvix{statuses: []int{503}}
 	srv := httptest.NewServer(svx)
 	defer srv.Close()
+	// The backoff after the first 503 is minutes long and well inside the
+	// hour-long budget, so Send ends early only if it heeds the context.
 	policy := fastPolicy()
-	policy.InitialInterval, policy.MaxInterval, policy.MaxAttempts = time.Hour, time.Hour, 5
+	policy.MaxElapsed, policy.MaxAttempts = time.Hour, 5
+	policy.InitialInterval, policy.MaxInterval = 10*time.Minute, 10*time.Minute
+	metrics := telemetry.NewMetrics("test")
+	s, err := New(Config{Token: "sk_test", ServerURL: srv.URL, Timeout: time.Second, Retry: policy,
+		Logger: slog.New(slog.DiscardHandler), Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan Result, 1)
-	go func() { done <- newTestSender(t, srv.URL, policy, time.Second, nil).Send(ctx, "app", &testEvent) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for svx.count() == 0 && time.Now().Before(deadline) {
+	go func() { done <- s.Send(ctx, "app", &testEvent) }()
+
+	// Cancel once the first attempt is over, when Send is (about to be)
+	// waiting out the backoff.
+	deadline := time.Now().Add(10 * time.Second)
+	for counterValue(t, metrics, "gwook_svix_requests_total") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first attempt never ended")
+		}
 		time.Sleep(time.Millisecond)
+	}
+	select {
+	case res := <-done:
+		t.Fatalf("Send returned before it was cancelled: %+v", res)
+	default:
 	}
 	cancel()
 	select {
 	case res := <-done:
-		if res.Outcome != Unavailable || res.Attempts != 1 || res.Err == nil {
+		if res.Outcome != Unavailable || res.Status != http.StatusServiceUnavailable || res.Attempts != 1 || res.Err == nil {
 			t.Errorf("result = %+v", res)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("Send kept waiting after its context was cancelled")
+	}
+	if n := svx.count(); n != 1 {
+		t.Errorf("Svix got %d requests, want 1", n)
+	}
+}
+
+// counterValue returns the sum of the samples of the counter name that m
+// serves.
+func counterValue(t *testing.T, m *telemetry.Metrics, name string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	if f, ok := families[name]; ok {
+		for _, metric := range f.GetMetric() {
+			sum += metric.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+func TestRetryAfterAboveTheCapEndsRetriesAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		want   Outcome
+	}{
+		{http.StatusTooManyRequests, RateLimited},
+		{http.StatusServiceUnavailable, Unavailable},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			// Svix asks for 2s, the cap is 1s and the budget 5s: waiting
+			// either the cap or Svix's 2s would retry and get the 202.
+			svx := &scriptedSvix{statuses: []int{tc.status, 202}, retryAfter: "2"}
+			srv := httptest.NewServer(svx)
+			defer srv.Close()
+			policy := fastPolicy()
+			policy.RetryAfterMax = time.Second
+			res := newTestSender(t, srv.URL, policy, time.Second, nil).Send(context.Background(), "app", &testEvent)
+			if res.Outcome != tc.want || res.Attempts != 1 || svx.count() != 1 || res.Status != tc.status || res.Err == nil {
+				t.Errorf("result = %+v, server saw %d requests; want %s after one attempt", res, svx.count(), tc.want)
+			}
+			if res.RetryAfter != 2*time.Second {
+				t.Errorf("RetryAfter = %s, want Svix's own 2s, not the cap", res.RetryAfter)
+			}
+		})
 	}
 }
 
@@ -284,7 +355,9 @@ func TestBudgetEndingMidAttemptKeepsSvixsLastAnswer(t *testing.T) {
 	svx := &scriptedSvix{statuses: []int{429}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if svx.count() > 0 {
+			svx.mu.Lock()
 			svx.delay = time.Second
+			svx.mu.Unlock()
 		}
 		svx.ServeHTTP(w, r)
 	}))

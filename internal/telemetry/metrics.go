@@ -30,6 +30,7 @@ type Metrics struct {
 	svixRequests      *prometheus.CounterVec
 	svixDuration      prometheus.Histogram
 	svixRetries       prometheus.Counter
+	svixUnauthorized  prometheus.Counter
 	dedupClaims       *prometheus.CounterVec
 	dedupErrors       *prometheus.CounterVec
 	deadLetters       *prometheus.CounterVec
@@ -137,6 +138,8 @@ func NewMetrics(version string) *Metrics {
 			Help: "Time of one request to Svix (one attempt).", Buckets: latencyBuckets}),
 		svixRetries: f.NewCounter(prometheus.CounterOpts{Name: "gwook_svix_retries_total",
 			Help: "Requests to Svix that were retries of an earlier attempt."}),
+		svixUnauthorized: f.NewCounter(prometheus.CounterOpts{Name: "gwook_svix_unauthorized_total",
+			Help: "Svix answers 401 or 403 (to a message or to the token check): SVIX_AUTH_TOKEN is wrong or lacks access."}),
 		dedupClaims: counterVec(f, prometheus.CounterOpts{Name: "gwook_dedup_claims_total",
 			Help: "Duplicate-suppression claims by result (" + dedupClaimResultLabel.list() + ")."}, dedupClaimResultLabel),
 		dedupErrors: counterVec(f, prometheus.CounterOpts{Name: "gwook_dedup_errors_total",
@@ -285,6 +288,13 @@ func statusClass(status int) string {
 		return "5xx"
 	}
 	return "error"
+}
+
+// SvixUnauthorized counts one 401 or 403 answer from Svix.
+func (m *Metrics) SvixUnauthorized() {
+	if m != nil {
+		m.svixUnauthorized.Inc()
+	}
 }
 
 // DedupClaim counts one claim by result, a value of dedupClaimResultLabel;

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 const (
 	healthPath   = "/api/v1/health"
+	appListPath  = "/api/v1/app"
 	appPathStart = "/api/v1/app/"
 	msgPathEnd   = "/msg"
 
@@ -26,14 +28,19 @@ const (
 	maxRequestBody = 4 << 20
 )
 
-// ServeHTTP routes a request to the health or message-creation endpoint
-// and answers anything else 404.
+// ServeHTTP routes a request to the health, application-listing or
+// message-creation endpoint and answers anything else 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case path == healthPath || path == healthPath+"/":
 		if r.Method == http.MethodGet {
 			s.health(w, r)
+			return
+		}
+	case path == appListPath || path == appListPath+"/":
+		if r.Method == http.MethodGet {
+			s.listApplications(w, r)
 			return
 		}
 	case r.Method == http.MethodPost && strings.HasPrefix(path, appPathStart) && strings.HasSuffix(path, msgPathEnd):
@@ -61,6 +68,52 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// applicationOut is Svix's ApplicationOut.
+type applicationOut struct {
+	ID        string            `json:"id"`
+	UID       string            `json:"uid"`
+	Name      string            `json:"name"`
+	Metadata  map[string]string `json:"metadata"`
+	CreatedAt time.Time         `json:"createdAt"`
+	UpdatedAt time.Time         `json:"updatedAt"`
+}
+
+// listResponseApplicationOut is Svix's ListResponse_ApplicationOut_.
+type listResponseApplicationOut struct {
+	Data     []applicationOut `json:"data"`
+	Done     bool             `json:"done"`
+	Iterator *string          `json:"iterator"`
+}
+
+// defaultListLimit is Svix's page size when a list request gives no limit.
+const defaultListLimit = 50
+
+// listApplications implements GET /api/v1/app: the applications messages
+// were created for, in the order of their ids, at most limit of them. It
+// does not paginate: the iterator is always null.
+func (s *Server) listApplications(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) || !s.conformsToSpec(w, r, nil) {
+		return
+	}
+	limit := defaultListLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		// The spec check above has made sure it is a number from 1 to 250.
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			limit = n
+		}
+	}
+	s.mu.Lock()
+	apps := make([]applicationOut, 0, len(s.apps))
+	for uid, a := range s.apps {
+		apps = append(apps, applicationOut{ID: a.id, UID: uid, Name: uid, Metadata: map[string]string{},
+			CreatedAt: a.createdAt, UpdatedAt: a.createdAt})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(apps, func(a, b applicationOut) int { return strings.Compare(a.ID, b.ID) })
+	out := listResponseApplicationOut{Data: apps[:min(limit, len(apps))], Done: len(apps) <= limit}
+	writeJSONValue(w, http.StatusOK, out)
 }
 
 // messageIn is the part of Svix's MessageIn the server uses.
@@ -163,7 +216,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, appID str
 		AppID:          appID,
 		EventType:      in.EventType,
 		IdempotencyKey: key,
-		MsgID:          newMessageID(),
+		MsgID:          newID("msg_"),
 		Payload:        in.Payload,
 		ReceivedAt:     now,
 	}
@@ -247,11 +300,14 @@ func (s *Server) store(msg Message, respBody []byte) (storedReply, storeOutcome)
 // when a token is configured, different.
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	s.mu.Lock()
+	want := s.token
+	s.mu.Unlock()
 	switch {
 	case !strings.EqualFold(scheme, "Bearer") || token == "":
 		writeError(w, http.StatusUnauthorized, "authentication_failed", "Missing or malformed Authorization header", "")
 		return false
-	case s.opts.Token != "" && token != s.opts.Token:
+	case want != "" && token != want:
 		writeError(w, http.StatusUnauthorized, "authentication_failed", "Invalid token", "")
 		return false
 	}
@@ -378,18 +434,18 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// messageIDAlphabet is the base62 alphabet of Svix's KSUID-based ids.
-const messageIDAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+// idAlphabet is the base62 alphabet of Svix's KSUID-based ids.
+const idAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// newMessageID returns a random id shaped like Svix's: "msg_" followed by
-// 27 base62 characters.
-func newMessageID() string {
-	var id [4 + 27]byte
-	copy(id[:], "msg_")
-	for i := 4; i < len(id); i++ {
-		id[i] = messageIDAlphabet[rand.IntN(len(messageIDAlphabet))]
+// newID returns a random id shaped like Svix's: prefix ("msg_", "app_")
+// followed by 27 base62 characters.
+func newID(prefix string) string {
+	id := make([]byte, len(prefix), len(prefix)+27)
+	copy(id, prefix)
+	for range 27 {
+		id = append(id, idAlphabet[rand.IntN(len(idAlphabet))])
 	}
-	return string(id[:])
+	return string(id)
 }
 
 // errorCode returns the Svix error code used for status.

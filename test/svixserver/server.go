@@ -14,7 +14,8 @@ import (
 
 // Options configures a Server created by NewServer.
 type Options struct {
-	// Token is the expected bearer token; empty accepts any non-empty token.
+	// Token is the expected bearer token; empty accepts any non-empty
+	// token. SetToken changes it later.
 	Token string
 	// Validate checks every request to the message and health endpoints
 	// against Svix's OpenAPI document. The document is loaded once per
@@ -44,8 +45,9 @@ type Message struct {
 }
 
 // Server is an in-memory, Svix-compatible http.Handler. It implements the
-// message-creation and health endpoints, including Svix's idempotency-key
-// replay and eventId conflict rules, and can be scripted to fail.
+// message-creation, application-listing and health endpoints, including
+// Svix's idempotency-key replay and eventId conflict rules, and can be
+// scripted to fail.
 // All methods are safe for concurrent use.
 type Server struct {
 	opts Options
@@ -53,6 +55,7 @@ type Server struct {
 	url  string
 
 	mu              sync.Mutex
+	token           string // the expected bearer token; empty accepts any
 	messages        []Message
 	apps            map[string]*appState
 	attempts        int
@@ -67,8 +70,10 @@ type Server struct {
 
 // appState holds what Svix keeps per application.
 type appState struct {
-	replies  map[string]storedReply // successful answers by idempotency key
-	eventIDs map[string]struct{}    // eventIds of stored messages
+	id        string                 // Svix's own id ("app_..."); the server's map key is the UID
+	createdAt time.Time              // when the first message for it arrived
+	replies   map[string]storedReply // successful answers by idempotency key
+	eventIDs  map[string]struct{}    // eventIds of stored messages
 }
 
 // storedReply is a successful answer kept for idempotent replay.
@@ -82,7 +87,7 @@ type storedReply struct {
 // OpenAPI document first (once per process) and fails if that cannot be
 // done.
 func NewServer(opts Options) (*Server, error) {
-	s := &Server{opts: opts, apps: make(map[string]*appState)}
+	s := &Server{opts: opts, token: opts.Token, apps: make(map[string]*appState)}
 	if opts.Validate {
 		v, err := sharedSpecValidator()
 		if err != nil {
@@ -193,6 +198,14 @@ func (s *Server) WaitForMessages(tb testing.TB, n int, timeout time.Duration) []
 	}
 }
 
+// SetToken changes the bearer token the server expects from now on, as
+// when a Svix API token is revoked or rotated; "" accepts any token.
+func (s *Server) SetToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = token
+}
+
 // Reset forgets all messages, idempotency keys, eventIds, attempts and
 // scripted failures.
 func (s *Server) Reset() {
@@ -213,8 +226,10 @@ func (s *Server) app(appID string) *appState {
 	a, ok := s.apps[appID]
 	if !ok {
 		a = &appState{
-			replies:  make(map[string]storedReply),
-			eventIDs: make(map[string]struct{}),
+			id:        newID("app_"),
+			createdAt: time.Now().UTC(),
+			replies:   make(map[string]storedReply),
+			eventIDs:  make(map[string]struct{}),
 		}
 		s.apps[appID] = a
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -710,5 +711,73 @@ func TestOnMessage(t *testing.T) {
 	defer mu.Unlock()
 	if fmt.Sprint(seen) != "[evt-1]" {
 		t.Errorf("OnMessage saw %v, want [evt-1]", seen)
+	}
+}
+
+// appIDPattern is ApplicationOut.id's pattern in the OpenAPI document.
+var appIDPattern = regexp.MustCompile(`^app_[A-Za-z0-9]{27}$`)
+
+func TestListApplications(t *testing.T) {
+	fake := &recordingTB{TB: t}
+	s := New(fake)
+	client := newSDKClient(t, s.URL(), "test-token")
+	ctx := context.Background()
+	limit := func(n uint64) *svix.ApplicationListOptions { return &svix.ApplicationListOptions{Limit: &n} }
+
+	empty, err := client.Application.List(ctx, limit(1))
+	if err != nil || len(empty.Data) != 0 || !empty.Done {
+		t.Fatalf("List before any message = %+v, %v; want no applications, done", empty, err)
+	}
+	for i, app := range []string{"usr_b", "usr_a", "usr_b"} {
+		if _, err := client.Message.Create(ctx, app, rawMessageIn("user.signup", fmt.Sprintf("evt-%d", i), `{}`), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := client.Application.List(ctx, limit(10))
+	if err != nil || len(all.Data) != 2 || !all.Done {
+		t.Fatalf("List(limit 10) = %+v, %v; want two applications, done", all, err)
+	}
+	uids := map[string]bool{}
+	for i, a := range all.Data {
+		if !appIDPattern.MatchString(a.Id) || a.Uid == nil || a.CreatedAt.IsZero() {
+			t.Errorf("application %+v: want an app_ id, a uid and a creation time", a)
+			continue
+		}
+		uids[*a.Uid] = true
+		if i > 0 && all.Data[i-1].Id >= a.Id {
+			t.Errorf("applications not in id order: %s before %s", all.Data[i-1].Id, a.Id)
+		}
+	}
+	if !uids["usr_a"] || !uids["usr_b"] {
+		t.Errorf("uids %v, want usr_a and usr_b", uids)
+	}
+	one, err := client.Application.List(ctx, limit(1))
+	if err != nil || len(one.Data) != 1 || one.Done || one.Data[0].Id != all.Data[0].Id {
+		t.Errorf("List(limit 1) = %+v, %v; want the first application, not done", one, err)
+	}
+	if errs := fake.Errors(); len(errs) != 0 {
+		t.Errorf("violations: %q", errs)
+	}
+}
+
+func TestSetTokenRevokesTheOldOne(t *testing.T) {
+	s, url := newPlainServer(t, Options{Token: "old"})
+	ctx := context.Background()
+	oldClient, newClient := newSDKClient(t, url, "old"), newSDKClient(t, url, "new")
+	if _, err := oldClient.Application.List(ctx, nil); err != nil {
+		t.Fatalf("List with the configured token: %v", err)
+	}
+	if _, err := newClient.Application.List(ctx, nil); sdkStatus(err) != http.StatusUnauthorized {
+		t.Fatalf("List with another token: %v, want 401", err)
+	}
+	s.SetToken("new")
+	if _, err := oldClient.Application.List(ctx, nil); sdkStatus(err) != http.StatusUnauthorized {
+		t.Errorf("List with the revoked token: %v, want 401", err)
+	}
+	if _, err := oldClient.Message.Create(ctx, "app_1", rawMessageIn("user.signup", "evt-1", `{}`), nil); sdkStatus(err) != http.StatusUnauthorized {
+		t.Errorf("Create with the revoked token: %v, want 401", err)
+	}
+	if _, err := newClient.Application.List(ctx, nil); err != nil {
+		t.Errorf("List with the new token: %v", err)
 	}
 }

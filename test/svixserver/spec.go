@@ -134,6 +134,7 @@ func loadSpecValidator() (validator.Validator, error) {
 
 // servedPaths are the OpenAPI paths the server implements.
 var servedPaths = map[string]bool{
+	"/api/v1/app":              true,
 	"/api/v1/app/{app_id}/msg": true,
 	"/api/v1/health":           true,
 }

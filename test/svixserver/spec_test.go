@@ -97,6 +97,10 @@ func TestAnswersMatchSpec(t *testing.T) {
 		{name: "rate limited", prepare: func() { s.Script(Response{Status: 429, RetryAfter: "1"}) },
 			path: "/api/v1/app/app_1/msg", auth: "Bearer t", key: "k4", body: body, wantStatus: 429},
 		{name: "health", method: http.MethodGet, path: "/api/v1/health", wantStatus: 204},
+		{name: "applications listed", method: http.MethodGet, path: "/api/v1/app?limit=1", auth: "Bearer t", wantStatus: 200},
+		{name: "applications listed without a limit", method: http.MethodGet, path: "/api/v1/app", auth: "Bearer t", wantStatus: 200},
+		{name: "applications unauthorized", method: http.MethodGet, path: "/api/v1/app?limit=1", wantStatus: 401},
+		{name: "applications with a limit out of range", method: http.MethodGet, path: "/api/v1/app?limit=0", auth: "Bearer t", wantStatus: 422},
 	}
 	for _, ex := range exchanges {
 		t.Run(ex.name, func(t *testing.T) {

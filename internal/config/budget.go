@@ -1,0 +1,129 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gwook/gwook/internal/dedup"
+)
+
+// RedisMaxRetries is the dedup store's go-redis MaxRetries: a command whose
+// try fails on the network or times out is tried once more.
+const RedisMaxRetries = 1
+
+// redisPhasesPerTry are the steps of one try of a Redis command that
+// REDIS_TIMEOUT bounds each: dialling (when the pool has no idle
+// connection), writing the command and reading the reply.
+const redisPhasesPerTry = 3
+
+// RedisCommandBudget is the longest one command to the dedup store may
+// take when REDIS_URL is set: RedisMaxRetries+1 tries, each a dial, a write
+// and a read bounded by REDIS_TIMEOUT (3s with the default 500ms). Gwook's
+// Redis client puts this deadline on every command, so a slow Redis (a
+// full pool, dial retries, a reply that never comes) cannot stretch it.
+// It is 0 without REDIS_URL: the in-process store does not wait.
+func (c *Config) RedisCommandBudget() time.Duration {
+	if c.RedisURL == "" {
+		return 0
+	}
+	return (RedisMaxRetries + 1) * redisPhasesPerTry * c.RedisTimeout
+}
+
+// SendBudget is the longest an event holds its dedup claim in flight: the
+// claim command, every attempt at Svix (SVIX_RETRY_MAX_ELAPSED, which Svix's
+// sender enforces as a deadline) and the release or commit of the claim.
+// A claim still in flight after it belongs to a holder that is gone, and
+// DEDUP_TTL must be longer.
+func (c *Config) SendBudget() time.Duration {
+	return sum(c.sendBudgetTerms())
+}
+
+// RequestBudget is the worst case of one event from its arrival to its
+// answer: the dedup claim, the bounded wait for another event holding
+// the same key (DEDUP_WAIT), every attempt at Svix, the release or commit
+// of the claim, and the dead-letter publish. The dedup terms count only
+// when duplicate suppression is on, the publish only with a dead-letter
+// topic. HTTP_SERVER_WRITE_TIMEOUT and HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT
+// must be longer, and so must the push subscription's ack deadline.
+func (c *Config) RequestBudget() time.Duration {
+	return sum(c.requestBudgetTerms())
+}
+
+// budgetTerm is one term of a budget, named for an operator.
+type budgetTerm struct {
+	name string
+	d    time.Duration
+}
+
+func (c *Config) sendBudgetTerms() []budgetTerm {
+	if !c.DedupEnabled() {
+		return []budgetTerm{{"SVIX_RETRY_MAX_ELAPSED", c.SvixRetryMaxElapsed}}
+	}
+	return []budgetTerm{
+		c.claimTerm(),
+		{"SVIX_RETRY_MAX_ELAPSED", c.SvixRetryMaxElapsed},
+		{"the claim's release", dedup.SettleTimeout},
+	}
+}
+
+func (c *Config) requestBudgetTerms() []budgetTerm {
+	var terms []budgetTerm
+	if c.DedupEnabled() {
+		terms = append(terms, c.claimTerm(), budgetTerm{"DEDUP_WAIT", c.DedupWait})
+	}
+	terms = append(terms, budgetTerm{"SVIX_RETRY_MAX_ELAPSED", c.SvixRetryMaxElapsed})
+	if c.DedupEnabled() {
+		terms = append(terms, budgetTerm{"the claim's release", dedup.SettleTimeout})
+	}
+	if c.DeadLetterEnabled() {
+		terms = append(terms, budgetTerm{"DEAD_LETTER_PUBLISH_TIMEOUT", c.DeadLetterPublishTimeout})
+	}
+	return terms
+}
+
+func (c *Config) claimTerm() budgetTerm {
+	if c.RedisURL == "" {
+		return budgetTerm{"the dedup claim (in-process)", 0}
+	}
+	return budgetTerm{fmt.Sprintf("the dedup claim (%d tries × dial, write and read × REDIS_TIMEOUT %s)",
+		RedisMaxRetries+1, c.RedisTimeout), c.RedisCommandBudget()}
+}
+
+func sum(terms []budgetTerm) time.Duration {
+	var total time.Duration
+	for _, t := range terms {
+		total += t.d
+	}
+	return total
+}
+
+// describe writes terms and their sum for an error message, such as
+// "13s = SVIX_RETRY_MAX_ELAPSED 8s + DEAD_LETTER_PUBLISH_TIMEOUT 5s".
+func describe(terms []budgetTerm) string {
+	parts := make([]string, 0, len(terms))
+	for _, t := range terms {
+		if t.d > 0 {
+			parts = append(parts, t.name+" "+t.d.String())
+		}
+	}
+	return sum(terms).String() + " = " + strings.Join(parts, " + ")
+}
+
+// checkBudgets reports the timeouts that are shorter than the work they
+// must cover.
+func (c *Config) checkBudgets(p *problems) {
+	request := describe(c.requestBudgetTerms())
+	if c.RequestBudget() >= c.WriteTimeout {
+		p.add("HTTP_SERVER_WRITE_TIMEOUT (%s) must be longer than the worst case of one request (%s), "+
+			"or answers are cut off while Gwook still works on them", c.WriteTimeout, request)
+	}
+	if c.RequestBudget() >= c.GracefulShutdownTimeout {
+		p.add("HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT (%s) must be longer than the worst case of one request (%s), "+
+			"or a shutdown cuts off requests in flight", c.GracefulShutdownTimeout, request)
+	}
+	if c.DedupEnabled() && c.DedupTTL <= c.SendBudget() {
+		p.add("DEDUP_TTL (%s) must be longer than the send budget (%s), the longest an event holds its dedup claim, "+
+			"or set it to 0 to turn duplicate suppression off", c.DedupTTL, describe(c.sendBudgetTerms()))
+	}
+}
