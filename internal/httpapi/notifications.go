@@ -40,7 +40,7 @@ func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	m := ingest.Decode(r.Header, body)
+	m := ingest.Decode(r.Header, body, 0)
 	if CallerFrom(r.Context()).IsPush() && m.Delivery.Entry == ingest.EntryDirect {
 		// A push without wrapper and without metadata headers: the body is the
 		// event, but the caller is Pub/Sub and needs push status codes.
