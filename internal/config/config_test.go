@@ -21,7 +21,7 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		HTTPPort: 4000, ReadTimeout: 10 * time.Second, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 20 * time.Second,
 		IdleTimeout: 60 * time.Second, GracefulShutdownTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
-		MaxBodyBytes: 16 << 20, AuthUsername: "admin", AuthPassword: "admin", AuthRealm: "gwook",
+		MaxBodyBytes: 2 << 20, MaxEventBytes: 1 << 20, MaxInFlight: 48, AuthUsername: "admin", AuthPassword: "admin", AuthRealm: "gwook",
 		SvixAuthToken: "sk", SvixMaxConnsPerHost: 100, SvixTimeout: 5 * time.Second, SvixRetryMaxAttempts: 5,
 		SvixRetryMaxElapsed: 8 * time.Second, SvixRetryInitialInterval: 100 * time.Millisecond,
 		SvixRetryMaxInterval: 2 * time.Second, SvixRetryAfterMax: 5 * time.Second, LogLevel: "info", LogFormat: "json",
@@ -29,6 +29,7 @@ func TestDefaults(t *testing.T) {
 	if c.HTTPPort != want.HTTPPort || c.ReadTimeout != want.ReadTimeout || c.ReadHeaderTimeout != want.ReadHeaderTimeout ||
 		c.WriteTimeout != want.WriteTimeout || c.IdleTimeout != want.IdleTimeout || c.GracefulShutdownTimeout != want.GracefulShutdownTimeout ||
 		c.MaxHeaderBytes != want.MaxHeaderBytes || c.MaxBodyBytes != want.MaxBodyBytes || c.AuthRealm != want.AuthRealm ||
+		c.MaxEventBytes != want.MaxEventBytes || c.MaxInFlight != want.MaxInFlight ||
 		c.SvixMaxConnsPerHost != want.SvixMaxConnsPerHost || c.SvixTimeout != want.SvixTimeout ||
 		c.SvixRetryMaxAttempts != want.SvixRetryMaxAttempts || c.SvixRetryMaxElapsed != want.SvixRetryMaxElapsed ||
 		c.SvixRetryInitialInterval != want.SvixRetryInitialInterval || c.SvixRetryMaxInterval != want.SvixRetryMaxInterval ||
@@ -77,6 +78,12 @@ func TestInvalidCombinations(t *testing.T) {
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL must be"},
 		{"bad port", map[string]string{"HTTP_SERVER_PORT": "70000"}, "HTTP_SERVER_PORT must be between"},
 		{"unparsable duration", map[string]string{"SVIX_TIMEOUT": "soon"}, "SVIX_TIMEOUT"},
+		{"no request in flight", map[string]string{"MAX_IN_FLIGHT": "0"}, "MAX_IN_FLIGHT must be at least 1"},
+		{"no event size", map[string]string{"MAX_EVENT_BYTES": "0"}, "MAX_EVENT_BYTES must be positive"},
+		{"body limit below a push of the largest event", map[string]string{"MAX_BODY_BYTES": "1048576"},
+			"MAX_BODY_BYTES (1048576) must hold a Pub/Sub push envelope of an event of MAX_EVENT_BYTES (1048576): at least 1660248"},
+		{"body limit above a dead-letter message", map[string]string{"DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p", "MAX_BODY_BYTES": "16777216"},
+			"MAX_BODY_BYTES must be at most 9934464 with a dead-letter topic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{}
@@ -122,5 +129,16 @@ func TestEachAuthMethodAloneIsEnough(t *testing.T) {
 		if _, err := loadEnv(env); err != nil {
 			t.Errorf("%v: %v", env, err)
 		}
+	}
+}
+
+func TestDefaultBodyLimitHoldsAPushOfTheLargestEvent(t *testing.T) {
+	c, err := loadEnv(map[string]string{"SVIX_AUTH_TOKEN": "sk", "PUBSUB_VERIFICATION_TOKEN": "t",
+		"DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxBodyBytes < PushEnvelopeBytes(c.MaxEventBytes) || c.MaxBodyBytes > MaxDeadLetterBodyBytes {
+		t.Errorf("MAX_BODY_BYTES %d: want between %d and %d", c.MaxBodyBytes, PushEnvelopeBytes(c.MaxEventBytes), MaxDeadLetterBodyBytes)
 	}
 }
