@@ -125,6 +125,11 @@ func TestRequestsAboveMaxInFlightAreShed(t *testing.T) {
 			t.Errorf("%s: problem %+v", name, p)
 		}
 	}
+	// Authentication comes first: a caller without credentials gets its
+	// 401, and takes no slot.
+	if r := h.Post(t, "/notifications", nil, []byte(`{}`)); r.Status != http.StatusUnauthorized {
+		t.Errorf("without credentials: %d", r.Status)
+	}
 	if r := <-held; r.Status != http.StatusAccepted {
 		t.Errorf("the request within the limit: %d %s", r.Status, r.Body)
 	}
