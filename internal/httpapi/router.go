@@ -1,6 +1,7 @@
 // Package httpapi is Gwook's HTTP surface: the chi router, its middleware
-// (request id, panic recovery, one log line per request, authentication,
-// body limits) and the handlers for /notifications, /health and /ready.
+// (request id, one log line and the HTTP metrics per request, panic
+// recovery, authentication, and the limits on headers, bodies and requests
+// in flight) and the handlers for /notifications, /health and /ready.
 package httpapi
 
 import (
