@@ -89,6 +89,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		Password:          cfg.AuthPassword,
 		VerificationToken: cfg.PushVerificationToken,
 		Metrics:           a.metrics,
+		Logger:            logger,
 	}
 	if cfg.OIDCEnabled() {
 		keys := opts.PushKeys
@@ -98,17 +99,20 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		auth.PushTokens = httpapi.NewPushTokenVerifier(keys, cfg.PushAudience, cfg.PushServiceAccount)
 	}
 	a.pipeline = p
-	a.health = httpapi.NewHealth(readyTimeout, checks...)
+	a.health = httpapi.NewHealth(readyTimeout, logger, checks...)
 	a.handler = httpapi.NewRouter(httpapi.Deps{
-		Pipeline:     p,
-		Auth:         auth,
-		Health:       a.health,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Logger:       logger,
-		Metrics:      a.metrics,
-		MetricsRoute: !cfg.SeparateMetricsPort(),
-		Tracing:      a.tracing,
-		Reporter:     a.reporter,
+		Pipeline:       p,
+		Auth:           auth,
+		Health:         a.health,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxEventBytes:  cfg.MaxEventBytes,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		MaxInFlight:    cfg.MaxInFlight,
+		Logger:         logger,
+		Metrics:        a.metrics,
+		MetricsRoute:   !cfg.SeparateMetricsPort(),
+		Tracing:        a.tracing,
+		Reporter:       a.reporter,
 	})
 	return a, nil
 }
@@ -239,7 +243,11 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 		// Stop flushes the buffer; it runs before the client closes.
 		a.closers = append(a.closers, publisher.Stop)
 		pc.DeadLetters = publisher
-		checks = append(checks, httpapi.Check{Name: "dead_letter_topic", Check: publisher.Ping})
+		// Reading the topic is an admin call with a quota: once a minute
+		// per replica at most. Without the topic Gwook still delivers what
+		// Svix takes, so its loss only degrades readiness (publishes that
+		// fail are answered so that the caller keeps the event).
+		checks = append(checks, httpapi.Check{Name: "dead_letter_topic", Check: publisher.Ping, Degrades: true, CacheFor: time.Minute})
 	}
 	return pipeline.New(pc), checks, nil
 }
@@ -348,7 +356,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
 		WriteTimeout:      a.cfg.WriteTimeout,
 		IdleTimeout:       a.cfg.IdleTimeout,
-		MaxHeaderBytes:    a.cfg.MaxHeaderBytes,
+		MaxHeaderBytes:    httpapi.ServerMaxHeaderBytes(a.cfg.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 2)
@@ -369,8 +377,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 
-	a.logger.Info("shutting down: draining", "drain_delay", a.cfg.DrainDelay,
-		"graceful_timeout", a.cfg.GracefulShutdownTimeout)
+	a.logger.Info("shutting down: draining", "drain_delay_ms", a.cfg.DrainDelay.Milliseconds(),
+		"graceful_timeout_ms", a.cfg.GracefulShutdownTimeout.Milliseconds())
 	a.health.StartDraining()
 	srv.SetKeepAlivesEnabled(false)
 	if a.cfg.DrainDelay > 0 {

@@ -334,14 +334,20 @@ func TestFilteredEventsAreNotSent(t *testing.T) {
 }
 
 func TestOversizedBody(t *testing.T) {
-	h := gwooktest.Start(t, map[string]string{"MAX_BODY_BYTES": "1024"}, app.Options{})
-	body := []byte(`{"id":"evt_big","type":"t","source":"s","project":"p","user_id":"u","time":"2026-01-02T15:04:05Z","data":{"pad":"` + strings.Repeat("x", 2048) + `"}}`)
-	r := h.Direct(t, body)
-	if r.Status != http.StatusRequestEntityTooLarge {
-		t.Fatalf("status %d", r.Status)
-	}
-	if p := problemOf(t, r); !strings.Contains(p.Detail, "1024") {
-		t.Errorf("problem %+v", p)
+	const limit = 300_000
+	h := gwooktest.Start(t, map[string]string{"MAX_BODY_BYTES": fmt.Sprint(limit), "MAX_EVENT_BYTES": "1024"}, app.Options{})
+	body := []byte(`{"id":"evt_big","type":"t","source":"s","project":"p","user_id":"u","time":"2026-01-02T15:04:05Z","data":{"pad":"` + strings.Repeat("x", limit) + `"}}`)
+	for name, send := range map[string]func(*gwooktest.Gwook, testing.TB, []byte) gwooktest.Reply{
+		"producer": (*gwooktest.Gwook).Direct, "push": (*gwooktest.Gwook).Push,
+	} {
+		// Too large for any retry to help: 413, never a 503 to redeliver.
+		r := send(h, t, body)
+		if r.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("%s: status %d", name, r.Status)
+		}
+		if p := problemOf(t, r); p.Type != "urn:gwook:problem:body_too_large" || !strings.Contains(p.Detail, fmt.Sprint(limit)) {
+			t.Errorf("%s: problem %+v", name, p)
+		}
 	}
 }
 
@@ -372,8 +378,13 @@ func TestHealthAndReady(t *testing.T) {
 	ln.Close()
 	down := gwooktest.Start(t, map[string]string{"SVIX_SERVER_URL": deadURL}, app.Options{})
 	h = down
-	if code, body := get("/ready"); code != 503 || !strings.Contains(body, `"svix":"down`) {
+	// Why it is down is logged, not served: /ready is unauthenticated.
+	if code, body := get("/ready"); code != 503 || !strings.Contains(body, `"svix":"down"`) || strings.Contains(body, ln.Addr().String()) {
 		t.Errorf("/ready with Svix down: %d %s", code, body)
+	}
+	if logged := down.Logs.String(); !strings.Contains(logged, `"msg":"readiness check failed","check":"svix"`) ||
+		!strings.Contains(logged, ln.Addr().String()) {
+		t.Errorf("the failed check was not logged with its error:\n%s", logged)
 	}
 	if code, _ := get("/health"); code != 200 {
 		t.Errorf("/health must not depend on Svix: %d", code)
@@ -412,8 +423,8 @@ func TestRequestLogLine(t *testing.T) {
 			t.Errorf("log %s = %v, want %v", k, line[k], want)
 		}
 	}
-	if _, ok := line["duration"]; !ok {
-		t.Error("log line has no duration")
+	if ms, ok := line["duration_ms"].(float64); !ok || ms <= 0 {
+		t.Errorf("log line duration_ms = %v, want milliseconds", line["duration_ms"])
 	}
 	if strings.Contains(h.Logs.String(), `"data"`) {
 		t.Error("payload reached the logs")
@@ -504,7 +515,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestHugeInvalidFieldsAreNotEchoed(t *testing.T) {
 	h := gwooktest.Start(t, nil, app.Options{})
-	huge := strings.Repeat("x", 1<<20)
+	huge := strings.Repeat("x", 512<<10) // within MAX_EVENT_BYTES
 	r := h.Direct(t, []byte(`{"id":"`+huge+`","type":"t","source":"s","project":"p","user_id":"u","time":"2026-01-02T15:04:05Z","data":{}}`))
 	if r.Status != http.StatusBadRequest {
 		t.Fatalf("status %d", r.Status)

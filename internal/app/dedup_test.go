@@ -183,7 +183,7 @@ func TestRedisGoingAway(t *testing.T) {
 // default key fields, as gwook derives it.
 func keyOf(t *testing.T, body []byte) string {
 	t.Helper()
-	m := ingest.Decode(http.Header{}, body)
+	m := ingest.Decode(http.Header{}, body, 0)
 	if m.Err != nil {
 		t.Fatal(m.Err)
 	}

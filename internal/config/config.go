@@ -30,7 +30,9 @@ type Config struct {
 	GracefulShutdownTimeout time.Duration `env:"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT, default=30s"`
 	DrainDelay              time.Duration `env:"HTTP_SERVER_DRAIN_DELAY, default=0s"`
 	MaxHeaderBytes          int           `env:"HTTP_SERVER_MAX_HEADER_BYTES, default=65536"`
-	MaxBodyBytes            int64         `env:"MAX_BODY_BYTES, default=16777216"`
+	MaxBodyBytes            int64         `env:"MAX_BODY_BYTES, default=2097152"`
+	MaxEventBytes           int           `env:"MAX_EVENT_BYTES, default=1048576"`
+	MaxInFlight             int           `env:"MAX_IN_FLIGHT, default=48"`
 	MetricsPort             int           `env:"METRICS_PORT, default=9090"`
 
 	AuthUsername string `env:"AUTH_USERNAME"`
@@ -75,6 +77,18 @@ type Config struct {
 
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
+}
+
+// MaxDeadLetterBodyBytes is the largest MAX_BODY_BYTES with a dead-letter
+// topic: Pub/Sub's limit of 10,000,000 bytes for a message, less 64 KiB
+// for the attributes Gwook adds to a dead-lettered one.
+const MaxDeadLetterBodyBytes = 10_000_000 - 64<<10
+
+// PushEnvelopeBytes is the largest body a Pub/Sub push of an event of
+// eventBytes makes: the event in base64, plus 256 KiB for the envelope's
+// metadata and the message's attributes (at most 100 of 1,280 bytes).
+func PushEnvelopeBytes(eventBytes int) int64 {
+	return int64(eventBytes+2)/3*4 + 256<<10
 }
 
 // Load reads the server's configuration through lookuper
@@ -197,6 +211,19 @@ func (c *Config) validateServer(p *problems) {
 	}
 	if c.MaxBodyBytes < 1 {
 		p.add("MAX_BODY_BYTES must be positive, got %d", c.MaxBodyBytes)
+	}
+	if c.DeadLetterEnabled() && c.MaxBodyBytes > MaxDeadLetterBodyBytes {
+		p.add("MAX_BODY_BYTES must be at most %d with a dead-letter topic, so that every body Gwook reads fits in a Pub/Sub message "+
+			"(10,000,000 bytes, with room for the attributes), got %d", MaxDeadLetterBodyBytes, c.MaxBodyBytes)
+	}
+	if c.MaxEventBytes < 1 {
+		p.add("MAX_EVENT_BYTES must be positive, got %d", c.MaxEventBytes)
+	} else if envelope := PushEnvelopeBytes(c.MaxEventBytes); c.MaxBodyBytes < envelope {
+		p.add("MAX_BODY_BYTES (%d) must hold a Pub/Sub push envelope of an event of MAX_EVENT_BYTES (%d): at least %d",
+			c.MaxBodyBytes, c.MaxEventBytes, envelope)
+	}
+	if c.MaxInFlight < 1 {
+		p.add("MAX_IN_FLIGHT must be at least 1, got %d", c.MaxInFlight)
 	}
 	if c.MaxHeaderBytes < 4096 {
 		p.add("HTTP_SERVER_MAX_HEADER_BYTES must be at least 4096, got %d", c.MaxHeaderBytes)

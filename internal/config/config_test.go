@@ -45,7 +45,7 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		HTTPPort: 4000, ReadTimeout: 10 * time.Second, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
 		IdleTimeout: 60 * time.Second, GracefulShutdownTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10,
-		MaxBodyBytes: 16 << 20, MetricsPort: 9090, AuthUsername: "admin", AuthPassword: "admin", AuthRealm: "gwook",
+		MaxBodyBytes: 2 << 20, MaxEventBytes: 1 << 20, MaxInFlight: 48, MetricsPort: 9090, AuthUsername: "admin", AuthPassword: "admin", AuthRealm: "gwook",
 		SvixAuthToken: "sk", SvixMaxConnsPerHost: 100, SvixTimeout: 5 * time.Second, SvixRetryMaxAttempts: 5,
 		SvixRetryMaxElapsed: 8 * time.Second, SvixRetryInitialInterval: 100 * time.Millisecond,
 		SvixRetryMaxInterval: 2 * time.Second, SvixRetryAfterMax: 5 * time.Second, SvixHTTPClient: "tuned",
@@ -123,6 +123,12 @@ func TestInvalidCombinations(t *testing.T) {
 		{"bad port", map[string]string{"HTTP_SERVER_PORT": "70000"}, []string{"HTTP_SERVER_PORT must be between"}},
 		{"unparsable duration", map[string]string{"SVIX_TIMEOUT": "soon"},
 			[]string{`SVIX_TIMEOUT: "soon" is not a duration; use a number with a unit, e.g. 30s or 500ms`}},
+		{"no request in flight", map[string]string{"MAX_IN_FLIGHT": "0"}, []string{"MAX_IN_FLIGHT must be at least 1"}},
+		{"no event size", map[string]string{"MAX_EVENT_BYTES": "0"}, []string{"MAX_EVENT_BYTES must be positive"}},
+		{"body limit below a push of the largest event", map[string]string{"MAX_BODY_BYTES": "1048576"},
+			[]string{"MAX_BODY_BYTES (1048576) must hold a Pub/Sub push envelope of an event of MAX_EVENT_BYTES (1048576): at least 1660248"}},
+		{"body limit above a dead-letter message", map[string]string{"DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p", "MAX_BODY_BYTES": "16777216"},
+			[]string{"MAX_BODY_BYTES must be at most 9934464 with a dead-letter topic"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadEnv(with(tc.env))
@@ -301,5 +307,16 @@ func TestEachAuthMethodAloneIsEnough(t *testing.T) {
 		if _, err := loadEnv(env); err != nil {
 			t.Errorf("%v: %v", env, err)
 		}
+	}
+}
+
+func TestDefaultBodyLimitHoldsAPushOfTheLargestEvent(t *testing.T) {
+	c, err := loadEnv(map[string]string{"SVIX_AUTH_TOKEN": "sk", "PUBSUB_VERIFICATION_TOKEN": "t",
+		"DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxBodyBytes < PushEnvelopeBytes(c.MaxEventBytes) || c.MaxBodyBytes > MaxDeadLetterBodyBytes {
+		t.Errorf("MAX_BODY_BYTES %d: want between %d and %d", c.MaxBodyBytes, PushEnvelopeBytes(c.MaxEventBytes), MaxDeadLetterBodyBytes)
 	}
 }

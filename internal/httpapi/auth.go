@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"fmt"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -38,20 +38,29 @@ type Authenticator struct {
 	VerificationToken string
 	// Metrics counts failures; nil counts nothing.
 	Metrics *telemetry.Metrics
+	// Logger gets why a push token was refused, at debug level; nil logs
+	// nothing.
+	Logger *slog.Logger
 }
 
 // authenticate returns how r authenticated, or the method it tried (empty
-// when it tried none) and an error saying why it failed.
+// when it tried none) and an error saying why it failed, in words fit for
+// the caller: the verifier's own detail (the expected audience, the issuer)
+// is only logged at debug level.
 func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 	if user, pass, ok := r.BasicAuth(); ok && a.Username != "" {
 		if secretEqual(user, a.Username)&secretEqual(pass, a.Password) == 1 {
 			return CallerBasic, nil
 		}
-		return CallerBasic, fmt.Errorf("wrong username or password")
+		return CallerBasic, errors.New("wrong username or password")
 	}
 	if raw, ok := bearerToken(r); ok && a.PushTokens != nil {
 		if err := a.PushTokens.Verify(r.Context(), raw); err != nil {
-			return CallerOIDC, fmt.Errorf("push token rejected: %w", err)
+			if a.Logger != nil {
+				a.Logger.DebugContext(r.Context(), "push token rejected", "error", err.Error(),
+					"request_id", requestIDFrom(r.Context()))
+			}
+			return CallerOIDC, errors.New("push token rejected")
 		}
 		return CallerOIDC, nil
 	}
@@ -59,9 +68,9 @@ func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 		if secretEqual(r.URL.Query().Get("token"), a.VerificationToken) == 1 {
 			return CallerToken, nil
 		}
-		return CallerToken, fmt.Errorf("wrong verification token")
+		return CallerToken, errors.New("wrong verification token")
 	}
-	return "", fmt.Errorf("no credentials")
+	return "", errors.New("no credentials")
 }
 
 // challenge is the WWW-Authenticate value for a 401.

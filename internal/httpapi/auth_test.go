@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,7 +25,7 @@ var authenticated = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request
 
 func TestBasicAuth(t *testing.T) {
 	a := &Authenticator{Realm: `gwook "prod"`, Username: "admin", Password: "s3cret"}
-	h := scopeRequests(discardLogger)(a.requireAuth(authenticated))
+	h := scopeRequests(discardLogger, nil)(a.requireAuth(authenticated))
 	for _, tc := range []struct {
 		name       string
 		user, pass string
@@ -78,7 +80,7 @@ func TestPushOIDCAuth(t *testing.T) {
 	issuer := googletoken.NewIssuer(t)
 	other := googletoken.NewIssuer(t)
 	a := &Authenticator{PushTokens: NewPushTokenVerifier(issuer.KeySet(), audience, serviceAccount)}
-	h := scopeRequests(discardLogger)(a.requireAuth(authenticated))
+	h := scopeRequests(discardLogger, nil)(a.requireAuth(authenticated))
 	valid := googletoken.PushClaims(audience, serviceAccount)
 	with := func(change func(*googletoken.Claims)) googletoken.Claims {
 		c := valid
@@ -127,7 +129,7 @@ func TestPushOIDCAuth(t *testing.T) {
 
 func TestVerificationTokenAuth(t *testing.T) {
 	a := &Authenticator{Username: "admin", Password: "s3cret", VerificationToken: "tok-123"}
-	h := scopeRequests(discardLogger)(a.requireAuth(authenticated))
+	h := scopeRequests(discardLogger, nil)(a.requireAuth(authenticated))
 	for _, tc := range []struct {
 		name, target string
 		want         int
@@ -156,12 +158,40 @@ func TestVerificationTokenAuth(t *testing.T) {
 
 func TestAuthErrorNeverEchoesCredentials(t *testing.T) {
 	a := &Authenticator{Username: "admin", Password: "s3cret", VerificationToken: "tok-123"}
-	h := scopeRequests(discardLogger)(a.requireAuth(authenticated))
+	h := scopeRequests(discardLogger, nil)(a.requireAuth(authenticated))
 	req := httptest.NewRequest(http.MethodPost, "/notifications?token=guess-tok", nil)
 	req.SetBasicAuth("admin", "guess-pass")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != 401 || strings.Contains(rec.Body.String(), "guess-pass") || strings.Contains(rec.Body.String(), "s3cret") {
 		t.Errorf("status %d body %s", rec.Code, rec.Body)
+	}
+}
+
+func TestRefusedPushTokenDetailIsLoggedNotServed(t *testing.T) {
+	issuer := googletoken.NewIssuer(t)
+	var logs bytes.Buffer
+	a := &Authenticator{PushTokens: NewPushTokenVerifier(issuer.KeySet(), audience, serviceAccount),
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	h := scopeRequests(discardLogger, nil)(a.requireAuth(authenticated))
+	claims := googletoken.PushClaims(audience, serviceAccount)
+	claims.Audience = "https://elsewhere.example.com"
+	req := httptest.NewRequest(http.MethodPost, "/notifications", nil)
+	req.Header.Set("Authorization", "Bearer "+issuer.Sign(t, claims))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assertUnauthorized(t, rec)
+	var p Problem
+	_ = json.Unmarshal(rec.Body.Bytes(), &p)
+	if p.Detail != "authentication failed: push token rejected" {
+		t.Errorf("detail %q", p.Detail)
+	}
+	for _, detail := range []string{audience, "elsewhere", "audience", "aud"} {
+		if strings.Contains(rec.Body.String(), detail) {
+			t.Errorf("the 401 body echoes %q: %s", detail, rec.Body)
+		}
+	}
+	if !strings.Contains(logs.String(), `"level":"DEBUG","msg":"push token rejected"`) || !strings.Contains(logs.String(), audience) {
+		t.Errorf("the verifier's detail was not logged at debug level: %s", logs.String())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"go.opentelemetry.io/otel/trace"
 
@@ -81,10 +82,10 @@ func requestLogFrom(ctx context.Context) *RequestLog {
 }
 
 // scopeRequests gives each request its id (the caller's X-Request-Id when it
-// is plain, or a new one, returned on the response) and writes its one log
-// line when it ends. Probes of /health and /ready are logged at debug level
-// so they do not drown the rest.
-func scopeRequests(logger *slog.Logger) func(http.Handler) http.Handler {
+// is plain, or a new one, returned on the response), counts it in the HTTP
+// metrics and writes its one log line when it ends. Probes of /health and
+// /ready are logged at debug level so they do not drown the rest.
+func scopeRequests(logger *slog.Logger, metrics *telemetry.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			started := time.Now()
@@ -97,37 +98,72 @@ func scopeRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 				scope.id = hex.EncodeToString(b[:])
 			}
 			w.Header().Set(HeaderRequestID, scope.id)
+			// The one wrapper that records the status, for the metrics and
+			// the log line.
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			metrics.HTTPRequestStarted()
+			defer func() {
+				took := time.Since(started)
+				status := statusOf(ww)
+				metrics.HTTPRequestDone(routePattern(r), r.Method, status, took)
+				logRequest(logger, r, scope, status, took)
+			}()
 			next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), requestScopeKey{}, scope)))
-
-			level := slog.LevelInfo
-			if r.URL.Path == "/health" || r.URL.Path == "/ready" {
-				level = slog.LevelDebug
-			}
-			if !logger.Enabled(r.Context(), level) {
-				return
-			}
-			traceID := scope.log.traceID
-			if traceID == "" {
-				if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
-					traceID = sc.TraceID().String()
-				}
-			}
-			attrs := scope.log.attrs
-			copy(attrs, []slog.Attr{
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", ww.Status()),
-				slog.Duration("duration", time.Since(started)),
-				slog.Int("bytes_in", int(max(r.ContentLength, 0))),
-				slog.String("request_id", scope.id),
-			})
-			if traceID != "" {
-				attrs = append(attrs, slog.String("trace_id", traceID))
-			}
-			logger.LogAttrs(r.Context(), level, "request", attrs...)
 		})
 	}
+}
+
+// statusOf is the status ww sent: 200 when the handler wrote nothing, as
+// net/http then answers.
+func statusOf(ww middleware.WrapResponseWriter) int {
+	if s := ww.Status(); s != 0 {
+		return s
+	}
+	return http.StatusOK
+}
+
+// routePattern is the chi route r matched, or "" when none did.
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		return rc.RoutePattern()
+	}
+	return ""
+}
+
+// logRequest writes the request's one log line. Durations are logged as
+// float milliseconds, with the unit in the key.
+func logRequest(logger *slog.Logger, r *http.Request, scope *requestScope, status int, took time.Duration) {
+	level := slog.LevelInfo
+	if r.URL.Path == "/health" || r.URL.Path == "/ready" {
+		level = slog.LevelDebug
+	}
+	if !logger.Enabled(r.Context(), level) {
+		return
+	}
+	traceID := scope.log.traceID
+	if traceID == "" {
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+			traceID = sc.TraceID().String()
+		}
+	}
+	attrs := scope.log.attrs
+	copy(attrs, []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", milliseconds(took)),
+		slog.Int("bytes_in", int(max(r.ContentLength, 0))),
+		slog.String("request_id", scope.id),
+	})
+	if traceID != "" {
+		attrs = append(attrs, slog.String("trace_id", traceID))
+	}
+	logger.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// milliseconds is d in milliseconds, to the microsecond.
+func milliseconds(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
 }
 
 // recoverPanics turns a panic in a handler into a 500 problem and an error

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +15,7 @@ import (
 func TestRecoverPanics(t *testing.T) {
 	var logs bytes.Buffer
 	metrics := telemetry.NewMetrics("test")
-	h := scopeRequests(discardLogger)(recoverPanics(slog.New(slog.NewJSONHandler(&logs, nil)), metrics, nil)(
+	h := scopeRequests(discardLogger, nil)(recoverPanics(slog.New(slog.NewJSONHandler(&logs, nil)), metrics, nil)(
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/notifications", nil))
@@ -32,3 +33,34 @@ func TestRecoverPanics(t *testing.T) {
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)
+
+func TestOneRequestOneLogLineAndItsMetrics(t *testing.T) {
+	var logs bytes.Buffer
+	metrics := telemetry.NewMetrics("test")
+	router := NewRouter(Deps{Health: NewHealth(0, discardLogger), Auth: &Authenticator{Username: "u", Password: "p"},
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics})
+	router.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/notifications", nil))
+	router.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/nowhere", nil))
+
+	var line map[string]any
+	if err := json.Unmarshal([]byte(strings.SplitN(logs.String(), "\n", 2)[0]), &line); err != nil {
+		t.Fatalf("log %q: %v", logs.String(), err)
+	}
+	if ms, ok := line["duration_ms"].(float64); !ok || ms < 0 || line["status"] != float64(401) {
+		t.Errorf("log line %v: want duration_ms in milliseconds and status 401", line)
+	}
+	if _, ok := line["duration"]; ok {
+		t.Errorf("log line %v still has a duration in nanoseconds", line)
+	}
+	got := scrape(t, metrics)
+	for _, want := range []string{
+		`gwook_http_requests_total{code="401",method="POST",route="/notifications"} 1`,
+		`gwook_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
+		`gwook_http_request_duration_seconds_count{method="POST",route="/notifications"} 1`,
+		"gwook_http_requests_in_flight 0",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

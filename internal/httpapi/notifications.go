@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,56 +17,108 @@ import (
 	"github.com/gwook/gwook/internal/pipeline"
 )
 
-// notifications handles POST /notifications: decode, run the pipeline, and
-// answer as DESIGN.md's response table says for the kind of caller.
+// notifications handles POST /notifications: read the body, decode, run
+// the pipeline, and answer as the README's response table says for the
+// kind of caller.
 type notifications struct {
-	pipeline     *pipeline.Pipeline
-	maxBodyBytes int64
+	pipeline      *pipeline.Pipeline
+	maxBodyBytes  int64
+	maxEventBytes int
 }
 
 func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	log := requestLogFrom(r.Context())
 	body, err := readBody(w, r, h.maxBodyBytes)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			log.Add(slog.String("outcome", string(pipeline.Invalid)), slog.String("error", "body too large"))
-			writeProblem(w, r, Problem{Type: problemTypeBase + "body_too_large", Status: http.StatusRequestEntityTooLarge,
-				Detail: fmt.Sprintf("body exceeds %d bytes (MAX_BODY_BYTES)", h.maxBodyBytes), Layer: LayerGwook,
-				Outcome: string(pipeline.Invalid)})
-			return
-		}
-		log.Add(slog.String("error", "reading body: "+err.Error()))
-		writeProblem(w, r, Problem{Type: problemTypeBase + "bad_body", Status: http.StatusBadRequest,
-			Detail: "could not read the request body", Layer: LayerGwook})
+		h.refuseBody(w, r, err)
 		return
 	}
-
-	m := ingest.Decode(r.Header, body)
+	m := ingest.Decode(r.Header, body, h.maxEventBytes)
 	if CallerFrom(r.Context()).IsPush() && m.Delivery.Entry == ingest.EntryDirect {
 		// A push without wrapper and without metadata headers: the body is the
 		// event, but the caller is Pub/Sub and needs push status codes.
 		m.Delivery.Entry = ingest.EntryPush
 	}
 	res := h.pipeline.Process(r.Context(), &m)
+	log := requestLogFrom(r.Context())
 	log.SetTraceID(res.TraceID)
 	logResult(log, &m, &res)
 	h.respond(w, r, &m, &res)
 }
 
-// readBody reads the request body, at most limit bytes. A body that
-// announces its length is read into one buffer of that size, sparing the
-// buffer growth of io.ReadAll; net/http ends such a body at that length.
+// refuseBody answers a body that could not be read: 413 when it is over
+// MAX_BODY_BYTES, 408 when it did not arrive within
+// HTTP_SERVER_READ_TIMEOUT, 400 otherwise. The read error itself goes to
+// the log line only.
+func (h *notifications) refuseBody(w http.ResponseWriter, r *http.Request, err error) {
+	log := requestLogFrom(r.Context())
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		log.Add(slog.String("outcome", string(pipeline.Invalid)), slog.String("error", "body too large"))
+		writeProblem(w, r, Problem{Type: problemTypeBase + "body_too_large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the body exceeds %d bytes (MAX_BODY_BYTES)", h.maxBodyBytes), Layer: LayerGwook,
+			Outcome: string(pipeline.Invalid)})
+	case errors.As(err, &netErr) && netErr.Timeout():
+		log.Add(slog.String("error", "reading body: "+err.Error()))
+		w.Header().Set("Connection", "close")
+		writeProblem(w, r, Problem{Type: problemTypeBase + "request_timeout", Status: http.StatusRequestTimeout,
+			Detail: "the body did not arrive within HTTP_SERVER_READ_TIMEOUT", Layer: LayerGwook})
+	default:
+		log.Add(slog.String("error", "reading body: "+err.Error()))
+		writeProblem(w, r, Problem{Type: problemTypeBase + "bad_body", Status: http.StatusBadRequest,
+			Detail: "the request body could not be read: the connection ended before its announced length, or its encoding is broken",
+			Layer:  LayerGwook})
+	}
+}
+
+// bodyBufferStart bounds the buffer a body is first read into. The buffer
+// grows as bytes arrive, never to the announced Content-Length at once: a
+// caller announcing megabytes and sending slowly holds only what it sent.
+const bodyBufferStart = 16 << 10
+
+// readBody reads the request body, at most limit bytes. A body announced
+// above the limit is refused unread (*http.MaxBytesError), and the
+// connection is closed after the answer rather than drained.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	if r.ContentLength <= 0 || r.ContentLength > limit {
-		return io.ReadAll(body)
+	size := int64(bodyBufferStart)
+	if r.ContentLength >= 0 {
+		// One byte more than announced, to see the end without growing.
+		size = min(r.ContentLength+1, size)
 	}
-	buf := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(body, buf); err != nil {
-		return nil, err
+	buf := make([]byte, 0, size)
+	for {
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			if r.ContentLength >= 0 && int64(len(buf)) != r.ContentLength {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = grow(buf, r.ContentLength)
+		}
 	}
-	return buf, nil
+}
+
+// grow returns buf with room for more: twice its capacity, so that a body
+// is copied about once in all as it grows, but never more than one byte
+// past an announced length, which buf has already reached half of.
+func grow(buf []byte, announced int64) []byte {
+	size := 2 * cap(buf)
+	if announced >= 0 {
+		size = int(min(int64(size), announced+1))
+	}
+	return slices.Grow(buf, max(size-len(buf), 1))
 }
 
 func logResult(log *RequestLog, m *ingest.Message, res *pipeline.Result) {
@@ -108,7 +162,7 @@ type accepted struct {
 	DeadLettered  bool   `json:"dead_lettered,omitempty"`
 }
 
-// respond writes the answer for res, following DESIGN.md's response table.
+// respond writes the answer for res, following the README's response table.
 // Pub/Sub push acks only 102, 200, 201, 202 and 204, and the emulator takes
 // 202 as a nack, so every success to a push is 200; a push is acked only
 // when its event was delivered, deliberately dropped, or dead-lettered.
@@ -117,12 +171,10 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *inges
 	ok := accepted{Outcome: string(res.Outcome), EventID: bounded(m.Event.ID), Application: res.AppID,
 		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered}
 	p := Problem{Type: problemTypeBase + string(res.Outcome), Layer: LayerSvix, Outcome: string(res.Outcome),
-		EventID: bounded(m.Event.ID), SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered}
-	if res.Err != nil {
-		p.Detail = res.Err.Error()
-	}
+		EventID: bounded(m.Event.ID), SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered,
+		Detail: detail(res)}
 	if res.DeadLetterErr != nil {
-		p.Detail += "; dead-letter publish failed: " + res.DeadLetterErr.Error()
+		p.Detail += "; dead-letter publish failed: the event is not stored, keep it and send it again"
 	}
 	if push && res.DeadLettered {
 		writeJSON(w, http.StatusOK, ok) // safe on the dead-letter topic: ack
@@ -158,8 +210,12 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *inges
 		// subscription's own dead-letter policy then takes it.
 		p.Status, p.Layer = http.StatusBadRequest, LayerGwook
 		var invalid *event.InvalidError
-		if errors.As(res.Err, &invalid) {
-			p.Detail, p.Errors = invalid.Reason, invalid.Fields
+		var tooLarge *ingest.EventTooLargeError
+		switch {
+		case errors.As(res.Err, &invalid):
+			p.Errors = invalid.Fields
+		case errors.As(res.Err, &tooLarge):
+			p.Type, p.Status = problemTypeBase+"event_too_large", http.StatusRequestEntityTooLarge
 		}
 	case pipeline.Rejected:
 		// Svix refused the message for good; push gets a nack so the
@@ -183,6 +239,41 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *inges
 		p.Status = pick(push, http.StatusServiceUnavailable, http.StatusInternalServerError)
 	}
 	writeProblem(w, r, p)
+}
+
+// detail says in words what became of the event, for the answer's body.
+// It never carries res.Err itself, which can hold a library's text or an
+// internal address; that goes to the log line.
+func detail(res *pipeline.Result) string {
+	switch res.Outcome {
+	case pipeline.Invalid:
+		var invalid *event.InvalidError
+		var tooLarge *ingest.EventTooLargeError
+		switch {
+		case errors.As(res.Err, &invalid):
+			return invalid.Reason
+		case errors.As(res.Err, &tooLarge):
+			return fmt.Sprintf("the event is %d bytes, above the %d that MAX_EVENT_BYTES allows", tooLarge.Size, tooLarge.Limit)
+		}
+		return "the event is not valid"
+	case pipeline.Duplicate:
+		if res.Svix.Status == http.StatusConflict {
+			return "Svix already has a message with this event id"
+		}
+		return "an event with the same dedup key (DEDUP_KEY_FIELDS) was delivered within DEDUP_TTL"
+	case pipeline.Rejected:
+		return fmt.Sprintf("Svix refused the message with status %d", res.Svix.Status)
+	case pipeline.RateLimited:
+		return fmt.Sprintf("Svix answered 429 to the last of %d attempts", res.Svix.Attempts)
+	case pipeline.Unavailable:
+		if res.Svix.Status != 0 {
+			return fmt.Sprintf("Svix answered %d to the last of %d attempts", res.Svix.Status, res.Svix.Attempts)
+		}
+		return fmt.Sprintf("Svix did not answer the last of %d attempts", res.Svix.Attempts)
+	case pipeline.DedupUnavailable:
+		return "the duplicate-suppression store is unavailable"
+	}
+	return ""
 }
 
 // maxEchoedField bounds the event fields echoed into logs and answers: an

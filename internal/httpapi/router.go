@@ -1,11 +1,13 @@
 // Package httpapi is Gwook's HTTP surface: the chi router, its middleware
-// (request id, panic recovery, one log line per request, authentication,
-// body limits) and the handlers for /notifications, /health and /ready.
+// (request id, one log line and the HTTP metrics per request, panic
+// recovery, authentication, and the limits on headers, bodies and requests
+// in flight) and the handlers for /notifications, /health and /ready.
 package httpapi
 
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/trace"
@@ -17,11 +19,19 @@ import (
 
 // Deps is what the router needs.
 type Deps struct {
-	Pipeline     *pipeline.Pipeline
-	Auth         *Authenticator
-	Health       *Health
-	MaxBodyBytes int64
-	Logger       *slog.Logger
+	Pipeline *pipeline.Pipeline
+	Auth     *Authenticator
+	Health   *Health
+	// MaxBodyBytes bounds a request body (413 above it), MaxEventBytes the
+	// event in it (413 to a producer, dead-lettered for a push), and
+	// MaxHeaderBytes the request line and headers (431 above it).
+	MaxBodyBytes   int64
+	MaxEventBytes  int
+	MaxHeaderBytes int
+	// MaxInFlight bounds the requests to /notifications processed at once;
+	// the others are answered 503 unread.
+	MaxInFlight int
+	Logger      *slog.Logger
 	// Metrics, when set, counts requests; MetricsRoute also serves them
 	// at /metrics on this router (otherwise they have their own port).
 	Metrics      *telemetry.Metrics
@@ -35,23 +45,42 @@ type Deps struct {
 // NewRouter returns Gwook's HTTP handler.
 func NewRouter(d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(scopeRequests(d.Logger), d.Metrics.Middleware, recoverPanics(d.Logger, d.Metrics, d.Reporter))
+	r.Use(scopeRequests(d.Logger, d.Metrics), limitHeaders(d.MaxHeaderBytes), recoverPanics(d.Logger, d.Metrics, d.Reporter))
 	r.Get("/health", d.Health.live)
+	r.Head("/health", d.Health.live)
 	r.Get("/ready", d.Health.ready)
+	r.Head("/ready", d.Health.ready)
 	if d.MetricsRoute && d.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", d.Metrics.Handler())
 	}
-	r.With(d.Auth.requireAuth).Method(http.MethodPost, "/notifications",
-		&notifications{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, Problem{Type: problemTypeBase + "not_found", Status: http.StatusNotFound, Layer: LayerGwook})
+	// Authentication comes first: an unauthenticated flood, answered 401
+	// without its body being read, takes no slot from the callers Gwook
+	// serves.
+	r.With(d.Auth.requireAuth, limitInFlight(d.MaxInFlight, d.Metrics)).Method(http.MethodPost, "/notifications",
+		&notifications{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes, maxEventBytes: d.MaxEventBytes})
+	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+		writeProblem(w, req, Problem{Type: problemTypeBase + "not_found", Status: http.StatusNotFound, Layer: LayerGwook})
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, Problem{Type: problemTypeBase + "method_not_allowed", Status: http.StatusMethodNotAllowed, Layer: LayerGwook})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", allowedMethods(r, req.URL.Path))
+		writeProblem(w, req, Problem{Type: problemTypeBase + "method_not_allowed", Status: http.StatusMethodNotAllowed, Layer: LayerGwook})
 	})
 	tp := d.Tracing
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
 	return telemetry.ServerHandler(r, tp)
+}
+
+// allowedMethods lists the methods routes serves at path, for a 405's Allow
+// header.
+func allowedMethods(routes chi.Routes, path string) string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions} {
+		if routes.Match(chi.NewRouteContext(), m, path) {
+			allowed = append(allowed, m)
+		}
+	}
+	return strings.Join(allowed, ", ")
 }

@@ -27,7 +27,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				if m := Decode(bc.header, body); m.Err != nil {
+				if m := Decode(bc.header, body, 0); m.Err != nil {
 					b.Fatal(m.Err)
 				}
 			}

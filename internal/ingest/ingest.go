@@ -15,7 +15,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"unicode/utf8"
 
@@ -97,8 +100,20 @@ const (
 	HeaderOrderingKey     = "X-Goog-Pubsub-Ordering-Key"
 )
 
+// EventTooLargeError is the Err of a Message whose event is larger than the
+// limit Decode was given. Such an event is not parsed; Event.Raw holds it.
+type EventTooLargeError struct {
+	Size, Limit int
+}
+
+func (e *EventTooLargeError) Error() string {
+	return fmt.Sprintf("the event is %d bytes, above the limit of %d bytes", e.Size, e.Limit)
+}
+
 // Decode reads one request body. header is the request's headers, used to
-// recognise an unwrapped push.
+// recognise an unwrapped push. An event (the body, or a wrapped push's
+// decoded data) larger than maxEventBytes is not parsed: Err is an
+// *EventTooLargeError. maxEventBytes 0 sets no limit.
 //
 // A well-formed body takes the fast path: one strict pass of JSON v2 over
 // the envelope (exact names, no duplicates, no unknown members in the
@@ -106,7 +121,7 @@ const (
 // decodeMembers, which splits the body into its members with encoding/json
 // and gives the detailed errors. A fuzz test holds the two paths to the same
 // result.
-func Decode(header http.Header, body []byte) Message {
+func Decode(header http.Header, body []byte, maxEventBytes int) Message {
 	m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}}
 	if isUnwrappedPush(header) {
 		m.Delivery = unwrappedDelivery(header)
@@ -116,13 +131,25 @@ func Decode(header http.Header, body []byte) Message {
 		return m
 	}
 	if m.Delivery.Entry == EntryPush || !utf8.Valid(body) || !mayBeEnvelope(body) {
-		m.Event, m.Err = event.Decode(body)
+		m.Event, m.Err = decodeEvent(body, maxEventBytes)
 		return m
 	}
-	if decodeStrict(&m, body) {
+	if decodeStrict(&m, body, maxEventBytes) {
 		return m
 	}
-	return decodeMembers(body)
+	return decodeMembers(body, maxEventBytes)
+}
+
+// decodeEvent decodes data as an event unless it is above maxEventBytes.
+func decodeEvent(data []byte, maxEventBytes int) (event.Notification, error) {
+	if tooLarge(data, maxEventBytes) {
+		return event.Notification{Raw: data}, &EventTooLargeError{Size: len(data), Limit: maxEventBytes}
+	}
+	return event.Decode(data)
+}
+
+func tooLarge(data []byte, maxEventBytes int) bool {
+	return maxEventBytes > 0 && len(data) > maxEventBytes
 }
 
 // mayBeEnvelope reports whether body could have a member named "message".
@@ -143,13 +170,13 @@ type strictEnvelope struct {
 
 // decodeStrict fills m from body, a UTF-8 body that is not an unwrapped
 // push, and reports whether the strict pass could read it.
-func decodeStrict(m *Message, body []byte) bool {
+func decodeStrict(m *Message, body []byte, maxEventBytes int) bool {
 	var top strictEnvelope
 	if !startsWithObject(body) || jsonv2.Unmarshal(body, &top) != nil {
 		return false
 	}
 	if top.Message.Kind() != '{' {
-		m.Event, m.Err = event.Decode(body)
+		m.Event, m.Err = decodeEvent(body, maxEventBytes)
 		return true
 	}
 	// The strict pass refuses members it does not know, so a message
@@ -163,53 +190,94 @@ func decodeStrict(m *Message, body []byte) bool {
 		return false
 	}
 	m.Delivery = msg.delivery(top.Subscription, top.DeliveryAttempt)
-	m.Event, m.Err = event.Decode(data)
+	m.Event, m.Err = decodeEvent(data, maxEventBytes)
 	return true
 }
 
 // decodeMembers is Decode's path for a body the strict pass refused.
-func decodeMembers(body []byte) Message {
+func decodeMembers(body []byte, maxEventBytes int) Message {
 	m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}}
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
+	err := json.Unmarshal(body, &fields)
+	if message, ok := fields["message"]; err == nil && ok && startsWithObject(message) {
+		return decodeEnvelope(fields, body, maxEventBytes)
+	}
+	// The body is the event.
+	switch {
+	case tooLarge(body, maxEventBytes):
+		m.Event, m.Err = event.Notification{Raw: body}, &EventTooLargeError{Size: len(body), Limit: maxEventBytes}
+	case err != nil:
 		m.Event, m.Err = event.Notification{Raw: body}, event.DecodeError(body, err)
-		return m
+	default:
+		m.Event, m.Err = event.DecodeObject(body, fields)
 	}
-	if message, ok := fields["message"]; ok && startsWithObject(message) {
-		return decodeEnvelope(fields, body)
-	}
-	m.Event, m.Err = event.DecodeObject(body, fields)
 	return m
 }
 
-func decodeEnvelope(fields map[string]json.RawMessage, body []byte) Message {
+func decodeEnvelope(fields map[string]json.RawMessage, body []byte, maxEventBytes int) Message {
 	var (
 		msg          pushMessage
 		subscription string
 		attempt      int
 	)
-	err := json.Unmarshal(fields["message"], &msg)
-	if v, ok := fields["subscription"]; ok && err == nil {
-		err = json.Unmarshal(v, &subscription)
+	problem := member(fields, "message", &msg)
+	if problem == "" {
+		problem = member(fields, "subscription", &subscription)
 	}
-	if v, ok := fields["deliveryAttempt"]; ok && err == nil {
-		err = json.Unmarshal(v, &attempt)
+	if problem == "" {
+		problem = member(fields, "deliveryAttempt", &attempt)
 	}
 	m := Message{Body: body, Delivery: msg.delivery(subscription, attempt)}
 	switch {
-	case err != nil:
-		m.Err = &event.InvalidError{Reason: "push envelope is malformed: " + err.Error()}
+	case problem != "":
+		m.Err = &event.InvalidError{Reason: "push envelope is malformed: " + problem}
 	case msg.Data == nil || *msg.Data == "":
 		m.Err = &event.InvalidError{Reason: "push message has no data"}
 	default:
 		data, err := base64.StdEncoding.DecodeString(*msg.Data)
 		if err != nil {
-			m.Err = &event.InvalidError{Reason: "push message data is not valid base64: " + err.Error()}
+			reason := "push message data is not valid base64"
+			var corrupt base64.CorruptInputError
+			if errors.As(err, &corrupt) {
+				reason += fmt.Sprintf(" (at byte %d)", int64(corrupt))
+			}
+			m.Err = &event.InvalidError{Reason: reason}
 			return m
 		}
-		m.Event, m.Err = event.Decode(data)
+		m.Event, m.Err = decodeEvent(data, maxEventBytes)
 	}
 	return m
+}
+
+// member decodes the envelope member name, when present, into v. It
+// returns what is wrong with it in words, without Go's type names, or "".
+func member(fields map[string]json.RawMessage, name string, v any) string {
+	raw, ok := fields[name]
+	if !ok {
+		return ""
+	}
+	err := json.Unmarshal(raw, v)
+	if err == nil {
+		return ""
+	}
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) {
+		return name + " is not valid JSON"
+	}
+	path := name
+	if typeErr.Field != "" {
+		path += "." + typeErr.Field
+	}
+	want := "a string"
+	switch {
+	case typeErr.Field == "attributes": // the map, or one of its values
+		want = "an object of strings"
+	case typeErr.Type.Kind() == reflect.Int:
+		want = "a whole number"
+	case typeErr.Type.Kind() == reflect.Struct:
+		want = "an object"
+	}
+	return fmt.Sprintf("%s must be %s, not a JSON %s", path, want, typeErr.Value)
 }
 
 func isUnwrappedPush(h http.Header) bool {

@@ -27,7 +27,7 @@ func TestDecodeWrappedEnvelope(t *testing.T) {
 		{"snake_case", "message_id", "publish_time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := Decode(http.Header{}, wrapped(t, tc.idKey, tc.timeKey, b64(validEvent)))
+			m := Decode(http.Header{}, wrapped(t, tc.idKey, tc.timeKey, b64(validEvent)), 0)
 			if m.Err != nil {
 				t.Fatalf("Decode: %v", m.Err)
 			}
@@ -54,7 +54,7 @@ func TestDecodeUnwrappedPush(t *testing.T) {
 	h.Set(HeaderSubscription, "projects/p/subscriptions/s")
 	h.Set(HeaderPublishTime, "2026-01-02T15:04:06Z")
 	h.Set(HeaderDeliveryAttempt, "2")
-	m := Decode(h, []byte(validEvent))
+	m := Decode(h, []byte(validEvent), 0)
 	if m.Err != nil {
 		t.Fatalf("Decode: %v", m.Err)
 	}
@@ -72,14 +72,14 @@ func TestDecodeUnwrappedPush(t *testing.T) {
 	// and then even a body that looks like an envelope is the event itself.
 	h = http.Header{}
 	h.Set(HeaderSubscription, "projects/p/subscriptions/s")
-	m = Decode(h, wrapped(t, "messageId", "publishTime", b64(validEvent)))
+	m = Decode(h, wrapped(t, "messageId", "publishTime", b64(validEvent)), 0)
 	if m.Delivery.Entry != EntryPush || m.Delivery.Wrapped || m.Err == nil {
 		t.Errorf("envelope body on unwrapped push: entry %q wrapped %v err %v", m.Delivery.Entry, m.Delivery.Wrapped, m.Err)
 	}
 }
 
 func TestDecodeRawEvent(t *testing.T) {
-	m := Decode(http.Header{}, []byte(validEvent))
+	m := Decode(http.Header{}, []byte(validEvent), 0)
 	if m.Err != nil {
 		t.Fatalf("Decode: %v", m.Err)
 	}
@@ -119,7 +119,7 @@ func TestDecodeRejects(t *testing.T) {
 			if header == nil {
 				header = http.Header{}
 			}
-			m := Decode(header, []byte(tc.body))
+			m := Decode(header, []byte(tc.body), 0)
 			if tc.name == "non-object message field" {
 				// An event may not use "message" as an envelope, but a
 				// string there is just an extra event field.
@@ -158,8 +158,78 @@ func hasField(fields []event.FieldError, name string) bool {
 }
 
 func TestDecodeKeepsPushMetadataOnInvalidEvent(t *testing.T) {
-	m := Decode(http.Header{}, wrapped(t, "message_id", "publish_time", b64(`{}`)))
+	m := Decode(http.Header{}, wrapped(t, "message_id", "publish_time", b64(`{}`)), 0)
 	if m.Err == nil || m.Delivery.MessageID != "m-42" || m.Delivery.Subscription == "" {
 		t.Fatalf("err %v delivery %+v: the push metadata must survive a bad event", m.Err, m.Delivery)
+	}
+}
+
+func TestEventAboveTheLimitIsNotParsed(t *testing.T) {
+	const limit = 64
+	big := `{"id":"evt_big","type":"t","source":"s","project":"p","user_id":"u","time":"2026-01-02T15:04:05Z","data":{"pad":"xxxxxxxx"}}`
+	unwrapped := http.Header{}
+	unwrapped.Set(HeaderMessageID, "m-1")
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		body   string
+		entry  Entry
+	}{
+		{"raw event", http.Header{}, big, EntryDirect},
+		{"raw event that is not JSON", http.Header{}, strings.Repeat("x", limit+1), EntryDirect},
+		{"raw event with a message member", http.Header{}, strings.Replace(big, `"id"`, `"message":"hi","id"`, 1), EntryDirect},
+		{"wrapped push", http.Header{}, string(wrapped(t, "messageId", "publishTime", b64(big))), EntryPush},
+		{"unwrapped push", unwrapped, big, EntryPush},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := Decode(tc.header, []byte(tc.body), limit)
+			var tooLarge *EventTooLargeError
+			if !errors.As(m.Err, &tooLarge) {
+				t.Fatalf("err = %v, want *EventTooLargeError", m.Err)
+			}
+			if tooLarge.Limit != limit || tooLarge.Size != len(m.Event.Raw) || tooLarge.Size <= limit {
+				t.Errorf("%+v for an event of %d bytes", tooLarge, len(m.Event.Raw))
+			}
+			if m.Event.ID != "" {
+				t.Errorf("the event was parsed: id %q", m.Event.ID)
+			}
+			if m.Delivery.Entry != tc.entry {
+				t.Errorf("entry %q, want %q", m.Delivery.Entry, tc.entry)
+			}
+		})
+	}
+	// A wrapped push keeps its event (for the dead-letter topic) and its
+	// metadata.
+	m := Decode(http.Header{}, wrapped(t, "messageId", "publishTime", b64(big)), limit)
+	if string(m.Event.Raw) != big || m.Delivery.MessageID != "m-42" {
+		t.Errorf("raw %q, delivery %+v", m.Event.Raw, m.Delivery)
+	}
+	// At the limit, the event is decoded.
+	if m := Decode(http.Header{}, []byte(big), len(big)); m.Err != nil {
+		t.Errorf("an event of exactly the limit: %v", m.Err)
+	}
+}
+
+func TestEnvelopeProblemsAreInWords(t *testing.T) {
+	data := b64(validEvent)
+	for _, tc := range []struct{ body, want string }{
+		{`{"message":{"data":5}}`, "message.data must be a string, not a JSON number"},
+		{`{"message":{"data":"` + data + `","attributes":{"a":1}}}`, "message.attributes must be an object of strings, not a JSON number"},
+		{`{"message":{"data":"` + data + `","attributes":[]}}`, "message.attributes must be an object of strings, not a JSON array"},
+		{`{"message":{"data":"` + data + `"},"subscription":5}`, "subscription must be a string, not a JSON number"},
+		{`{"message":{"data":"` + data + `"},"deliveryAttempt":"3"}`, "deliveryAttempt must be a whole number, not a JSON string"},
+		{`{"message":{"data":"ab$d"}}`, "push message data is not valid base64 (at byte 2)"},
+	} {
+		m := Decode(http.Header{}, []byte(tc.body), 0)
+		var invalid *event.InvalidError
+		if !errors.As(m.Err, &invalid) || !strings.HasSuffix(invalid.Reason, tc.want) {
+			t.Errorf("%s: err %v, want it to end in %q", tc.body, m.Err, tc.want)
+			continue
+		}
+		for _, goText := range []string{"json:", "Go ", "pushMessage", "illegal"} {
+			if strings.Contains(invalid.Reason, goText) {
+				t.Errorf("%s: reason %q has Go's own text", tc.body, invalid.Reason)
+			}
+		}
 	}
 }

@@ -48,7 +48,7 @@ func BenchmarkProcess(b *testing.B) {
 			for b.Loop() {
 				i++
 				body := fmt.Appendf(nil, `{"id":"evt_%d","type":"user.signed_up","source":"accounts","project":"p1","user_id":"usr_1","time":"2026-01-02T15:04:05Z","data":{"plan":"pro","n":%d}}`, i, i)
-				m := ingest.Decode(http.Header{}, body)
+				m := ingest.Decode(http.Header{}, body, 0)
 				if r := p.Process(ctx, &m); r.Outcome != pipeline.Forwarded {
 					b.Fatalf("outcome %s: %v", r.Outcome, r.Err)
 				}

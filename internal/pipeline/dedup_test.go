@@ -76,7 +76,7 @@ func sameKey(user string) func(id string, entry ingest.Entry) *ingest.Message {
 	return func(id string, entry ingest.Entry) *ingest.Message {
 		m := ingest.Decode(http.Header{}, fmt.Appendf(nil,
 			`{"id":%q,"type":"user.signed_up","source":%q,"project":"p1","user_id":%q,"time":"2026-01-02T15:04:05Z","data":{}}`,
-			id, source, user))
+			id, source, user), 0)
 		if m.Err != nil {
 			panic(m.Err)
 		}
@@ -299,7 +299,7 @@ func TestApplicationsDoNotSuppressEachOther(t *testing.T) {
 		for i, user := range []string{"usr_a", "usr_b"} {
 			m := ingest.Decode(http.Header{}, fmt.Appendf(nil,
 				`{"id":"evt_%d","type":"user.signed_up","source":%q,"project":"p1","user_id":%q,"time":"2026-01-02T15:04:05Z","data":{}}`,
-				i, source, user))
+				i, source, user), 0)
 			process(t, p, &m, pipeline.Forwarded)
 		}
 	})

@@ -6,11 +6,9 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -37,6 +35,7 @@ type Metrics struct {
 	authFailures      *prometheus.CounterVec
 	recoveredPanics   prometheus.Counter
 	deadLetterLatency prometheus.Histogram
+	requestsShed      prometheus.Counter
 }
 
 // latencyBuckets cover a fast local hop to a Svix call with every retry.
@@ -153,6 +152,8 @@ func NewMetrics(version string) *Metrics {
 			Help: "Requests refused for bad or missing credentials, by the method tried (" + authMethodLabel.list() + ")."}, authMethodLabel),
 		recoveredPanics: f.NewCounter(prometheus.CounterOpts{Name: "gwook_panics_recovered_total",
 			Help: "Handler panics turned into 500 answers."}),
+		requestsShed: f.NewCounter(prometheus.CounterOpts{Name: "gwook_requests_shed_total",
+			Help: "Requests to /notifications answered 503 unread because MAX_IN_FLIGHT were being processed."}),
 	}
 }
 
@@ -207,53 +208,6 @@ func combinations(labels []label) [][]string {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
-
-// Middleware counts requests by chi route pattern (never the raw path, whose
-// values are unbounded), method and status code, and times them.
-func (m *Metrics) Middleware(next http.Handler) http.Handler {
-	if m == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started := time.Now()
-		m.httpInFlight.Inc()
-		defer m.httpInFlight.Dec()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
-		method := boundedMethod(r.Method)
-		m.httpRequests.WithLabelValues(route, method, strconv.Itoa(sw.status)).Inc()
-		m.httpDuration.WithLabelValues(route, method).Observe(time.Since(started).Seconds())
-	})
-}
-
-// boundedMethod keeps the method label to the standard methods.
-func boundedMethod(method string) string {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-		return method
-	}
-	return "other"
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status      int
-	wroteHeader bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wroteHeader {
-		w.status, w.wroteHeader = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Event counts one event's fate: how it arrived and its outcome, values of
 // entryLabel and outcomeLabel.
@@ -340,6 +294,13 @@ func (m *Metrics) DeadLetterPublish(reason string, took time.Duration, err error
 func (m *Metrics) AuthFailure(method string) {
 	if m != nil {
 		m.authFailures.WithLabelValues(method).Inc()
+	}
+}
+
+// RequestShed counts a request turned away by the in-flight limit.
+func (m *Metrics) RequestShed() {
+	if m != nil {
+		m.requestsShed.Inc()
 	}
 }
 

@@ -15,8 +15,9 @@
 // Usage:
 //
 //	bench [flags]                        run every phase (see -h)
+//	bench overload [flags]               gwook's memory under a burst of large bodies and slow senders (see overload -h)
 //	bench proxy -listen A -upstream URL  the baseline reverse proxy, started by bench
-//	bench svix -listen A                 the Svix-compatible server, started by bench
+//	bench svix -listen A [-delay D]      the Svix-compatible server, started by bench
 package main
 
 import (
@@ -46,6 +47,8 @@ func main() {
 		err = runProxy(os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "svix":
 		err = runSvix(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "overload":
+		err = runOverload(os.Args[2:])
 	default:
 		err = runBench(os.Args[1:])
 	}

@@ -59,18 +59,22 @@ func runProxy(args []string) error {
 }
 
 // runSvix is the "svix" mode: the Svix-compatible server of package
-// svixserver in its fast mode (no OpenAPI checks, no delay, 202 for every
-// valid message) and without the per-message log line that
+// svixserver in its fast mode (no OpenAPI checks, no delay unless -delay,
+// 202 for every valid message) and without the per-message log line that
 // cmd/svix-test-server writes.
 func runSvix(args []string) error {
 	fs := flag.NewFlagSet("svix", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	delay := fs.Duration("delay", 0, "how long each message creation takes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	srv, err := svixserver.NewServer(svixserver.Options{})
 	if err != nil {
 		return err
+	}
+	if *delay > 0 {
+		srv.SetDefault(svixserver.Response{Delay: *delay})
 	}
 	return serve(*listen, &baselineAdapter{next: srv})
 }

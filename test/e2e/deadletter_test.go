@@ -253,8 +253,8 @@ func TestFailedPushIsDeadLetteredThenReplayed(t *testing.T) {
 				t.Errorf("request log line %v: want status 200, outcome %s, dead_lettered, attempts %d, push_message_id %s",
 					l, tc.reason, maxAttempts, srcID)
 			}
-			ns, _ := l["duration"].(float64) // slog writes durations in nanoseconds
-			if took, minimum := time.Duration(ns), time.Duration(maxAttempts-1)*tc.wait; took <= 0 || took < minimum {
+			ms, _ := l["duration_ms"].(float64)
+			if took, minimum := time.Duration(ms*float64(time.Millisecond)), time.Duration(maxAttempts-1)*tc.wait; took <= 0 || took < minimum {
 				t.Errorf("the push took %v, want at least %v: Retry-After was not honoured", took, minimum)
 			}
 			if left := s.peekDeadLetters(t); len(left) != 1 {

@@ -18,22 +18,34 @@ import (
 // Issuer signs tokens with its own RSA key.
 type Issuer struct {
 	key    *rsa.PrivateKey
+	keyID  string
 	signer jose.Signer
 }
 
-// NewIssuer makes a fresh signing key.
+// NewIssuer makes a fresh signing key, with the key id "test-key".
 func NewIssuer(tb testing.TB) *Issuer {
+	return NewIssuerWithKeyID(tb, "test-key")
+}
+
+// NewIssuerWithKeyID makes a fresh signing key whose tokens name keyID.
+func NewIssuerWithKeyID(tb testing.TB, keyID string) *Issuer {
 	tb.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "test-key"))
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", keyID))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Issuer{key: key, signer: signer}
+	return &Issuer{key: key, keyID: keyID, signer: signer}
+}
+
+// JWK is the public key as Google publishes its keys, for a key set served
+// over HTTP.
+func (i *Issuer) JWK() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: &i.key.PublicKey, KeyID: i.keyID, Algorithm: string(jose.RS256), Use: "sig"}
 }
 
 // KeySet verifies what this Issuer signs; pass it where Google's keys go.
