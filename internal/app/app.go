@@ -204,7 +204,7 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	// is never survived: every event would fail until it is fixed.
 	checks := []httpapi.Check{
 		{Name: "svix", Check: sender.Ping, Degrades: cfg.DeadLetterEnabled()},
-		{Name: "svix_token", Check: tokenCheck},
+		tokenCheck,
 	}
 	pc := pipeline.Config{
 		Sender:   sender,
@@ -257,25 +257,24 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 // token, which reuses its answer for svixTokenCheckInterval and fails only
 // when Svix refuses the token (Svix unreachable is the "svix" check's
 // business).
-func (a *App) checkSvixToken(ctx context.Context, sender *svix.Sender) (func(context.Context) error, error) {
+func (a *App) checkSvixToken(ctx context.Context, sender *svix.Sender) (httpapi.Check, error) {
 	interval := a.tokenCheckInterval
 	if interval == 0 {
 		interval = svixTokenCheckInterval
 	}
-	check := svix.NewTokenCheck(sender, interval)
-	switch err := check.Check(ctx); {
+	switch err := sender.CheckToken(ctx); {
 	case errors.Is(err, svix.ErrUnauthorized):
-		return nil, fmt.Errorf("SVIX_AUTH_TOKEN is wrong or lacks access: %w; "+
+		return httpapi.Check{}, fmt.Errorf("SVIX_AUTH_TOKEN is wrong or lacks access: %w; "+
 			"check the token in the Svix dashboard (API Access) and SVIX_SERVER_URL for its region", err)
 	case err != nil:
 		a.logger.Warn("could not check SVIX_AUTH_TOKEN; starting anyway", "error", err.Error())
 	}
-	return func(ctx context.Context) error {
-		if err := check.Check(ctx); errors.Is(err, svix.ErrUnauthorized) {
+	return httpapi.Check{Name: "svix_token", CacheFor: interval, Check: func(ctx context.Context) error {
+		if err := sender.CheckToken(ctx); errors.Is(err, svix.ErrUnauthorized) {
 			return err
 		}
 		return nil
-	}, nil
+	}}, nil
 }
 
 // dedupStore returns Redis when REDIS_URL is set, else the in-process store

@@ -98,7 +98,7 @@ func TestRevokedSvixToken(t *testing.T) {
 	}
 	h.Svix.SetToken("sk_rotated")
 	code, body := get(t, h.URL+"/ready")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"svix_token":"down: svix: the API token was refused (401 Unauthorized)"`) {
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"svix_token":"down"`) {
 		t.Errorf("/ready with the token revoked: %d %s", code, body)
 	}
 	if strings.Contains(body, gwooktest.SvixToken) {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -272,42 +271,6 @@ func (s *Sender) CheckToken(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("svix: checking the API token: %w", err)
-}
-
-// TokenCheck reuses the answer of CheckToken for an interval, so that a
-// readiness probe polled every few seconds costs Svix at most one call per
-// interval, even while Svix is slow. Only a check whose caller cancelled
-// it (went away) is not remembered.
-// It is safe for concurrent use: callers that come while a check runs
-// wait for its answer.
-type TokenCheck struct {
-	sender   *Sender
-	interval time.Duration
-
-	mu      sync.Mutex
-	checked time.Time // when err was found; zero before the first check
-	err     error
-}
-
-// NewTokenCheck returns a TokenCheck of s that asks Svix at most once per
-// interval.
-func NewTokenCheck(s *Sender, interval time.Duration) *TokenCheck {
-	return &TokenCheck{sender: s, interval: interval}
-}
-
-// Check returns the answer of the last CheckToken when it is younger than
-// the interval, and asks Svix again otherwise.
-func (c *TokenCheck) Check(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.checked.IsZero() && time.Since(c.checked) < c.interval {
-		return c.err
-	}
-	err := c.sender.CheckToken(ctx)
-	if !errors.Is(ctx.Err(), context.Canceled) {
-		c.err, c.checked = err, time.Now()
-	}
-	return err
 }
 
 func truncate(s string, n int) string {
