@@ -13,7 +13,6 @@ import (
 
 	"github.com/gwook/gwook/internal/app"
 	"github.com/gwook/gwook/internal/deadletter"
-	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/test/googletoken"
 	"github.com/gwook/gwook/test/gwooktest"
@@ -110,7 +109,7 @@ func codeLabelValues() map[string]map[string][]string {
 	// A dead-lettered event is counted under this outcome instead.
 	outcomes = append(outcomes, "dead_lettered")
 	var entries []string
-	for _, e := range []ingest.Entry{ingest.EntryDirect, ingest.EntryPush, ingest.EntryReplay} {
+	for _, e := range []pipeline.Entry{pipeline.EntryDirect, pipeline.EntryPush, pipeline.EntryReplay} {
 		entries = append(entries, string(e))
 	}
 	var reasons []string

@@ -205,7 +205,7 @@ func TestUnreadableValuesInWords(t *testing.T) {
 		`HTTP_SERVER_WRITE_TIMEOUT: "20" is not a duration; use a number with a unit, e.g. 30s or 500ms`,
 		`MAX_BODY_BYTES: "1e6" is not a whole number (or is out of range); use e.g. 4000`,
 		`SVIX_DEBUG: "yes please" is not a boolean; use true or false`,
-		`SVIX_RETRY_MAX_ELAPSED: "` + strings.Repeat("9", 64) + `"… is not a duration; use a number with a unit, e.g. 30s or 500ms`,
+		`SVIX_RETRY_MAX_ELAPSED: "` + strings.Repeat("9", 61) + `…" is not a duration; use a number with a unit, e.g. 30s or 500ms`,
 		`SENTRY_SAMPLE_RATE: "most" is not a number; use e.g. 0.25`,
 		`LOG_LEVEL must be debug, info, warn or error, got "loud"`,
 	}

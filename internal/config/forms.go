@@ -9,6 +9,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/truncate"
 )
 
 // checkForms reads every variable Config has a field for through lookuper
@@ -63,10 +64,7 @@ const maxQuoted = 64
 
 // quoted returns value quoted for an error message, cut to maxQuoted bytes.
 func quoted(value string) string {
-	if len(value) <= maxQuoted {
-		return strconv.Quote(value)
-	}
-	return strconv.Quote(strings.ToValidUTF8(value[:maxQuoted], "")) + "…"
+	return strconv.Quote(truncate.String(value, maxQuoted))
 }
 
 // variableName is the environment variable of a Config field.

@@ -17,6 +17,8 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/gwook/gwook/internal/truncate"
 )
 
 // Reason says why an event was dead-lettered.
@@ -81,13 +83,13 @@ func (l *Letter) attributes() map[string]string {
 	}
 	set := func(name, value string) {
 		if value != "" {
-			attrs[name] = truncate(value, maxAttribute)
+			attrs[name] = truncate.String(value, maxAttribute)
 		}
 	}
 	if l.SvixStatus != 0 {
 		attrs[AttrSvixStatus] = strconv.Itoa(l.SvixStatus)
 	}
-	set(AttrError, truncate(l.Error, maxErrorAttribute))
+	set(AttrError, truncate.String(l.Error, maxErrorAttribute))
 	set(AttrEventID, l.EventID)
 	set(AttrEventType, l.EventType)
 	set(AttrApplication, l.Application)
@@ -211,11 +213,3 @@ func (p *Publisher) Ping(ctx context.Context) error {
 // Stop flushes what is buffered and stops the publisher.
 func (p *Publisher) Stop() { p.publisher.Stop() }
 
-// truncate returns valid UTF-8 of at most n bytes from s. Values can come
-// from request headers, and Pub/Sub refuses invalid or oversized attributes.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
-	}
-	return strings.ToValidUTF8(s, "")
-}

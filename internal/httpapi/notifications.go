@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/internal/pipeline"
+	"github.com/gwook/gwook/internal/truncate"
 )
 
 // notifications handles POST /notifications: read the body, decode, run
@@ -33,10 +33,10 @@ func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := ingest.Decode(r.Header, body, h.maxEventBytes)
-	if CallerFrom(r.Context()).IsPush() && m.Delivery.Entry == ingest.EntryDirect {
+	if CallerFrom(r.Context()).IsPush() && m.Delivery.Entry == pipeline.EntryDirect {
 		// A push without wrapper and without metadata headers: the body is the
 		// event, but the caller is Pub/Sub and needs push status codes.
-		m.Delivery.Entry = ingest.EntryPush
+		m.Delivery.Entry = pipeline.EntryPush
 	}
 	res := h.pipeline.Process(r.Context(), &m)
 	log := requestLogFrom(r.Context())
@@ -121,7 +121,7 @@ func grow(buf []byte, announced int64) []byte {
 	return slices.Grow(buf, max(size-len(buf), 1))
 }
 
-func logResult(log *RequestLog, m *ingest.Message, res *pipeline.Result) {
+func logResult(log *RequestLog, m *pipeline.Message, res *pipeline.Result) {
 	log.Add(
 		slog.String("outcome", string(res.Outcome)),
 		slog.String("entry", string(m.Delivery.Entry)),
@@ -131,7 +131,7 @@ func logResult(log *RequestLog, m *ingest.Message, res *pipeline.Result) {
 		slog.Int("svix_status", res.Svix.Status),
 		slog.Int("attempts", res.Svix.Attempts),
 	)
-	if m.Delivery.Entry == ingest.EntryPush {
+	if m.Delivery.Entry == pipeline.EntryPush {
 		log.Add(
 			slog.String("push_message_id", m.Delivery.MessageID),
 			slog.String("push_subscription", m.Delivery.Subscription),
@@ -166,8 +166,8 @@ type accepted struct {
 // Pub/Sub push acks only 102, 200, 201, 202 and 204, and the emulator takes
 // 202 as a nack, so every success to a push is 200; a push is acked only
 // when its event was delivered, deliberately dropped, or dead-lettered.
-func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *ingest.Message, res *pipeline.Result) {
-	push := m.Delivery.Entry == ingest.EntryPush
+func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipeline.Message, res *pipeline.Result) {
+	push := m.Delivery.Entry == pipeline.EntryPush
 	ok := accepted{Outcome: string(res.Outcome), EventID: bounded(m.Event.ID), Application: res.AppID,
 		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered}
 	p := Problem{Type: problemTypeBase + string(res.Outcome), Layer: LayerSvix, Outcome: string(res.Outcome),
@@ -277,16 +277,11 @@ func detail(res *pipeline.Result) string {
 }
 
 // maxEchoedField bounds the event fields echoed into logs and answers: an
-// invalid event's id may be megabytes long.
-const maxEchoedField = event.MaxSvixIDLength + 1
+// invalid event's id may be megabytes long. A valid id or type always fits.
+const maxEchoedField = event.MaxSvixIDLength + 4
 
 // bounded returns s cut to maxEchoedField bytes, as valid UTF-8.
-func bounded(s string) string {
-	if len(s) <= maxEchoedField {
-		return s
-	}
-	return strings.ToValidUTF8(s[:maxEchoedField], "") + "…"
-}
+func bounded(s string) string { return truncate.String(s, maxEchoedField) }
 
 func pick(cond bool, ifTrue, ifFalse int) int {
 	if cond {

@@ -26,43 +26,8 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/pipeline"
 )
-
-// Entry says how an event reached Gwook.
-type Entry string
-
-// The entries Gwook knows.
-const (
-	EntryDirect Entry = "direct" // POSTed by a producer
-	EntryPush   Entry = "push"   // delivered by a Pub/Sub push subscription
-	EntryReplay Entry = "replay" // read back from the dead-letter topic
-)
-
-// Delivery is the context an event arrived in. For Pub/Sub pushes it carries
-// the push metadata, which travels with the event into logs, errors and the
-// dead-letter topic.
-type Delivery struct {
-	Entry           Entry
-	Wrapped         bool // a push that came in Pub/Sub's JSON envelope
-	Subscription    string
-	MessageID       string
-	PublishTime     string
-	DeliveryAttempt int
-	OrderingKey     string
-	Attributes      map[string]string
-}
-
-// Message is one decoded request: the event, how it arrived, and the body it
-// came in. Err is an *event.InvalidError when the body is not a valid event;
-// Delivery is filled in either way.
-type Message struct {
-	Event    event.Notification
-	Delivery Delivery
-	// Body is the request body as received, kept for the dead-letter topic
-	// when the event could not be decoded.
-	Body []byte
-	Err  error
-}
 
 // pushMessage is the "message" member of a wrapped push's JSON body, for both
 // decoding paths. Pub/Sub (and its emulator) spell some fields both in
@@ -78,9 +43,9 @@ type pushMessage struct {
 }
 
 // delivery is the Delivery of a wrapped push carrying msg.
-func (msg *pushMessage) delivery(subscription string, attempt int) Delivery {
-	return Delivery{
-		Entry:           EntryPush,
+func (msg *pushMessage) delivery(subscription string, attempt int) pipeline.Delivery {
+	return pipeline.Delivery{
+		Entry:           pipeline.EntryPush,
 		Wrapped:         true,
 		Subscription:    subscription,
 		MessageID:       firstNonEmpty(msg.MessageID, msg.MessageIDSnake),
@@ -121,8 +86,8 @@ func (e *EventTooLargeError) Error() string {
 // decodeMembers, which splits the body into its members with encoding/json
 // and gives the detailed errors. A fuzz test holds the two paths to the same
 // result.
-func Decode(header http.Header, body []byte, maxEventBytes int) Message {
-	m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}}
+func Decode(header http.Header, body []byte, maxEventBytes int) pipeline.Message {
+	m := pipeline.Message{Body: body, Delivery: pipeline.Delivery{Entry: pipeline.EntryDirect}}
 	if isUnwrappedPush(header) {
 		m.Delivery = unwrappedDelivery(header)
 	}
@@ -130,7 +95,7 @@ func Decode(header http.Header, body []byte, maxEventBytes int) Message {
 		m.Err = &event.InvalidError{Reason: "body is empty"}
 		return m
 	}
-	if m.Delivery.Entry == EntryPush || !utf8.Valid(body) || !mayBeEnvelope(body) {
+	if m.Delivery.Entry == pipeline.EntryPush || !utf8.Valid(body) || !mayBeEnvelope(body) {
 		m.Event, m.Err = decodeEvent(body, maxEventBytes)
 		return m
 	}
@@ -170,7 +135,7 @@ type strictEnvelope struct {
 
 // decodeStrict fills m from body, a UTF-8 body that is not an unwrapped
 // push, and reports whether the strict pass could read it.
-func decodeStrict(m *Message, body []byte, maxEventBytes int) bool {
+func decodeStrict(m *pipeline.Message, body []byte, maxEventBytes int) bool {
 	var top strictEnvelope
 	if !startsWithObject(body) || jsonv2.Unmarshal(body, &top) != nil {
 		return false
@@ -195,8 +160,8 @@ func decodeStrict(m *Message, body []byte, maxEventBytes int) bool {
 }
 
 // decodeMembers is Decode's path for a body the strict pass refused.
-func decodeMembers(body []byte, maxEventBytes int) Message {
-	m := Message{Body: body, Delivery: Delivery{Entry: EntryDirect}}
+func decodeMembers(body []byte, maxEventBytes int) pipeline.Message {
+	m := pipeline.Message{Body: body, Delivery: pipeline.Delivery{Entry: pipeline.EntryDirect}}
 	var fields map[string]json.RawMessage
 	err := json.Unmarshal(body, &fields)
 	if message, ok := fields["message"]; err == nil && ok && startsWithObject(message) {
@@ -214,7 +179,7 @@ func decodeMembers(body []byte, maxEventBytes int) Message {
 	return m
 }
 
-func decodeEnvelope(fields map[string]json.RawMessage, body []byte, maxEventBytes int) Message {
+func decodeEnvelope(fields map[string]json.RawMessage, body []byte, maxEventBytes int) pipeline.Message {
 	var (
 		msg          pushMessage
 		subscription string
@@ -227,7 +192,7 @@ func decodeEnvelope(fields map[string]json.RawMessage, body []byte, maxEventByte
 	if problem == "" {
 		problem = member(fields, "deliveryAttempt", &attempt)
 	}
-	m := Message{Body: body, Delivery: msg.delivery(subscription, attempt)}
+	m := pipeline.Message{Body: body, Delivery: msg.delivery(subscription, attempt)}
 	switch {
 	case problem != "":
 		m.Err = &event.InvalidError{Reason: "push envelope is malformed: " + problem}
@@ -288,7 +253,7 @@ func isUnwrappedPush(h http.Header) bool {
 // headers that Gwook reads: the producer's trace context.
 var traceAttributes = []string{"googclient_traceparent", "googclient_tracestate"}
 
-func unwrappedDelivery(h http.Header) Delivery {
+func unwrappedDelivery(h http.Header) pipeline.Delivery {
 	attempt, _ := strconv.Atoi(h.Get(HeaderDeliveryAttempt))
 	var attrs map[string]string
 	for _, name := range traceAttributes {
@@ -299,9 +264,9 @@ func unwrappedDelivery(h http.Header) Delivery {
 			attrs[name] = v
 		}
 	}
-	return Delivery{
+	return pipeline.Delivery{
 		Attributes:      attrs,
-		Entry:           EntryPush,
+		Entry:           pipeline.EntryPush,
 		Subscription:    h.Get(HeaderSubscription),
 		MessageID:       h.Get(HeaderMessageID),
 		PublishTime:     h.Get(HeaderPublishTime),

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/pipeline"
 )
 
 const validEvent = `{"id":"evt_1","type":"user.signed_up","source":"accounts","project":"p1","user_id":"cust_1","time":"2026-01-02T15:04:05Z","data":{"plan":"pro"}}`
@@ -31,7 +32,7 @@ func TestDecodeWrappedEnvelope(t *testing.T) {
 			if m.Err != nil {
 				t.Fatalf("Decode: %v", m.Err)
 			}
-			want := Delivery{Entry: EntryPush, Wrapped: true, Subscription: "projects/p/subscriptions/s", MessageID: "m-42",
+			want := pipeline.Delivery{Entry: pipeline.EntryPush, Wrapped: true, Subscription: "projects/p/subscriptions/s", MessageID: "m-42",
 				PublishTime: "2026-01-02T15:04:06Z", DeliveryAttempt: 3, OrderingKey: "k1"}
 			got := m.Delivery
 			got.Attributes = nil
@@ -58,7 +59,7 @@ func TestDecodeUnwrappedPush(t *testing.T) {
 	if m.Err != nil {
 		t.Fatalf("Decode: %v", m.Err)
 	}
-	want := Delivery{Entry: EntryPush, Subscription: "projects/p/subscriptions/s", MessageID: "m-7",
+	want := pipeline.Delivery{Entry: pipeline.EntryPush, Subscription: "projects/p/subscriptions/s", MessageID: "m-7",
 		PublishTime: "2026-01-02T15:04:06Z", DeliveryAttempt: 2}
 	if m.Delivery.Entry != want.Entry || m.Delivery.MessageID != want.MessageID || m.Delivery.Subscription != want.Subscription ||
 		m.Delivery.PublishTime != want.PublishTime || m.Delivery.DeliveryAttempt != 2 || m.Delivery.Wrapped {
@@ -73,7 +74,7 @@ func TestDecodeUnwrappedPush(t *testing.T) {
 	h = http.Header{}
 	h.Set(HeaderSubscription, "projects/p/subscriptions/s")
 	m = Decode(h, wrapped(t, "messageId", "publishTime", b64(validEvent)), 0)
-	if m.Delivery.Entry != EntryPush || m.Delivery.Wrapped || m.Err == nil {
+	if m.Delivery.Entry != pipeline.EntryPush || m.Delivery.Wrapped || m.Err == nil {
 		t.Errorf("envelope body on unwrapped push: entry %q wrapped %v err %v", m.Delivery.Entry, m.Delivery.Wrapped, m.Err)
 	}
 }
@@ -83,7 +84,7 @@ func TestDecodeRawEvent(t *testing.T) {
 	if m.Err != nil {
 		t.Fatalf("Decode: %v", m.Err)
 	}
-	if m.Delivery.Entry != EntryDirect || m.Event.UserID != "cust_1" || string(m.Event.Data) != `{"plan":"pro"}` {
+	if m.Delivery.Entry != pipeline.EntryDirect || m.Event.UserID != "cust_1" || string(m.Event.Data) != `{"plan":"pro"}` {
 		t.Errorf("got %+v", m)
 	}
 }
@@ -93,26 +94,26 @@ func TestDecodeRejects(t *testing.T) {
 		name      string
 		header    http.Header
 		body      string
-		entry     Entry
+		entry     pipeline.Entry
 		reason    string // substring of InvalidError.Reason
 		wantField string // a field that must be listed, if any
 	}{
-		{"empty body", nil, "", EntryDirect, "body is empty", ""},
-		{"blank body", nil, " \n\t", EntryDirect, "body is empty", ""},
-		{"broken JSON", nil, `{"id":`, EntryDirect, "not valid JSON", ""},
-		{"JSON array", nil, `[` + validEvent + `]`, EntryDirect, "JSON object", ""},
-		{"JSON string", nil, `"hello"`, EntryDirect, "JSON object", ""},
-		{"JSON null", nil, `null`, EntryDirect, "JSON object", ""},
-		{"wrong field type", nil, strings.Replace(validEvent, `"evt_1"`, `17`, 1), EntryDirect, "validation", "id"},
-		{"missing field", nil, strings.Replace(validEvent, `"source":"accounts",`, ``, 1), EntryDirect, "validation", "source"},
-		{"keys in the wrong case", nil, strings.Replace(validEvent, `"id"`, `"ID"`, 1), EntryDirect, "validation", "id"},
-		{"invalid UTF-8", nil, strings.Replace(validEvent, "accounts", "acc\xffounts", 1), EntryDirect, "UTF-8", ""},
-		{"non-object message field", nil, strings.Replace(validEvent, `{"id"`, `{"message":"hi","id"`, 1), EntryDirect, "", ""},
-		{"bad base64", nil, string(wrapped(t, "messageId", "publishTime", "%%%not-base64")), EntryPush, "not valid base64", ""},
-		{"base64 of non-JSON", nil, string(wrapped(t, "messageId", "publishTime", b64("hello, world"))), EntryPush, "not valid JSON", ""},
-		{"base64 of invalid event", nil, string(wrapped(t, "messageId", "publishTime", b64(`{"id":"a b"}`))), EntryPush, "validation", "type"},
-		{"envelope without data", nil, `{"message":{"messageId":"m1"},"subscription":"s"}`, EntryPush, "no data", ""},
-		{"malformed envelope", nil, `{"message":{"data":"` + b64(validEvent) + `"},"deliveryAttempt":"three"}`, EntryPush, "malformed", ""},
+		{"empty body", nil, "", pipeline.EntryDirect, "body is empty", ""},
+		{"blank body", nil, " \n\t", pipeline.EntryDirect, "body is empty", ""},
+		{"broken JSON", nil, `{"id":`, pipeline.EntryDirect, "not valid JSON", ""},
+		{"JSON array", nil, `[` + validEvent + `]`, pipeline.EntryDirect, "JSON object", ""},
+		{"JSON string", nil, `"hello"`, pipeline.EntryDirect, "JSON object", ""},
+		{"JSON null", nil, `null`, pipeline.EntryDirect, "JSON object", ""},
+		{"wrong field type", nil, strings.Replace(validEvent, `"evt_1"`, `17`, 1), pipeline.EntryDirect, "validation", "id"},
+		{"missing field", nil, strings.Replace(validEvent, `"source":"accounts",`, ``, 1), pipeline.EntryDirect, "validation", "source"},
+		{"keys in the wrong case", nil, strings.Replace(validEvent, `"id"`, `"ID"`, 1), pipeline.EntryDirect, "validation", "id"},
+		{"invalid UTF-8", nil, strings.Replace(validEvent, "accounts", "acc\xffounts", 1), pipeline.EntryDirect, "UTF-8", ""},
+		{"non-object message field", nil, strings.Replace(validEvent, `{"id"`, `{"message":"hi","id"`, 1), pipeline.EntryDirect, "", ""},
+		{"bad base64", nil, string(wrapped(t, "messageId", "publishTime", "%%%not-base64")), pipeline.EntryPush, "not valid base64", ""},
+		{"base64 of non-JSON", nil, string(wrapped(t, "messageId", "publishTime", b64("hello, world"))), pipeline.EntryPush, "not valid JSON", ""},
+		{"base64 of invalid event", nil, string(wrapped(t, "messageId", "publishTime", b64(`{"id":"a b"}`))), pipeline.EntryPush, "validation", "type"},
+		{"envelope without data", nil, `{"message":{"messageId":"m1"},"subscription":"s"}`, pipeline.EntryPush, "no data", ""},
+		{"malformed envelope", nil, `{"message":{"data":"` + b64(validEvent) + `"},"deliveryAttempt":"three"}`, pipeline.EntryPush, "malformed", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			header := tc.header
@@ -123,7 +124,7 @@ func TestDecodeRejects(t *testing.T) {
 			if tc.name == "non-object message field" {
 				// An event may not use "message" as an envelope, but a
 				// string there is just an extra event field.
-				if m.Err != nil || m.Delivery.Entry != EntryDirect {
+				if m.Err != nil || m.Delivery.Entry != pipeline.EntryDirect {
 					t.Fatalf("got err %v entry %q, want a valid direct event", m.Err, m.Delivery.Entry)
 				}
 				return
@@ -173,13 +174,13 @@ func TestEventAboveTheLimitIsNotParsed(t *testing.T) {
 		name   string
 		header http.Header
 		body   string
-		entry  Entry
+		entry  pipeline.Entry
 	}{
-		{"raw event", http.Header{}, big, EntryDirect},
-		{"raw event that is not JSON", http.Header{}, strings.Repeat("x", limit+1), EntryDirect},
-		{"raw event with a message member", http.Header{}, strings.Replace(big, `"id"`, `"message":"hi","id"`, 1), EntryDirect},
-		{"wrapped push", http.Header{}, string(wrapped(t, "messageId", "publishTime", b64(big))), EntryPush},
-		{"unwrapped push", unwrapped, big, EntryPush},
+		{"raw event", http.Header{}, big, pipeline.EntryDirect},
+		{"raw event that is not JSON", http.Header{}, strings.Repeat("x", limit+1), pipeline.EntryDirect},
+		{"raw event with a message member", http.Header{}, strings.Replace(big, `"id"`, `"message":"hi","id"`, 1), pipeline.EntryDirect},
+		{"wrapped push", http.Header{}, string(wrapped(t, "messageId", "publishTime", b64(big))), pipeline.EntryPush},
+		{"unwrapped push", unwrapped, big, pipeline.EntryPush},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := Decode(tc.header, []byte(tc.body), limit)

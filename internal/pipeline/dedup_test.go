@@ -71,9 +71,9 @@ func newPipelineWithLease(t *testing.T, svx *svixserver.Server, store dedup.Dedu
 
 // sameKey returns a function making events that share one dedup key (type,
 // project and source, in the application user) and differ by id.
-func sameKey(user string) func(id string, entry ingest.Entry) *ingest.Message {
+func sameKey(user string) func(id string, entry pipeline.Entry) *pipeline.Message {
 	source := fmt.Sprintf("src-%016x", rand.Uint64())
-	return func(id string, entry ingest.Entry) *ingest.Message {
+	return func(id string, entry pipeline.Entry) *pipeline.Message {
 		m := ingest.Decode(http.Header{}, fmt.Appendf(nil,
 			`{"id":%q,"type":"user.signed_up","source":%q,"project":"p1","user_id":%q,"time":"2026-01-02T15:04:05Z","data":{}}`,
 			id, source, user), 0)
@@ -86,7 +86,7 @@ func sameKey(user string) func(id string, entry ingest.Entry) *ingest.Message {
 }
 
 // process runs m through p and fails the test unless the outcome is want.
-func process(t *testing.T, p *pipeline.Pipeline, m *ingest.Message, want pipeline.Outcome) pipeline.Result {
+func process(t *testing.T, p *pipeline.Pipeline, m *pipeline.Message, want pipeline.Outcome) pipeline.Result {
 	t.Helper()
 	r := p.Process(context.Background(), m)
 	if r.Outcome != want {
@@ -97,7 +97,7 @@ func process(t *testing.T, p *pipeline.Pipeline, m *ingest.Message, want pipelin
 
 // inBackground runs m through p in a goroutine; the returned channel yields
 // the result.
-func inBackground(p *pipeline.Pipeline, m *ingest.Message) <-chan pipeline.Result {
+func inBackground(p *pipeline.Pipeline, m *pipeline.Message) <-chan pipeline.Result {
 	done := make(chan pipeline.Result, 1)
 	go func() { done <- p.Process(context.Background(), m) }()
 	return done
@@ -139,21 +139,21 @@ func TestRedeliveryAfterACrashIsDelivered(t *testing.T) {
 		// The first process claims, its Svix call fails, and it dies.
 		svx.Script(svixserver.Response{Status: http.StatusServiceUnavailable})
 		crashed := newPipeline(t, svx, diesBeforeSettling{store}, 0)
-		process(t, crashed, event("evt_1", ingest.EntryPush), pipeline.Unavailable)
+		process(t, crashed, event("evt_1", pipeline.EntryPush), pipeline.Unavailable)
 		wantMessages(t, svx, "evt_1", 0)
 
 		// The next process gets the redelivery: the same event, not a
 		// duplicate of itself, so it goes to Svix.
 		next := newPipeline(t, svx, store, 0)
-		process(t, next, event("evt_1", ingest.EntryPush), pipeline.Forwarded)
+		process(t, next, event("evt_1", pipeline.EntryPush), pipeline.Forwarded)
 		wantMessages(t, svx, "evt_1", 1)
 		// Now that evt_1 is delivered, another event with its key is a
 		// duplicate; a producer's retry of evt_1 still goes to Svix, whose
 		// idempotency key answers as the first time and keeps it to one
 		// message.
-		process(t, next, event("evt_2", ingest.EntryDirect), pipeline.Duplicate)
+		process(t, next, event("evt_2", pipeline.EntryDirect), pipeline.Duplicate)
 		attempts := svx.Attempts()
-		process(t, next, event("evt_1", ingest.EntryDirect), pipeline.Forwarded)
+		process(t, next, event("evt_1", pipeline.EntryDirect), pipeline.Forwarded)
 		if svx.Attempts() != attempts+1 {
 			t.Errorf("the retry of a delivered event made %d requests to Svix, want 1", svx.Attempts()-attempts)
 		}
@@ -168,18 +168,18 @@ func TestCrashedHolderHoldsOtherEventsForItsLease(t *testing.T) {
 		event := sameKey("usr_1")
 		const lease = 2 * time.Second
 		svx.Script(svixserver.Response{Status: http.StatusServiceUnavailable})
-		process(t, newPipelineWithLease(t, svx, diesBeforeSettling{store}, 0, lease), event("evt_1", ingest.EntryPush), pipeline.Unavailable)
+		process(t, newPipelineWithLease(t, svx, diesBeforeSettling{store}, 0, lease), event("evt_1", pipeline.EntryPush), pipeline.Unavailable)
 
 		// Another event with the key: neither a duplicate (evt_1 was never
 		// delivered) nor sent while evt_1 may still be on its way.
-		r := process(t, newPipeline(t, svx, store, 0), event("evt_2", ingest.EntryDirect), pipeline.InFlight)
+		r := process(t, newPipeline(t, svx, store, 0), event("evt_2", pipeline.EntryDirect), pipeline.InFlight)
 		if r.RetryAfter <= 0 || r.RetryAfter > lease {
 			t.Errorf("RetryAfter = %v, want the rest of the lease, within (0, %v]", r.RetryAfter, lease)
 		}
 		wantMessages(t, svx, "evt_2", 0)
 		// Once the lease has run out, the key is free: an event that waits
 		// long enough claims it and is delivered.
-		process(t, newPipeline(t, svx, store, time.Minute), event("evt_2", ingest.EntryDirect), pipeline.Forwarded)
+		process(t, newPipeline(t, svx, store, time.Minute), event("evt_2", pipeline.EntryDirect), pipeline.Forwarded)
 		wantMessages(t, svx, "evt_2", 1)
 	})
 }
@@ -191,14 +191,14 @@ func TestSecondEventIsADuplicateOnlyOnceTheFirstIsDelivered(t *testing.T) {
 		event := sameKey("usr_1")
 
 		svx.Script(svixserver.Response{Delay: 500 * time.Millisecond})
-		first := inBackground(p, event("evt_1", ingest.EntryDirect))
+		first := inBackground(p, event("evt_1", pipeline.EntryDirect))
 		waitForAttempts(t, svx, 1)
-		process(t, p, event("evt_2", ingest.EntryDirect), pipeline.InFlight)
-		process(t, p, event("evt_2", ingest.EntryPush), pipeline.InFlight)
+		process(t, p, event("evt_2", pipeline.EntryDirect), pipeline.InFlight)
+		process(t, p, event("evt_2", pipeline.EntryPush), pipeline.InFlight)
 		if r := <-first; r.Outcome != pipeline.Forwarded {
 			t.Fatalf("first event: %s (%v)", r.Outcome, r.Err)
 		}
-		process(t, p, event("evt_2", ingest.EntryDirect), pipeline.Duplicate)
+		process(t, p, event("evt_2", pipeline.EntryDirect), pipeline.Duplicate)
 		wantMessages(t, svx, "evt_1", 1)
 		wantMessages(t, svx, "evt_2", 0)
 	})
@@ -222,10 +222,10 @@ func TestWaitingForTheHolder(t *testing.T) {
 				p := newPipeline(t, svx, store, time.Minute)
 				event := sameKey("usr_1")
 				svx.Script(tc.holder)
-				holder := inBackground(p, event("evt_1", ingest.EntryPush))
+				holder := inBackground(p, event("evt_1", pipeline.EntryPush))
 				waitForAttempts(t, svx, 1)
 				// Waits for evt_1's outcome, then takes the answer it allows.
-				process(t, p, event("evt_2", ingest.EntryPush), tc.want)
+				process(t, p, event("evt_2", pipeline.EntryPush), tc.want)
 				if r := <-holder; r.Outcome != map[bool]pipeline.Outcome{true: pipeline.Unavailable, false: pipeline.Forwarded}[tc.sent] {
 					t.Errorf("holder: %s (%v)", r.Outcome, r.Err)
 				}
@@ -247,10 +247,10 @@ func TestSvixConflictCommitsTheClaim(t *testing.T) {
 		sendElsewhere(t, svx, "usr_1", "evt_1")
 		// The 409 means Svix has the event: the claim is committed and
 		// another event with the key is a duplicate.
-		if r := process(t, p, event("evt_1", ingest.EntryPush), pipeline.Duplicate); r.Svix.Status != http.StatusConflict {
+		if r := process(t, p, event("evt_1", pipeline.EntryPush), pipeline.Duplicate); r.Svix.Status != http.StatusConflict {
 			t.Fatalf("Svix status %d, want 409", r.Svix.Status)
 		}
-		process(t, p, event("evt_2", ingest.EntryPush), pipeline.Duplicate)
+		process(t, p, event("evt_2", pipeline.EntryPush), pipeline.Duplicate)
 		wantMessages(t, svx, "evt_2", 0)
 	})
 }
@@ -283,10 +283,10 @@ func TestReplaySkipsDuplicateSuppression(t *testing.T) {
 		p := newPipeline(t, svx, store, 0)
 		event := sameKey("usr_1")
 		// A replay neither claims nor commits: the key stays free.
-		process(t, p, event("evt_0", ingest.EntryReplay), pipeline.Forwarded)
-		process(t, p, event("evt_1", ingest.EntryDirect), pipeline.Forwarded)
+		process(t, p, event("evt_0", pipeline.EntryReplay), pipeline.Forwarded)
+		process(t, p, event("evt_1", pipeline.EntryDirect), pipeline.Forwarded)
 		// Nor is it suppressed by a delivered event.
-		process(t, p, event("evt_2", ingest.EntryReplay), pipeline.Forwarded)
+		process(t, p, event("evt_2", pipeline.EntryReplay), pipeline.Forwarded)
 		wantMessages(t, svx, "evt_2", 1)
 	})
 }
@@ -329,7 +329,7 @@ func TestStoreErrorIsNeverADuplicate(t *testing.T) {
 			}})
 			event := sameKey("usr_1")
 			for _, id := range []string{"evt_1", "evt_2"} {
-				process(t, p, event(id, ingest.EntryDirect), tc.want)
+				process(t, p, event(id, pipeline.EntryDirect), tc.want)
 			}
 		})
 	}

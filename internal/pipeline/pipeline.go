@@ -31,7 +31,6 @@ import (
 	"github.com/gwook/gwook/internal/deadletter"
 	"github.com/gwook/gwook/internal/dedup"
 	"github.com/gwook/gwook/internal/event"
-	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/internal/telemetry"
 )
@@ -145,7 +144,7 @@ const (
 //
 // A message whose attributes carry the producer's trace context
 // (googclient_traceparent) is processed in the producer's trace.
-func (p *Pipeline) Process(ctx context.Context, m *ingest.Message) Result {
+func (p *Pipeline) Process(ctx context.Context, m *Message) Result {
 	ctx, links := telemetry.PushContext(ctx, m.Delivery.Attributes)
 	ctx, span := p.cfg.Tracer.Start(ctx, "gwook.pipeline", trace.WithLinks(links...), trace.WithAttributes(
 		attribute.String("gwook.entry", string(m.Delivery.Entry)),
@@ -174,14 +173,14 @@ func (p *Pipeline) Process(ctx context.Context, m *ingest.Message) Result {
 
 // report sends an error report for the failures an operator must hear of.
 // Replays are left out: the operator running one sees its summary.
-func (p *Pipeline) report(ctx context.Context, m *ingest.Message, r *Result) {
-	if m.Delivery.Entry == ingest.EntryReplay {
+func (p *Pipeline) report(ctx context.Context, m *Message, r *Result) {
+	if m.Delivery.Entry == EntryReplay {
 		return
 	}
 	rep := telemetry.Report{Err: r.Err, EventType: m.Event.Type, Application: r.AppID,
 		PushSubscription: m.Delivery.Subscription, SvixStatus: r.Svix.Status, Reason: string(r.Outcome)}
 	switch {
-	case r.Outcome == Invalid && m.Delivery.Entry == ingest.EntryPush:
+	case r.Outcome == Invalid && m.Delivery.Entry == EntryPush:
 		rep.Kind, rep.Reason = "invalid_push", string(deadletter.ReasonInvalidEvent)
 	case r.Outcome == Rejected:
 		rep.Kind = "svix_rejected"
@@ -197,7 +196,7 @@ func (p *Pipeline) report(ctx context.Context, m *ingest.Message, r *Result) {
 	}
 }
 
-func (p *Pipeline) process(ctx context.Context, m *ingest.Message) Result {
+func (p *Pipeline) process(ctx context.Context, m *Message) Result {
 	planned, send := p.Plan(m)
 	if !send {
 		if planned.Outcome == Invalid {
@@ -232,9 +231,9 @@ func (p *Pipeline) process(ctx context.Context, m *ingest.Message) Result {
 
 // invalid ends an invalid event; a push is dead-lettered so that Pub/Sub
 // stops redelivering something that can never succeed.
-func (p *Pipeline) invalid(ctx context.Context, m *ingest.Message, err error) Result {
+func (p *Pipeline) invalid(ctx context.Context, m *Message, err error) Result {
 	r := Result{Outcome: Invalid, Err: err}
-	if m.Delivery.Entry == ingest.EntryPush {
+	if m.Delivery.Entry == EntryPush {
 		p.deadLetter(ctx, m, &r, deadletter.ReasonInvalidEvent)
 	}
 	return r
@@ -245,9 +244,9 @@ func (p *Pipeline) invalid(ctx context.Context, m *ingest.Message, err error) Re
 // It returns the claim, Claimed when the event holds the key and must
 // settle it after the send, and a final Result when the event must stop
 // here.
-func (p *Pipeline) claim(ctx context.Context, m *ingest.Message, appID string) (dedup.Claim, *Result) {
+func (p *Pipeline) claim(ctx context.Context, m *Message, appID string) (dedup.Claim, *Result) {
 	d := p.cfg.Dedup
-	if d.Store == nil || m.Delivery.Entry == ingest.EntryReplay {
+	if d.Store == nil || m.Delivery.Entry == EntryReplay {
 		return dedup.Claim{}, nil
 	}
 	ctx, span := p.cfg.Tracer.Start(ctx, "gwook.dedup.claim")
@@ -364,8 +363,8 @@ func (p *Pipeline) settle(ctx context.Context, c dedup.Claim, o Outcome) {
 
 // deadLetter publishes the event of m to the dead-letter topic, when there
 // is one and m is not a replay, and records the result in r.
-func (p *Pipeline) deadLetter(ctx context.Context, m *ingest.Message, r *Result, reason deadletter.Reason) {
-	if p.cfg.DeadLetters == nil || m.Delivery.Entry == ingest.EntryReplay {
+func (p *Pipeline) deadLetter(ctx context.Context, m *Message, r *Result, reason deadletter.Reason) {
+	if p.cfg.DeadLetters == nil || m.Delivery.Entry == EntryReplay {
 		return
 	}
 	data := m.Event.Raw

@@ -1,7 +1,5 @@
 package pipeline
 
-import "github.com/gwook/gwook/internal/ingest"
-
 // Plan reports what Process would decide about m before any call to a
 // store, Svix or the dead-letter topic, and makes none itself. Process
 // starts with it, so the checks (decoding and validation, the type filter,
@@ -9,7 +7,7 @@ import "github.com/gwook/gwook/internal/ingest"
 // returns send true and a Result with only AppID set; otherwise the Result
 // Process ends with before any side effect, Invalid (with Err) or Filtered.
 // `gwook replay --dry-run` uses it to say what a real run would do.
-func (p *Pipeline) Plan(m *ingest.Message) (r Result, send bool) {
+func (p *Pipeline) Plan(m *Message) (r Result, send bool) {
 	if m.Err != nil {
 		return Result{Outcome: Invalid, Err: m.Err}, false
 	}

@@ -28,7 +28,6 @@ import (
 
 	"github.com/gwook/gwook/internal/deadletter"
 	"github.com/gwook/gwook/internal/event"
-	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/internal/pipeline"
 )
 
@@ -287,10 +286,10 @@ func (r *run) take(ctx context.Context, rm *pubsubpb.ReceivedMessage) bool {
 }
 
 // message is what the pipeline receives for msg.
-func (r *run) message(msg *pubsubpb.PubsubMessage) *ingest.Message {
+func (r *run) message(msg *pubsubpb.PubsubMessage) *pipeline.Message {
 	ev, err := event.Decode(msg.GetData())
-	return &ingest.Message{Event: ev, Err: err, Body: msg.GetData(), Delivery: ingest.Delivery{
-		Entry: ingest.EntryReplay, Subscription: r.sub, MessageID: msg.GetMessageId(), Attributes: msg.GetAttributes(),
+	return &pipeline.Message{Event: ev, Err: err, Body: msg.GetData(), Delivery: pipeline.Delivery{
+		Entry: pipeline.EntryReplay, Subscription: r.sub, MessageID: msg.GetMessageId(), Attributes: msg.GetAttributes(),
 	}}
 }
 
@@ -424,7 +423,7 @@ func (r *run) giveBack(ctx context.Context) {
 // describe names the event of msg for a dry-run line: its id and type from
 // the decoded event m when there is one, else from the dead-letter
 // attributes.
-func describe(msg *pubsubpb.PubsubMessage, m *ingest.Message) string {
+func describe(msg *pubsubpb.PubsubMessage, m *pipeline.Message) string {
 	a := msg.GetAttributes()
 	id, typ := a[deadletter.AttrEventID], a[deadletter.AttrEventType]
 	if m != nil {

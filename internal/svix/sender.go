@@ -21,6 +21,7 @@ import (
 
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/telemetry"
+	"github.com/gwook/gwook/internal/truncate"
 )
 
 // Outcome is what became of one event after every attempt.
@@ -210,7 +211,7 @@ func (s *Sender) classify(ctx context.Context, res *Result, rec *attemptRecord, 
 		res.Outcome, res.Body = Unavailable, ""
 		return err
 	}
-	res.Body = truncate(string(apiErr.Body()), maxErrorBody)
+	res.Body = truncate.String(string(apiErr.Body()), maxErrorBody)
 	status := apiErr.Status()
 	switch {
 	case status == http.StatusConflict:
@@ -273,9 +274,3 @@ func (s *Sender) CheckToken(ctx context.Context) error {
 	return fmt.Errorf("svix: checking the API token: %w", err)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

@@ -67,9 +67,6 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // Done is closed when the child has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Err is the child's exit status once Done is closed.
-func (p *Process) Err() error { return p.err }
-
 // Signal sends sig to the child.
 func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
