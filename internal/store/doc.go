@@ -18,14 +18,15 @@
 // (durable in WAL mode except for the last transactions before a power
 // loss), foreign_keys=on (without it ON DELETE CASCADE does nothing) and
 // busy_timeout=5000 ms. The store keeps two pools on the file: one writer
-// connection whose transactions begin IMMEDIATE, and up to four read-only
-// connections (query_only). SQLite allows one writer at a time anyway; a
-// single writer connection queues writes inside the process instead of
-// letting them fail with SQLITE_BUSY, and BEGIN IMMEDIATE takes the write
-// lock at the start of a transaction, so another process writing the same
-// file (such as a command-line tool creating a token while the server runs)
-// is waited for, up to the busy timeout, instead of failing halfway. WAL lets
-// the readers run beside the writer, so reads are not queued behind writes.
+// connection, and up to four read-only connections (query_only). SQLite
+// allows one writer at a time anyway; a single writer connection queues the
+// process's writes in Go instead of letting them fail with SQLITE_BUSY, and
+// another process writing the same file (such as a command-line tool
+// creating a token while the server runs) is waited for, up to the busy
+// timeout. The writer's transactions begin IMMEDIATE, taking the write lock
+// at their start, so that a transaction that reads before it writes cannot
+// fail when another process wrote in between. WAL lets the readers run
+// beside the writer, so reads are not queued behind writes.
 //
 // # Migrations
 //
