@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"maps"
 	"time"
 )
@@ -40,8 +41,12 @@ func metadataArg(m map[string]string) (any, error) {
 
 // CreateApplication stores a new application with app's ID, Name and
 // Metadata, and returns it as stored. It returns ErrConflict when the id is
-// taken.
+// taken, and an error when it is empty.
 func (s *Store) CreateApplication(ctx context.Context, app Application) (Application, error) {
+	if app.ID == "" {
+		// An empty application id means "none" for a token.
+		return Application{}, errors.New("store: creating an application: the id is empty")
+	}
 	now := dbTime(s.now())
 	a := Application{ID: app.ID, Name: app.Name, Metadata: maps.Clone(app.Metadata), CreatedAt: now, UpdatedAt: now}
 	if a.Metadata == nil {

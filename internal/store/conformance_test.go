@@ -200,6 +200,9 @@ func testApplicationConflict(t *testing.T, s *store.Store) {
 	}
 	// Ids are case-sensitive on both databases.
 	createApp(t, s, "DUP")
+	if _, err := s.CreateApplication(ctx, store.Application{Name: "no id"}); err == nil {
+		t.Fatal("created an application without an id")
+	}
 }
 
 var (

@@ -34,10 +34,12 @@
 // Migrate. On PostgreSQL the migrations run under a session-level advisory
 // lock (pg_advisory_lock, blocking until the holder is done or the context
 // ends), so replicas starting together apply each migration once: the others
-// wait, then find nothing left to do. On SQLite no lock is taken; one
-// process owns the file, and a migration that runs twice at once fails in its
-// own transaction and changes nothing. Goose records the applied versions in
-// the table gwook_migrations.
+// wait, then find nothing left to do. SQLite has no such lock: when two
+// processes open a new file at once, the migration transactions run one after
+// the other, the second fails without changing anything, and its process
+// opens the file again (up to five attempts in all), now finding the
+// migration applied.
+// Goose records the applied versions in the table gwook_migrations.
 //
 // Both dialects share one set of queries, written with $1-style parameters,
 // which modernc.org/sqlite reads as positional. The schema is written once

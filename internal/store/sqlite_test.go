@@ -139,3 +139,46 @@ func openSQLiteAt(t *testing.T, dir string) *store.Store {
 	t.Cleanup(s.Close)
 	return s
 }
+
+// TestSQLiteProcessesMigrateTogether opens one new file from several Stores
+// at once, as a server and a command-line tool starting together do: each
+// Open succeeds and every migration is applied once.
+func TestSQLiteProcessesMigrateTogether(t *testing.T) {
+	for round := range 5 {
+		dir := t.TempDir()
+		const processes = 8
+		start := make(chan struct{})
+		errs := make([]error, processes)
+		var wg sync.WaitGroup
+		for i := range processes {
+			wg.Go(func() {
+				<-start
+				s, err := store.Open(ctxFor(t), "", dir)
+				if err == nil {
+					s.Close()
+				}
+				errs[i] = err
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, process %d: %v", round, i, err)
+			}
+		}
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.SQLiteFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var versions, distinct int
+		err = db.QueryRowContext(ctxFor(t), `SELECT count(*), count(DISTINCT version_id) FROM gwook_migrations`).Scan(&versions, &distinct)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if versions != 2 || distinct != 2 { // goose's version 0, then version 1
+			t.Fatalf("round %d: %d versions recorded (%d distinct), want 0 and 1 once each", round, versions, distinct)
+		}
+	}
+}

@@ -74,26 +74,56 @@ type Store struct {
 // Open waits, as long as ctx allows, for another process that is migrating
 // the same database.
 func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
-	s, err := connect(ctx, databaseURL, dataDir)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.migrate(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	s, _, err := openMigrated(ctx, databaseURL, dataDir)
+	return s, err
 }
 
 // Migrate opens the database as Open does, applies the migrations that it
 // lacks, closes it, and reports what it did.
 func Migrate(ctx context.Context, databaseURL, dataDir string) (MigrateResult, error) {
-	s, err := connect(ctx, databaseURL, dataDir)
+	s, res, err := openMigrated(ctx, databaseURL, dataDir)
 	if err != nil {
 		return MigrateResult{}, err
 	}
-	defer s.Close()
-	return s.migrate(ctx)
+	s.Close()
+	return res, nil
+}
+
+// sqliteOpenAttempts bounds how often opening and migrating a SQLite file
+// is tried; see openMigrated.
+const sqliteOpenAttempts = 5
+
+// openMigrated connects to the database and applies the migrations that it
+// lacks.
+//
+// SQLite has no advisory lock. Processes opening a new file at once (a
+// server starting while a command creates the first token) may collide: one
+// switching the file to WAL mode while another does, or both finding a
+// migration pending, when their transactions run one after the other and the
+// second fails, changing nothing, because the first already applied it. So
+// on SQLite a failed attempt is retried: the next one finds the file in WAL
+// mode and the migration applied, and goes on with the rest. An error that
+// is not such a collision fails every attempt, and the last one is returned.
+func openMigrated(ctx context.Context, databaseURL, dataDir string) (*Store, MigrateResult, error) {
+	attempts := 1
+	if databaseURL == "" {
+		attempts = sqliteOpenAttempts
+	}
+	var err error
+	for range attempts {
+		var s *Store
+		if s, err = connect(ctx, databaseURL, dataDir); err == nil {
+			var res MigrateResult
+			if res, err = s.migrate(ctx); err == nil {
+				return s, res, nil
+			}
+			s.Close()
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, MigrateResult{}, err
 }
 
 // connect opens the database without migrating it.
