@@ -12,7 +12,7 @@
 // pure-Go modernc.org/sqlite driver so that the binary stays CGO-free. The
 // directory is created with mode 0700 and the file with mode 0600, because it
 // holds endpoint secrets and token hashes. Any other URL is an error. Errors
-// never repeat the URL, which may carry a password.
+// never show the password that the URL may carry.
 //
 // Every SQLite connection runs with journal_mode=WAL, synchronous=NORMAL
 // (durable in WAL mode except for the last transactions before a power
@@ -38,8 +38,8 @@
 // processes open a new file at once, the migration transactions run one after
 // the other, the second fails without changing anything, and its process
 // opens the file again (up to five attempts in all), now finding the
-// migration applied.
-// Goose records the applied versions in the table gwook_migrations.
+// migration applied. Goose records the applied versions in the table
+// gwook_migrations.
 //
 // Both dialects share one set of queries, written with $1-style parameters,
 // which modernc.org/sqlite reads as positional. The schema is written once
@@ -62,11 +62,11 @@
 //
 // Lists are pages in a stable order, oldest first: by created_at, then id,
 // read with a keyset (the opaque cursor holds the last row's created_at and
-// id), so a page never repeats or skips rows that existed when the listing
-// started, whatever is inserted or deleted in between. A row created during
-// the listing appears on a later page (its created_at is later), unless the
-// clocks of two replicas disagree by more than the time between the two
-// requests.
+// id), so a listing never repeats a row, nor skips one that exists from its
+// first page to its last, whatever is inserted or deleted in between. A row
+// created during the listing appears on a later page (its created_at is
+// later), unless the clocks of two replicas disagree by more than the time
+// between the two requests.
 //
 // Errors: ErrNotFound for a missing record (also for an endpoint or token
 // naming a missing application), ErrConflict when a record with the same id
