@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -33,6 +34,9 @@ func databaseExists(t *testing.T, name string) bool {
 }
 
 func TestNewDatabaseIsFreshAndDroppedAfterTheTest(t *testing.T) {
+	if os.Getenv("GWOOK_TEST_POSTGRES") == "off" {
+		t.Skip("GWOOK_TEST_POSTGRES=off")
+	}
 	var first, second string
 	var open *pgx.Conn // still connected when the subtest's cleanup drops the database
 	defer func() {
