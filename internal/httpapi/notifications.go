@@ -135,6 +135,7 @@ func logResult(log *RequestLog, m *pipeline.Message, res *pipeline.Result) {
 		log.Add(
 			slog.String("push_message_id", m.Delivery.MessageID),
 			slog.String("push_subscription", m.Delivery.Subscription),
+			slog.String("push_publish_time", bounded(m.Delivery.PublishTime)),
 			slog.Int("push_delivery_attempt", m.Delivery.DeliveryAttempt),
 		)
 	}

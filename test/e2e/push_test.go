@@ -100,6 +100,9 @@ func TestPushSubscriptionDeliversEachEventOnce(t *testing.T) {
 				}
 				forwarded++
 				messageIDs[l["push_message_id"]] = true
+				if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(l["push_publish_time"])); err != nil {
+					t.Errorf("log line without the push's publish time: %v", l)
+				}
 				if l["entry"] != "push" || l["caller"] != "token" || l["push_subscription"] != sub || l["status"] != float64(200) {
 					t.Errorf("log line %v", l)
 				}
