@@ -212,4 +212,3 @@ func (p *Publisher) Ping(ctx context.Context) error {
 
 // Stop flushes what is buffered and stops the publisher.
 func (p *Publisher) Stop() { p.publisher.Stop() }
-

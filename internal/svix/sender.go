@@ -273,4 +273,3 @@ func (s *Sender) CheckToken(ctx context.Context) error {
 	}
 	return fmt.Errorf("svix: checking the API token: %w", err)
 }
-
