@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxEventBytes:  cfg.MaxEventBytes,
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
-		MaxInFlight:    cfg.MaxInFlight,
+		InFlight:       httpapi.InFlightLimit{Requests: cfg.MaxInFlight, Bytes: cfg.MaxInFlightBytes, MaxBodyBytes: cfg.MaxBodyBytes},
 		Logger:         logger,
 		Metrics:        a.metrics,
 		MetricsRoute:   !cfg.SeparateMetricsPort(),

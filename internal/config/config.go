@@ -32,7 +32,8 @@ type Config struct {
 	MaxHeaderBytes          int           `env:"HTTP_SERVER_MAX_HEADER_BYTES, default=65536"`
 	MaxBodyBytes            int64         `env:"MAX_BODY_BYTES, default=2097152"`
 	MaxEventBytes           int           `env:"MAX_EVENT_BYTES, default=1048576"`
-	MaxInFlight             int           `env:"MAX_IN_FLIGHT, default=48"`
+	MaxInFlight             int           `env:"MAX_IN_FLIGHT, default=1024"`
+	MaxInFlightBytes        int64         `env:"MAX_IN_FLIGHT_BYTES, default=50331648"`
 	MetricsPort             int           `env:"METRICS_PORT, default=9090"`
 
 	AuthUsername string `env:"AUTH_USERNAME"`
@@ -221,6 +222,10 @@ func (c *Config) validateServer(p *problems) {
 	} else if envelope := PushEnvelopeBytes(c.MaxEventBytes); c.MaxBodyBytes < envelope {
 		p.add("MAX_BODY_BYTES (%d) must hold a Pub/Sub push envelope of an event of MAX_EVENT_BYTES (%d): at least %d",
 			c.MaxBodyBytes, c.MaxEventBytes, envelope)
+	}
+	if c.MaxInFlightBytes < c.MaxBodyBytes {
+		p.add("MAX_IN_FLIGHT_BYTES (%d) must be at least MAX_BODY_BYTES (%d), or the largest body could never be read",
+			c.MaxInFlightBytes, c.MaxBodyBytes)
 	}
 	if c.MaxInFlight < 1 {
 		p.add("MAX_IN_FLIGHT must be at least 1, got %d", c.MaxInFlight)

@@ -45,7 +45,7 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		HTTPPort: 4000, ReadTimeout: 10 * time.Second, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
 		IdleTimeout: 60 * time.Second, GracefulShutdownTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10,
-		MaxBodyBytes: 2 << 20, MaxEventBytes: 1 << 20, MaxInFlight: 48, MetricsPort: 9090, AuthUsername: "admin", AuthPassword: "admin", AuthRealm: "gwook",
+		MaxBodyBytes: 2 << 20, MaxEventBytes: 1 << 20, MaxInFlight: 1024, MaxInFlightBytes: 48 << 20, MetricsPort: 9090, AuthUsername: "admin", AuthPassword: "admin", AuthRealm: "gwook",
 		SvixAuthToken: "sk", SvixMaxConnsPerHost: 100, SvixTimeout: 5 * time.Second, SvixRetryMaxAttempts: 5,
 		SvixRetryMaxElapsed: 8 * time.Second, SvixRetryInitialInterval: 100 * time.Millisecond,
 		SvixRetryMaxInterval: 2 * time.Second, SvixRetryAfterMax: 5 * time.Second, SvixHTTPClient: "tuned",
@@ -124,6 +124,8 @@ func TestInvalidCombinations(t *testing.T) {
 		{"unparsable duration", map[string]string{"SVIX_TIMEOUT": "soon"},
 			[]string{`SVIX_TIMEOUT: "soon" is not a duration; use a number with a unit, e.g. 30s or 500ms`}},
 		{"no request in flight", map[string]string{"MAX_IN_FLIGHT": "0"}, []string{"MAX_IN_FLIGHT must be at least 1"}},
+		{"in-flight bytes below one body", map[string]string{"MAX_IN_FLIGHT_BYTES": "1048576"},
+			[]string{"MAX_IN_FLIGHT_BYTES (1048576) must be at least MAX_BODY_BYTES (2097152)"}},
 		{"no event size", map[string]string{"MAX_EVENT_BYTES": "0"}, []string{"MAX_EVENT_BYTES must be positive"}},
 		{"body limit below a push of the largest event", map[string]string{"MAX_BODY_BYTES": "1048576"},
 			[]string{"MAX_BODY_BYTES (1048576) must hold a Pub/Sub push envelope of an event of MAX_EVENT_BYTES (1048576): at least 1660248"}},

@@ -6,41 +6,84 @@ import (
 	"net/http"
 	"strconv"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // OutcomeOverloaded is the outcome of a request turned away because
-// MAX_IN_FLIGHT requests were being processed.
+// MAX_IN_FLIGHT requests, or MAX_IN_FLIGHT_BYTES of bodies, were being
+// processed.
 const OutcomeOverloaded = "overloaded"
 
 // shedRetryAfter is the Retry-After, in seconds, of a request turned away
 // by the in-flight limit.
 const shedRetryAfter = 1
 
-// limitInFlight lets at most limit requests through at once (0: no
-// limit). The others are answered 503 with Retry-After at once, before
-// their body is read, so memory holds at most limit bodies. A push gets the
-// same 503, which Pub/Sub redelivers with its own backoff.
-func limitInFlight(limit int, metrics *telemetry.Metrics) func(http.Handler) http.Handler {
-	if limit <= 0 {
-		return func(next http.Handler) http.Handler { return next }
+// InFlightLimit bounds what /notifications processes at once: Requests
+// requests, and Bytes of request bodies, each body weighed by its announced
+// Content-Length, or by MaxBodyBytes when it announces none (0: no limit).
+// Memory follows the bodies (an event is decoded and copied while it is
+// sent), so the byte limit keeps a burst of large events in bounds while
+// small ones still get many requests at once.
+type InFlightLimit struct {
+	Requests     int
+	Bytes        int64
+	MaxBodyBytes int64
+}
+
+// limitInFlight lets requests through while l allows them. The others are
+// answered 503 with Retry-After at once, before their body is read. A push
+// gets the same 503, which Pub/Sub redelivers with its own backoff.
+func limitInFlight(l InFlightLimit, metrics *telemetry.Metrics) func(http.Handler) http.Handler {
+	var requests, bodies *semaphore.Weighted
+	if l.Requests > 0 {
+		requests = semaphore.NewWeighted(int64(l.Requests))
 	}
-	slots := make(chan struct{}, limit)
+	if l.Bytes > 0 {
+		bodies = semaphore.NewWeighted(l.Bytes)
+	}
+	weigh := func(r *http.Request) int64 {
+		if r.ContentLength < 0 || r.ContentLength > l.MaxBodyBytes {
+			// Unknown: as much as may be read. Larger than that is
+			// refused unread, but weighed in full all the same.
+			return min(l.MaxBodyBytes, l.Bytes)
+		}
+		return min(r.ContentLength, l.Bytes)
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case slots <- struct{}{}:
-				defer func() { <-slots }()
-				next.ServeHTTP(w, r)
-			default:
-				metrics.RequestShed()
-				requestLogFrom(r.Context()).Add(slog.String("outcome", OutcomeOverloaded))
-				w.Header().Set("Retry-After", strconv.Itoa(shedRetryAfter))
-				writeProblem(w, r, Problem{Type: problemTypeBase + OutcomeOverloaded, Status: http.StatusServiceUnavailable,
-					Detail: "Gwook is processing as many requests as it takes (MAX_IN_FLIGHT); retry later", Layer: LayerGwook,
-					Outcome: OutcomeOverloaded})
+			if !tryAcquire(requests, 1) {
+				shed(w, r, metrics)
+				return
 			}
+			defer release(requests, 1)
+			weight := weigh(r)
+			if !tryAcquire(bodies, weight) {
+				shed(w, r, metrics)
+				return
+			}
+			defer release(bodies, weight)
+			next.ServeHTTP(w, r)
 		})
+	}
+}
+
+// shed answers a request the in-flight limit turns away.
+func shed(w http.ResponseWriter, r *http.Request, metrics *telemetry.Metrics) {
+	metrics.RequestShed()
+	requestLogFrom(r.Context()).Add(slog.String("outcome", OutcomeOverloaded))
+	w.Header().Set("Retry-After", strconv.Itoa(shedRetryAfter))
+	writeProblem(w, r, Problem{Type: problemTypeBase + OutcomeOverloaded, Status: http.StatusServiceUnavailable,
+		Detail: "Gwook is processing as many requests as it takes (MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES); retry later", Layer: LayerGwook,
+		Outcome: OutcomeOverloaded})
+}
+
+func tryAcquire(s *semaphore.Weighted, n int64) bool { return s == nil || s.TryAcquire(n) }
+
+func release(s *semaphore.Weighted, n int64) {
+	if s != nil {
+		s.Release(n)
 	}
 }
 

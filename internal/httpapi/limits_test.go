@@ -27,7 +27,7 @@ func TestInFlightLimitShedsBeforeReadingTheBody(t *testing.T) {
 		<-release
 		w.WriteHeader(http.StatusAccepted)
 	})
-	h := scopeRequests(discardLogger, metrics)(limitInFlight(limit, metrics)(busy))
+	h := scopeRequests(discardLogger, metrics)(limitInFlight(InFlightLimit{Requests: limit, MaxBodyBytes: 1 << 20}, metrics)(busy))
 
 	var wg sync.WaitGroup
 	codes := make(chan int, limit)
@@ -74,6 +74,63 @@ func TestInFlightLimitShedsBeforeReadingTheBody(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/notifications", strings.NewReader("{}")))
 	if rec.Code != http.StatusAccepted {
 		t.Errorf("after the others ended: %d", rec.Code)
+	}
+}
+
+func TestInFlightBytesWeighEachBody(t *testing.T) {
+	metrics := telemetry.NewMetrics("test")
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := limitInFlight(InFlightLimit{Requests: 10, Bytes: 100, MaxBodyBytes: 100}, metrics)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			<-release
+			w.WriteHeader(http.StatusAccepted)
+		}))
+	send := func(body string, chunked bool) <-chan int {
+		code := make(chan int, 1)
+		r := httptest.NewRequest(http.MethodPost, "/notifications", strings.NewReader(body))
+		if chunked {
+			r.ContentLength = -1
+		}
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			code <- rec.Code
+		}()
+		return code
+	}
+	shedNow := func(name string, code <-chan int) {
+		t.Helper()
+		select {
+		case c := <-code:
+			if c != http.StatusServiceUnavailable {
+				t.Errorf("%s: %d, want 503", name, c)
+			}
+		case <-entered:
+			t.Errorf("%s was let in", name)
+			release <- struct{}{}
+		}
+	}
+
+	first := send(strings.Repeat("a", 60), false)
+	<-entered // 60 of 100 bytes held
+	shedNow("a second body of 60 bytes", send(strings.Repeat("b", 60), false))
+	shedNow("a body of unknown length (weighed as MaxBodyBytes)", send("{}", true))
+	small := send(strings.Repeat("c", 40), false)
+	<-entered // 100 of 100 held
+	close(release)
+	for _, code := range []<-chan int{first, small} {
+		if c := <-code; c != http.StatusAccepted {
+			t.Errorf("a request within the limit got %d", c)
+		}
+	}
+	if !strings.Contains(scrape(t, metrics), "gwook_requests_shed_total 2") {
+		t.Error("want both turned-away requests counted")
+	}
+	// Everything was given back: a body of the whole budget gets in.
+	go func() { <-entered }()
+	if c := <-send(strings.Repeat("d", 100), false); c != http.StatusAccepted {
+		t.Errorf("after the others ended: %d", c)
 	}
 }
 

@@ -28,9 +28,9 @@ type Deps struct {
 	MaxBodyBytes   int64
 	MaxEventBytes  int
 	MaxHeaderBytes int
-	// MaxInFlight bounds the requests to /notifications processed at once;
-	// the others are answered 503 unread.
-	MaxInFlight int
+	// InFlight bounds what /notifications processes at once; the requests
+	// past it are answered 503 unread.
+	InFlight InFlightLimit
 	Logger      *slog.Logger
 	// Metrics, when set, counts requests; MetricsRoute also serves them
 	// at /metrics on this router (otherwise they have their own port).
@@ -56,7 +56,7 @@ func NewRouter(d Deps) http.Handler {
 	// Authentication comes first: an unauthenticated flood, answered 401
 	// without its body being read, takes no slot from the callers Gwook
 	// serves.
-	r.With(d.Auth.requireAuth, limitInFlight(d.MaxInFlight, d.Metrics)).Method(http.MethodPost, "/notifications",
+	r.With(d.Auth.requireAuth, limitInFlight(d.InFlight, d.Metrics)).Method(http.MethodPost, "/notifications",
 		&notifications{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes, maxEventBytes: d.MaxEventBytes})
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		writeProblem(w, req, Problem{Type: problemTypeBase + "not_found", Status: http.StatusNotFound, Layer: LayerGwook})

@@ -25,16 +25,17 @@ import (
 
 // overloadOptions are the flags of the overload mode.
 type overloadOptions struct {
-	gwook       string
-	out         string
-	maxInFlight int
-	burst       int
-	bodyBytes   int
-	body        string
-	svixDelay   time.Duration
-	slow        int
-	announce    int64
-	readTimeout time.Duration
+	gwook            string
+	out              string
+	maxInFlight      int
+	maxInFlightBytes int
+	burst            int
+	bodyBytes        int
+	body             string
+	svixDelay        time.Duration
+	slow             int
+	announce         int64
+	readTimeout      time.Duration
 }
 
 // runOverload is the "overload" mode. It starts gwook in front of a
@@ -53,6 +54,7 @@ func runOverload(args []string) error {
 	fs.StringVar(&o.gwook, "gwook", "bin/gwook", "gwook binary to measure")
 	fs.StringVar(&o.out, "out", "reports", "directory for the processes' logs (in overload-logs/)")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "gwook's MAX_IN_FLIGHT; 0 keeps its default")
+	fs.IntVar(&o.maxInFlightBytes, "max-in-flight-bytes", 0, "gwook's MAX_IN_FLIGHT_BYTES; 0 keeps its default")
 	fs.IntVar(&o.burst, "burst", 500, "requests sent at once in the burst")
 	fs.IntVar(&o.bodyBytes, "body-bytes", 1<<20, "size of each body of the burst")
 	fs.StringVar(&o.body, "body", bodyRaw, "body kind of the burst: raw (an event of -body-bytes) or push (an envelope of -body-bytes)")
@@ -93,8 +95,8 @@ func runOverload(args []string) error {
 		return err
 	}
 
-	fmt.Printf("gwook with MAX_IN_FLIGHT %s, HTTP_SERVER_READ_TIMEOUT %s; Svix takes %s per message. A fresh gwook for each phase.\n\n",
-		cmpOr(o.maxInFlight, "default"), o.readTimeout, o.svixDelay)
+	fmt.Printf("gwook with MAX_IN_FLIGHT %s, MAX_IN_FLIGHT_BYTES %s, HTTP_SERVER_READ_TIMEOUT %s; Svix takes %s per message. A fresh gwook for each phase.\n\n",
+		cmpOr(o.maxInFlight, "default"), cmpOr(o.maxInFlightBytes, "default"), o.readTimeout, o.svixDelay)
 	phases := []struct {
 		name string
 		run  func(ctx context.Context, addr string) map[string]int
@@ -147,6 +149,9 @@ func (o overloadOptions) startGwook(ctx context.Context, svixAddr, logPath strin
 	}
 	if o.maxInFlight > 0 {
 		env = append(env, "MAX_IN_FLIGHT="+strconv.Itoa(o.maxInFlight))
+	}
+	if o.maxInFlightBytes > 0 {
+		env = append(env, "MAX_IN_FLIGHT_BYTES="+strconv.Itoa(o.maxInFlightBytes))
 	}
 	gw, err := proc.Start("gwook", logPath, env, o.gwook)
 	if err != nil {
