@@ -31,7 +31,7 @@ type Deps struct {
 	// InFlight bounds what /notifications processes at once; the requests
 	// past it are answered 503 unread.
 	InFlight InFlightLimit
-	Logger      *slog.Logger
+	Logger   *slog.Logger
 	// Metrics, when set, counts requests; MetricsRoute also serves them
 	// at /metrics on this router (otherwise they have their own port).
 	Metrics      *telemetry.Metrics
