@@ -2,7 +2,6 @@ package infra_test
 
 import (
 	"os"
-	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,29 +15,6 @@ const (
 	terraformDir     = "terraform"
 	observabilityDir = "observability"
 )
-
-// configVars returns every environment variable config.Config reads, with
-// its default ("" when it has none), from the struct's env tags, such as
-// `env:"HTTP_SERVER_PORT, default=4000"`.
-func configVars(t *testing.T) map[string]string {
-	t.Helper()
-	vars := map[string]string{}
-	for f := range reflect.TypeFor[config.Config]().Fields() {
-		tag, ok := f.Tag.Lookup("env")
-		if !ok {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		// The default is the last option and may itself hold commas
-		// (DEDUP_KEY_FIELDS).
-		_, def, _ := strings.Cut(opts, "default=")
-		vars[strings.TrimSpace(name)] = def
-	}
-	if len(vars) == 0 {
-		t.Fatal("config.Config has no env tags")
-	}
-	return vars
-}
 
 // readByBinary reports whether Gwook reads the environment variable name:
 // an env tag of config.Config, or one read by a library it configures
@@ -57,7 +33,7 @@ func setting(t *testing.T, configMap map[string]string, name string) string {
 	if v, ok := configMap[name]; ok {
 		return v
 	}
-	def, ok := configVars(t)[name]
+	def, ok := config.Variables()[name]
 	if !ok {
 		t.Fatalf("%s is not a variable of config.Config", name)
 	}

@@ -325,7 +325,7 @@ func TestDeploymentServesOnTheConfiguredPorts(t *testing.T) {
 
 func TestConfigMapAndSecretHoldOnlyWhatGwookReads(t *testing.T) {
 	m := loadManifests(t)
-	vars := configVars(t)
+	vars := config.Variables()
 	secrets := map[string]string{}
 	maps.Copy(secrets, m.secret.StringData)
 	for k, v := range m.secret.Data {

@@ -369,7 +369,7 @@ func TestReplaySubscription(t *testing.T) {
 func TestTerraformMatchesManifests(t *testing.T) {
 	tf := loadTerraform(t)
 	m := loadManifests(t)
-	vars := configVars(t)
+	vars := config.Variables()
 
 	out, ok := tf.outputs["gwook_env"]
 	if !ok {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,17 +22,7 @@ var envExampleLine = regexp.MustCompile(`^(?:# )?([A-Z][A-Z0-9_]*)=(.*)$`)
 // config.Config once, with the default of its env tag and a comment line
 // above it, and no variable gwook does not read.
 func TestEnvExample(t *testing.T) {
-	defaults := map[string]string{} // variable: default, from the env tags
-	for f := range reflect.TypeFor[config.Config]().Fields() {
-		tag, ok := f.Tag.Lookup("env")
-		if !ok {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		// The default is the last option and may hold commas (DEDUP_KEY_FIELDS).
-		_, def, _ := strings.Cut(opts, "default=")
-		defaults[strings.TrimSpace(name)] = def
-	}
+	defaults := config.Variables()
 	if len(defaults) == 0 {
 		t.Fatal("config.Config has no env tags")
 	}

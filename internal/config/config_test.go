@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -320,5 +321,22 @@ func TestDefaultBodyLimitHoldsAPushOfTheLargestEvent(t *testing.T) {
 	}
 	if c.MaxBodyBytes < PushEnvelopeBytes(c.MaxEventBytes) || c.MaxBodyBytes > MaxDeadLetterBodyBytes {
 		t.Errorf("MAX_BODY_BYTES %d: want between %d and %d", c.MaxBodyBytes, PushEnvelopeBytes(c.MaxEventBytes), MaxDeadLetterBodyBytes)
+	}
+}
+
+func TestVariables(t *testing.T) {
+	vars := Variables()
+	for name, want := range map[string]string{
+		"HTTP_SERVER_PORT": "4000",
+		"DEDUP_KEY_FIELDS": "type,project,source", // a default with commas
+		"AUTH_USERNAME":    "",                    // no default
+		"MAX_IN_FLIGHT":    "1024",
+	} {
+		if got, ok := vars[name]; !ok || got != want {
+			t.Errorf("Variables()[%s] = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+	if n := reflect.TypeFor[Config]().NumField(); len(vars) != n {
+		t.Errorf("%d variables for %d fields", len(vars), n)
 	}
 }

@@ -68,6 +68,24 @@ func quoted(value string) string {
 }
 
 // variableName is the environment variable of a Config field.
+// Variables returns every environment variable Config reads, with its
+// default ("" when it has none), as the env tags of Config say, such as
+// `env:"HTTP_SERVER_PORT, default=4000"`.
+func Variables() map[string]string {
+	vars := map[string]string{}
+	for f := range reflect.TypeFor[Config]().Fields() {
+		tag, ok := f.Tag.Lookup("env")
+		if !ok {
+			continue
+		}
+		// The default is the last option and may itself hold commas
+		// (DEDUP_KEY_FIELDS).
+		_, def, _ := strings.Cut(tag, "default=")
+		vars[variableName(f)] = def
+	}
+	return vars
+}
+
 func variableName(f reflect.StructField) string {
 	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
 	return strings.TrimSpace(name)

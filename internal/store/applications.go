@@ -83,34 +83,9 @@ func (s *Store) GetApplication(ctx context.Context, id string) (Application, err
 
 // ListApplications returns a page of every application.
 func (s *Store) ListApplications(ctx context.Context, opts ListOptions) (Page[Application], error) {
-	limit, after, err := pageRequest(opts)
-	if err != nil {
-		return Page[Application]{}, dbError("listing applications", err)
-	}
-	q := `SELECT ` + applicationColumns + ` FROM applications`
-	args := []any{limit + 1}
-	if after != nil {
-		q += ` WHERE (created_at, id) > ($2, $3)`
-		args = append(args, s.timeArg(after.createdAt), after.id)
-	}
-	q += ` ORDER BY created_at, id LIMIT $1`
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return Page[Application]{}, dbError("listing applications", err)
-	}
-	defer rows.Close()
-	items := []Application{}
-	for rows.Next() {
-		a, err := scanApplication(rows)
-		if err != nil {
-			return Page[Application]{}, dbError("listing applications", err)
-		}
-		items = append(items, a)
-	}
-	if err := rows.Err(); err != nil {
-		return Page[Application]{}, dbError("listing applications", err)
-	}
-	return finishPage(items, limit, func(a Application) (time.Time, string) { return a.CreatedAt, a.ID }), nil
+	return listPage(ctx, s, opts, listQuery[Application]{what: "listing applications",
+		from: `SELECT ` + applicationColumns + ` FROM applications`, scan: scanApplication,
+		key: func(a Application) (time.Time, string) { return a.CreatedAt, a.ID }})
 }
 
 // UpdateApplication replaces the Name and Metadata of the application with

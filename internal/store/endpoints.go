@@ -109,41 +109,19 @@ func (s *Store) GetEndpoint(ctx context.Context, appID, id string) (Endpoint, er
 // ListEndpoints returns a page of the endpoints of the given application,
 // or ErrNotFound when the application does not exist.
 func (s *Store) ListEndpoints(ctx context.Context, appID string, opts ListOptions) (Page[Endpoint], error) {
-	limit, after, err := pageRequest(opts)
-	if err != nil {
+	page, err := listPage(ctx, s, opts, listQuery[Endpoint]{what: "listing endpoints",
+		from:   `SELECT ` + endpointColumns + ` FROM endpoints`,
+		filter: `application_id = $2`, filterArgs: []any{appID}, scan: scanEndpoint,
+		key: func(e Endpoint) (time.Time, string) { return e.CreatedAt, e.ID }})
+	if err != nil || len(page.Items) > 0 {
+		return page, err
+	}
+	// No endpoints, or no application?
+	var one int
+	if err := s.read.QueryRowContext(ctx, `SELECT 1 FROM applications WHERE id = $1`, appID).Scan(&one); err != nil {
 		return Page[Endpoint]{}, dbError("listing endpoints", err)
 	}
-	q := `SELECT ` + endpointColumns + ` FROM endpoints WHERE application_id = $2`
-	args := []any{limit + 1, appID}
-	if after != nil {
-		q += ` AND (created_at, id) > ($3, $4)`
-		args = append(args, s.timeArg(after.createdAt), after.id)
-	}
-	q += ` ORDER BY created_at, id LIMIT $1`
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return Page[Endpoint]{}, dbError("listing endpoints", err)
-	}
-	defer rows.Close()
-	items := []Endpoint{}
-	for rows.Next() {
-		e, err := scanEndpoint(rows)
-		if err != nil {
-			return Page[Endpoint]{}, dbError("listing endpoints", err)
-		}
-		items = append(items, e)
-	}
-	if err := rows.Err(); err != nil {
-		return Page[Endpoint]{}, dbError("listing endpoints", err)
-	}
-	if len(items) == 0 {
-		// No endpoints, or no application?
-		var one int
-		if err := s.read.QueryRowContext(ctx, `SELECT 1 FROM applications WHERE id = $1`, appID).Scan(&one); err != nil {
-			return Page[Endpoint]{}, dbError("listing endpoints", err)
-		}
-	}
-	return finishPage(items, limit, func(e Endpoint) (time.Time, string) { return e.CreatedAt, e.ID }), nil
+	return page, nil
 }
 
 // UpdateEndpoint replaces the URL, Description, EventTypes and Disabled of

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"strconv"
@@ -79,4 +80,56 @@ func finishPage[T any](items []T, limit int, key func(T) (time.Time, string)) Pa
 	}
 	items = items[:limit]
 	return Page[T]{Items: items, NextCursor: encodeCursor(key(items[limit-1]))}
+}
+
+// listQuery is one paged list: what it is (for errors), the SELECT of its
+// columns FROM its table, an optional condition on the table's own columns
+// with parameters numbered from $2 and their values, and how to read a row
+// and key it.
+type listQuery[T any] struct {
+	what       string
+	from       string
+	filter     string
+	filterArgs []any
+	scan       func(interface{ Scan(...any) error }) (T, error)
+	key        func(T) (time.Time, string)
+}
+
+// listPage reads one page of q, oldest first by (created_at, id), resuming
+// after the cursor of opts.
+func listPage[T any](ctx context.Context, s *Store, opts ListOptions, q listQuery[T]) (Page[T], error) {
+	limit, after, err := pageRequest(opts)
+	if err != nil {
+		return Page[T]{}, dbError(q.what, err)
+	}
+	args := append([]any{limit + 1}, q.filterArgs...)
+	var where []string
+	if q.filter != "" {
+		where = append(where, q.filter)
+	}
+	if after != nil {
+		where = append(where, fmt.Sprintf("(created_at, id) > ($%d, $%d)", len(args)+1, len(args)+2))
+		args = append(args, s.timeArg(after.createdAt), after.id)
+	}
+	query := q.from
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.read.QueryContext(ctx, query+" ORDER BY created_at, id LIMIT $1", args...)
+	if err != nil {
+		return Page[T]{}, dbError(q.what, err)
+	}
+	defer rows.Close()
+	items := []T{}
+	for rows.Next() {
+		item, err := q.scan(rows)
+		if err != nil {
+			return Page[T]{}, dbError(q.what, err)
+		}
+		items = append(items, item)
+	}
+	if err := rows.Err(); err != nil {
+		return Page[T]{}, dbError(q.what, err)
+	}
+	return finishPage(items, limit, q.key), nil
 }

@@ -116,34 +116,9 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte, now time.Time) (To
 
 // ListTokens returns a page of every token, expired ones included.
 func (s *Store) ListTokens(ctx context.Context, opts ListOptions) (Page[Token], error) {
-	limit, after, err := pageRequest(opts)
-	if err != nil {
-		return Page[Token]{}, dbError("listing tokens", err)
-	}
-	q := `SELECT ` + tokenColumns + ` FROM tokens`
-	args := []any{limit + 1}
-	if after != nil {
-		q += ` WHERE (created_at, id) > ($2, $3)`
-		args = append(args, s.timeArg(after.createdAt), after.id)
-	}
-	q += ` ORDER BY created_at, id LIMIT $1`
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return Page[Token]{}, dbError("listing tokens", err)
-	}
-	defer rows.Close()
-	items := []Token{}
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return Page[Token]{}, dbError("listing tokens", err)
-		}
-		items = append(items, t)
-	}
-	if err := rows.Err(); err != nil {
-		return Page[Token]{}, dbError("listing tokens", err)
-	}
-	return finishPage(items, limit, func(t Token) (time.Time, string) { return t.CreatedAt, t.ID }), nil
+	return listPage(ctx, s, opts, listQuery[Token]{what: "listing tokens",
+		from: `SELECT ` + tokenColumns + ` FROM tokens`, scan: scanToken,
+		key: func(t Token) (time.Time, string) { return t.CreatedAt, t.ID }})
 }
 
 // DeleteToken deletes the token with the given id.
