@@ -117,8 +117,16 @@ func (s *Store) UpdateApplication(ctx context.Context, app Application) (Applica
 // its endpoints and tokens. The change log gets one change, for the
 // application.
 func (s *Store) DeleteApplication(ctx context.Context, id string) error {
+	return s.deleteOne(ctx, "deleting an application", Change{Kind: KindApplication, Op: OpDelete, ID: id, ApplicationID: id},
+		`DELETE FROM applications WHERE id = $1`, id)
+}
+
+// deleteOne runs query, which deletes at most one row, and records c in the
+// same transaction. No row deleted is ErrNotFound; what names the
+// operation in errors.
+func (s *Store) deleteOne(ctx context.Context, what string, c Change, query string, args ...any) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM applications WHERE id = $1`, id)
+		res, err := tx.ExecContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -127,7 +135,7 @@ func (s *Store) DeleteApplication(ctx context.Context, id string) error {
 		} else if n == 0 {
 			return sql.ErrNoRows
 		}
-		return s.recordChanges(ctx, tx, Change{Kind: KindApplication, Op: OpDelete, ID: id, ApplicationID: id})
+		return s.recordChanges(ctx, tx, c)
 	})
-	return dbError("deleting an application", err)
+	return dbError(what, err)
 }

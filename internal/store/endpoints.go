@@ -182,17 +182,6 @@ func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id, secret stri
 // DeleteEndpoint deletes the endpoint with the given id of the given
 // application.
 func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM endpoints WHERE application_id = $1 AND id = $2`, appID, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return sql.ErrNoRows
-		}
-		return s.recordChanges(ctx, tx, Change{Kind: KindEndpoint, Op: OpDelete, ID: id, ApplicationID: appID})
-	})
-	return dbError("deleting an endpoint", err)
+	return s.deleteOne(ctx, "deleting an endpoint", Change{Kind: KindEndpoint, Op: OpDelete, ID: id, ApplicationID: appID},
+		`DELETE FROM endpoints WHERE application_id = $1 AND id = $2`, appID, id)
 }
