@@ -353,25 +353,33 @@ func (r *run) printf(format string, args ...any) {
 // of the lease, until the returned function is called. A renewal that
 // fails is tried again at the next tick, still well within the lease.
 func (r *run) keepLeases(ctx context.Context) (stop func()) {
+	return every(r.lease/3, func() {
+		r.mu.Lock()
+		var ackIDs []string
+		for _, ids := range r.leased {
+			ackIDs = append(ackIDs, ids...)
+		}
+		r.mu.Unlock()
+		// Sends still finishing after an interrupt keep their leases too.
+		r.extend(context.WithoutCancel(ctx), ackIDs)
+	})
+}
+
+// every calls tick every interval, in a goroutine of its own, until the
+// returned function is called; that function returns once tick is no
+// longer running.
+func every(interval time.Duration, tick func()) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(r.lease / 3)
-		defer tick.Stop()
+		t := time.NewTicker(interval)
+		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
-			case <-tick.C:
-				r.mu.Lock()
-				var ackIDs []string
-				for _, ids := range r.leased {
-					ackIDs = append(ackIDs, ids...)
-				}
-				r.mu.Unlock()
-				// Sends still finishing after an interrupt keep their
-				// leases too.
-				r.extend(context.WithoutCancel(ctx), ackIDs)
+			case <-t.C:
+				tick()
 			}
 		}
 	})
@@ -466,25 +474,16 @@ func (r *run) showProgress(started time.Time) (stop func()) {
 	if r.opts.Progress == nil {
 		return func() {}
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				fmt.Fprintln(r.opts.Progress)
-				return
-			case <-tick.C:
-				r.mu.Lock()
-				line := progressLine(r.counts, len(r.seen), time.Since(started))
-				r.mu.Unlock()
-				fmt.Fprintf(r.opts.Progress, "\r\033[K%s", line)
-			}
-		}
+	stopTicks := every(500*time.Millisecond, func() {
+		r.mu.Lock()
+		line := progressLine(r.counts, len(r.seen), time.Since(started))
+		r.mu.Unlock()
+		fmt.Fprintf(r.opts.Progress, "\r\033[K%s", line)
 	})
-	return func() { close(done); wg.Wait() }
+	return func() {
+		stopTicks()
+		fmt.Fprintln(r.opts.Progress)
+	}
 }
 
 func progressLine(counts map[string]int, pulled int, elapsed time.Duration) string {
