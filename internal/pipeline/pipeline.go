@@ -119,6 +119,10 @@ type Pipeline struct {
 	// dedupErrorLog logs failures of the dedup store at most once a minute;
 	// gwook_dedup_errors_total counts every one.
 	dedupErrorLog rate.Sometimes
+	// errDuplicate and errInFlight explain the Duplicate and InFlight
+	// outcomes; they depend on the configuration only, so they are made
+	// once, not for every suppressed event.
+	errDuplicate, errInFlight error
 }
 
 // New returns a Pipeline.
@@ -126,7 +130,9 @@ func New(cfg Config) *Pipeline {
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer(telemetry.TracerName)
 	}
-	return &Pipeline{cfg: cfg, dedupErrorLog: rate.Sometimes{First: 1, Interval: time.Minute}}
+	return &Pipeline{cfg: cfg, dedupErrorLog: rate.Sometimes{First: 1, Interval: time.Minute},
+		errDuplicate: fmt.Errorf("another event with the same %v was delivered within %s", cfg.Dedup.KeyFields, cfg.Dedup.TTL),
+		errInFlight:  fmt.Errorf("another event with the same %v is being sent; try again once its outcome is known", cfg.Dedup.KeyFields)}
 }
 
 // The pauses between two claims of a key in flight for another event: the
@@ -271,11 +277,9 @@ func (p *Pipeline) claim(ctx context.Context, m *Message, appID string) (dedup.C
 	case dedup.Claimed:
 		return c, nil
 	case dedup.Duplicate:
-		return dedup.Claim{}, &Result{Outcome: Duplicate,
-			Err: fmt.Errorf("another event with the same %v was delivered within %s", d.KeyFields, d.TTL)}
+		return dedup.Claim{}, &Result{Outcome: Duplicate, Err: p.errDuplicate}
 	}
-	return dedup.Claim{}, &Result{Outcome: InFlight, RetryAfter: c.Remaining,
-		Err: fmt.Errorf("another event with the same %v is being sent; try again once its outcome is known", d.KeyFields)}
+	return dedup.Claim{}, &Result{Outcome: InFlight, RetryAfter: c.Remaining, Err: p.errInFlight}
 }
 
 // claimWaiting claims key for eventID. While another event holds it in
