@@ -22,22 +22,7 @@ func TestPostgresReplicasMigrateTogether(t *testing.T) {
 	ctx := ctxFor(t)
 	url := pgtest.NewDatabase(t)
 	const replicas = 4
-	start := make(chan struct{})
-	errs := make([]error, replicas)
-	var wg sync.WaitGroup
-	for i := range replicas {
-		wg.Go(func() {
-			<-start
-			s, err := store.Open(ctx, url, "")
-			if err == nil {
-				s.Close()
-			}
-			errs[i] = err
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
+	for i, err := range openAtOnce(ctx, replicas, url, "") {
 		if err != nil {
 			t.Errorf("replica %d: %v", i, err)
 		}

@@ -147,22 +147,7 @@ func TestSQLiteProcessesMigrateTogether(t *testing.T) {
 	for round := range 5 {
 		dir := t.TempDir()
 		const processes = 8
-		start := make(chan struct{})
-		errs := make([]error, processes)
-		var wg sync.WaitGroup
-		for i := range processes {
-			wg.Go(func() {
-				<-start
-				s, err := store.Open(ctxFor(t), "", dir)
-				if err == nil {
-					s.Close()
-				}
-				errs[i] = err
-			})
-		}
-		close(start)
-		wg.Wait()
-		for i, err := range errs {
+		for i, err := range openAtOnce(ctxFor(t), processes, "", dir) {
 			if err != nil {
 				t.Fatalf("round %d, process %d: %v", round, i, err)
 			}

@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gwook/gwook/internal/store"
@@ -114,4 +116,26 @@ func TestOpenRefusesOtherURLsWithoutShowingThem(t *testing.T) {
 			t.Errorf("Open's error shows the password: %v", err)
 		}
 	}
+}
+
+// openAtOnce opens n Stores on url (or dataDir) at the same moment, as
+// replicas or processes starting together do, closes each that opened, and
+// returns the error of each Open.
+func openAtOnce(ctx context.Context, n int, url, dataDir string) []error {
+	start := make(chan struct{})
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			s, err := store.Open(ctx, url, dataDir)
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
 }
