@@ -151,7 +151,7 @@ func logRequest(logger *slog.Logger, r *http.Request, scope *requestScope, statu
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
-		slog.Float64("duration_ms", milliseconds(took)),
+		slog.Float64("duration_ms", telemetry.Milliseconds(took)),
 		slog.Int("bytes_in", int(max(r.ContentLength, 0))),
 		slog.String("request_id", scope.id),
 	})
@@ -159,11 +159,6 @@ func logRequest(logger *slog.Logger, r *http.Request, scope *requestScope, statu
 		attrs = append(attrs, slog.String("trace_id", traceID))
 	}
 	logger.LogAttrs(r.Context(), level, "request", attrs...)
-}
-
-// milliseconds is d in milliseconds, to the microsecond.
-func milliseconds(d time.Duration) float64 {
-	return float64(d.Microseconds()) / 1000
 }
 
 // recoverPanics turns a panic in a handler into a 500 problem and an error

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // newTransport returns a keep-alive pool sized for a busy service, unlike the
@@ -71,12 +73,12 @@ func (t debugTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	started := time.Now()
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
-		t.logger.DebugContext(ctx, "svix transport error", "error", err.Error(), "duration", time.Since(started))
+		t.logger.DebugContext(ctx, "svix transport error", "error", err.Error(), "duration_ms", telemetry.Milliseconds(time.Since(started)))
 		return nil, err
 	}
 	respBody, readErr := readAndRestore(&resp.Body)
 	t.logger.DebugContext(ctx, "svix response", "status", resp.StatusCode, "headers", redactedHeaders(resp.Header),
-		"body", string(respBody), "duration", time.Since(started))
+		"body", string(respBody), "duration_ms", telemetry.Milliseconds(time.Since(started)))
 	return resp, readErr
 }
 

@@ -39,3 +39,9 @@ func boundedMethod(method string) string {
 	}
 	return "other"
 }
+
+// Milliseconds is d in milliseconds, to the microsecond: how log lines give
+// a duration, with the unit in the key (duration_ms).
+func Milliseconds(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
