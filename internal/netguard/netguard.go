@@ -34,7 +34,7 @@ type forbiddenRange struct {
 	reason string
 }
 
-func r(prefix, reason string) forbiddenRange {
+func block(prefix, reason string) forbiddenRange {
 	return forbiddenRange{netip.MustParsePrefix(prefix), reason}
 }
 
@@ -45,23 +45,23 @@ func r(prefix, reason string) forbiddenRange {
 // there, and refusing them early gives a clear answer instead of a
 // timeout.
 var forbiddenV4 = []forbiddenRange{
-	r("0.0.0.0/32", "unspecified"),       // Linux connects it to the local host
-	r("0.0.0.0/8", "this network"),       // RFC 791; not a destination
-	r("10.0.0.0/8", "private"),           // RFC 1918
-	r("100.64.0.0/10", "shared (CGNAT)"), // RFC 6598; also used inside clouds and VPNs
-	r("127.0.0.0/8", "loopback"),
-	r("169.254.0.0/16", "link-local"),
-	r("172.16.0.0/12", "private"),         // RFC 1918
-	r("192.0.0.0/24", "reserved"),         // IETF protocol assignments
-	r("192.0.2.0/24", "documentation"),    // TEST-NET-1
-	r("192.88.99.0/24", "reserved"),       // deprecated 6to4 relay anycast
-	r("192.168.0.0/16", "private"),        // RFC 1918
-	r("198.18.0.0/15", "benchmarking"),    // RFC 2544; also used for fake-IP DNS
-	r("198.51.100.0/24", "documentation"), // TEST-NET-2
-	r("203.0.113.0/24", "documentation"),  // TEST-NET-3
-	r("224.0.0.0/4", "multicast"),
-	r("255.255.255.255/32", "broadcast"),
-	r("240.0.0.0/4", "reserved"), // class E
+	block("0.0.0.0/32", "unspecified"),          // Linux connects it to the local host
+	block("0.0.0.0/8", "this network"),          // RFC 791; not a destination
+	block("10.0.0.0/8", "private"),              // RFC 1918
+	block("100.64.0.0/10", "carrier-grade NAT"), // RFC 6598; also used inside clouds and VPNs
+	block("127.0.0.0/8", "loopback"),
+	block("169.254.0.0/16", "link-local"),
+	block("172.16.0.0/12", "private"),         // RFC 1918
+	block("192.0.0.0/24", "reserved"),         // IETF protocol assignments
+	block("192.0.2.0/24", "documentation"),    // TEST-NET-1
+	block("192.88.99.0/24", "reserved"),       // deprecated 6to4 relay anycast
+	block("192.168.0.0/16", "private"),        // RFC 1918
+	block("198.18.0.0/15", "benchmarking"),    // RFC 2544; also used for fake-IP DNS
+	block("198.51.100.0/24", "documentation"), // TEST-NET-2
+	block("203.0.113.0/24", "documentation"),  // TEST-NET-3
+	block("224.0.0.0/4", "multicast"),
+	block("255.255.255.255/32", "broadcast"),
+	block("240.0.0.0/4", "reserved"), // class E
 }
 
 // forbiddenV6 lists the IPv6 blocks refused by name. Every address outside
@@ -71,14 +71,14 @@ var forbiddenV4 = []forbiddenRange{
 // Forms that embed an IPv4 address are judged by that address first (see
 // embeddedIPv4).
 var forbiddenV6 = []forbiddenRange{
-	r("fc00::/7", "unique-local"),
-	r("fe80::/10", "link-local"),
-	r("fec0::/10", "site-local"), // deprecated, still private
-	r("ff00::/8", "multicast"),
-	r("2001:db8::/32", "documentation"),
-	r("3fff::/20", "documentation"), // RFC 9637
-	r("2001:2::/48", "benchmarking"),
-	r("2001::/23", "reserved"), // IETF protocol assignments (Teredo is unwrapped before)
+	block("fc00::/7", "unique-local"),
+	block("fe80::/10", "link-local"),
+	block("fec0::/10", "site-local"), // deprecated, still private
+	block("ff00::/8", "multicast"),
+	block("2001:db8::/32", "documentation"),
+	block("3fff::/20", "documentation"), // RFC 9637
+	block("2001:2::/48", "benchmarking"),
+	block("2001::/23", "reserved"), // IETF protocol assignments (Teredo is unwrapped before)
 }
 
 var (
@@ -91,7 +91,7 @@ var (
 
 // Forbidden reports why ip may not be reached by a webhook ("loopback",
 // "private", "link-local", "unique-local", "multicast", "unspecified",
-// "cloud metadata", "shared (CGNAT)", "documentation", "reserved", ...),
+// "cloud metadata", "carrier-grade NAT", "documentation", "reserved", ...),
 // or "" when it may. A zone is ignored. IPv6 forms that embed an IPv4
 // address are judged by that address: IPv4-mapped (::ffff:10.0.0.1),
 // IPv4-compatible (::10.0.0.1), NAT64 (64:ff9b::10.0.0.1), 6to4

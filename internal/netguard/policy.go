@@ -75,8 +75,11 @@ func (p Policy) refuses(ip netip.Addr) string {
 // resolvers disagree on what it means. A host name is resolved (within
 // ResolveTimeout) and refused when any of its addresses is forbidden, or
 // when it does not resolve: an endpoint's name must resolve when it is
-// created or changed. The connection is checked again when delivering,
-// since the name may resolve elsewhere by then.
+// created or changed, or the API answers 400. A name that is local by
+// definition (localhost, *.localhost, *.local, *.internal, *.home.arpa)
+// is refused without asking DNS unless private networks are allowed. The
+// connection is checked again when delivering (Control), since the name
+// may resolve elsewhere by then.
 func (p Policy) CheckURL(ctx context.Context, raw string) error {
 	if n := utf8.RuneCountInString(raw); n > MaxURLLength {
 		return refuse("the URL is %d characters long; at most %d are allowed", n, MaxURLLength)
