@@ -40,7 +40,7 @@ func forEachDatabase(t *testing.T, fn func(t *testing.T, db testDB)) {
 }
 
 // open opens one more Store on the database, closed when the test ends.
-func (db testDB) open(t *testing.T) *store.Store {
+func (db testDB) open(t testing.TB) *store.Store {
 	t.Helper()
 	s, err := store.Open(ctxFor(t), db.url, db.dir)
 	if err != nil {
@@ -51,7 +51,7 @@ func (db testDB) open(t *testing.T) *store.Store {
 }
 
 // exec runs statements on the database behind the store's back.
-func (db testDB) exec(t *testing.T, stmts ...string) {
+func (db testDB) exec(t testing.TB, stmts ...string) {
 	t.Helper()
 	driver, dsn := "pgx", db.url
 	if db.url == "" {
@@ -69,7 +69,7 @@ func (db testDB) exec(t *testing.T, stmts ...string) {
 	}
 }
 
-func ctxFor(t *testing.T) context.Context {
+func ctxFor(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
