@@ -86,9 +86,11 @@ type Catalog struct {
 	backgroundPolls atomic.Int64
 	touchWrites     atomic.Int64
 
-	startOnce, closeOnce sync.Once
-	running              bool // set by Start before the goroutine runs
-	stop, done           chan struct{}
+	// lifeMu guards the life cycle: started, closed, stopPolling.
+	lifeMu          sync.Mutex
+	started, closed bool
+	stopPolling     context.CancelFunc // ends the goroutine
+	done            chan struct{}      // closed when the goroutine has ended
 }
 
 // New returns a Catalog of the records in st. It is empty until Start.
@@ -113,45 +115,55 @@ func New(st *store.Store, opts Options) *Catalog {
 		apps:      map[string]struct{}{},
 		pollLock:  make(chan struct{}, 1),
 		used:      map[string]time.Time{},
-		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
 }
 
 // Start loads every token and application, then polls the change log in a
-// goroutine until Close is called or ctx ends. It returns the error of the
-// load, and an error when called again or after Close.
+// goroutine until Close. ctx bounds the load only: the polling goes on
+// after it ends. Start returns the error of the load, after which it may be
+// called again, and an error when the catalog was started or closed.
 func (c *Catalog) Start(ctx context.Context) error {
-	err := errors.New("catalog: started twice, or after Close")
-	c.startOnce.Do(func() {
-		if err = c.lock(ctx); err != nil {
-			return
-		}
-		err = c.reload(ctx)
-		c.loaded = err == nil
-		c.unlock()
-		if err != nil {
-			return
-		}
-		c.running = true
-		go c.run(ctx)
-	})
-	return err
+	c.lifeMu.Lock()
+	defer c.lifeMu.Unlock()
+	switch {
+	case c.closed:
+		return errors.New("catalog: Start after Close")
+	case c.started:
+		return errors.New("catalog: started twice")
+	}
+	if err := c.lock(ctx); err != nil {
+		return err
+	}
+	err := c.reload(ctx)
+	c.loaded = err == nil
+	c.unlock()
+	if err != nil {
+		return err
+	}
+	c.started = true
+	pollCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c.stopPolling = stop
+	go c.run(pollCtx)
+	return nil
 }
 
 // Close stops the polling and writes the last-used times not yet written.
 // It may be called more than once.
 func (c *Catalog) Close() {
-	c.closeOnce.Do(func() {
-		close(c.stop)
-		c.startOnce.Do(func() {}) // a Start after Close does nothing
-		if c.running {
-			<-c.done
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
-		defer cancel()
-		c.flushTouches(ctx)
-	})
+	c.lifeMu.Lock()
+	defer c.lifeMu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.started {
+		c.stopPolling()
+		<-c.done
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+	defer cancel()
+	c.flushTouches(ctx)
 }
 
 // Sync polls the change log now and returns once every change committed
@@ -227,7 +239,7 @@ func (c *Catalog) lock(ctx context.Context) error {
 
 func (c *Catalog) unlock() { <-c.pollLock }
 
-// run polls and writes last-used times until Close or the end of ctx.
+// run polls and writes last-used times until ctx ends, at Close.
 func (c *Catalog) run(ctx context.Context) {
 	defer close(c.done)
 	pollTicker := time.NewTicker(c.opts.PollInterval)
@@ -239,12 +251,12 @@ func (c *Catalog) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.stop:
-			return
 		case <-pollTicker.C:
 			err := c.backgroundPoll(ctx)
 			c.backgroundPolls.Add(1)
 			switch {
+			case ctx.Err() != nil:
+				return // closing: the poll was cut short
 			case err != nil && failures == 0:
 				c.opts.Logger.Warn("catalog: polling the store for changes failed; serving the last snapshot and retrying",
 					"error", err)
@@ -417,8 +429,10 @@ func (c *Catalog) flushTouches(ctx context.Context) {
 		return
 	}
 	if err := c.st.TouchTokens(ctx, used); err != nil {
-		c.opts.Logger.Warn("catalog: writing tokens' last-used times failed; retrying at the next interval",
-			"tokens", len(used), "error", err)
+		if ctx.Err() == nil {
+			c.opts.Logger.Warn("catalog: writing tokens' last-used times failed; retrying at the next interval",
+				"tokens", len(used), "error", err)
+		}
 		c.usedMu.Lock()
 		for id, at := range used {
 			if later, ok := c.used[id]; !ok || at.After(later) {

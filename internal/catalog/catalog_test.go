@@ -626,22 +626,41 @@ func TestAuthenticateWhileChangesApply(t *testing.T) {
 
 func TestStartAndClose(t *testing.T) {
 	st := testDB{dir: t.TempDir()}.open(t)
-	c := catalog.New(st, catalog.Options{Logger: quiet})
+	c := catalog.New(st, catalog.Options{Logger: quiet, PollInterval: 5 * time.Millisecond})
+	defer c.Close()
 	if err := c.Sync(ctxFor(t)); err == nil {
 		t.Fatal("Sync before Start succeeded")
 	}
-	if err := c.Start(ctxFor(t)); err != nil {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Start(canceled); err == nil {
+		t.Fatal("Start with an ended context succeeded")
+	}
+
+	// A Start that failed may be tried again; the polling outlives the
+	// context of Start.
+	startCtx, endStart := context.WithCancel(context.Background())
+	if err := c.Start(startCtx); err != nil {
 		t.Fatal(err)
 	}
+	endStart()
 	if err := c.Start(ctxFor(t)); err == nil {
 		t.Fatal("a second Start succeeded")
 	}
+	tok, value := newToken(t, st, "", nil)
+	eventually(t, "a token created after the context of Start ended", func() bool {
+		return authenticates(c, value)
+	})
+	mustAuthenticate(t, c, value, tok)
 	c.Close()
 	c.Close()
+	if err := c.Start(ctxFor(t)); err == nil {
+		t.Fatal("Start after Close succeeded")
+	}
 
 	closed := catalog.New(st, catalog.Options{Logger: quiet})
 	closed.Close()
 	if err := closed.Start(ctxFor(t)); err == nil {
-		t.Fatal("Start after Close succeeded")
+		t.Fatal("Start of a catalog never started, after Close, succeeded")
 	}
 }
