@@ -395,7 +395,8 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 
 // conformsToSpec validates r, whose body has been read into body, against
 // the OpenAPI document when the server validates. On a mismatch it reports
-// a violation, answers 422 and returns false.
+// a violation, answers 422 and returns false. Neither the report nor the
+// answer shows the endpoint secrets the body carries.
 func (s *Server) conformsToSpec(w http.ResponseWriter, r *http.Request, body []byte) bool {
 	if s.spec == nil {
 		return true
@@ -407,19 +408,46 @@ func (s *Server) conformsToSpec(w http.ResponseWriter, r *http.Request, body []b
 	if len(errs) == 0 {
 		return true
 	}
-	s.reportViolation(newViolation(r, errs))
-	writeJSONValue(w, http.StatusUnprocessableEntity, httpValidationError{Detail: validationItems(errs)})
+	secrets := secretsIn(body)
+	s.reportViolation(&violation{method: r.Method, path: r.URL.RequestURI(), errs: errs, secrets: secrets})
+	items := validationItems(errs)
+	for i := range items {
+		items[i].Msg = redact(items[i].Msg, secrets)
+	}
+	writeJSONValue(w, http.StatusUnprocessableEntity, httpValidationError{Detail: items})
 	return false
+}
+
+// secretsIn returns the string values of the top-level "secret" and "key"
+// fields of a JSON object body: the endpoint secrets an EndpointIn or
+// EndpointSecretRotateIn carries.
+func secretsIn(body []byte) []string {
+	var fields map[string]any
+	if json.Unmarshal(body, &fields) != nil {
+		return nil
+	}
+	var out []string
+	for _, name := range []string{"secret", "key"} {
+		if v, ok := fields[name].(string); ok && v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// redact returns text with each of secrets replaced.
+func redact(text string, secrets []string) string {
+	for _, secret := range secrets {
+		text = strings.ReplaceAll(text, secret, "[redacted]")
+	}
+	return text
 }
 
 // violation is a request that does not match the OpenAPI document.
 type violation struct {
 	method, path string
 	errs         []*validationerrors.ValidationError
-}
-
-func newViolation(r *http.Request, errs []*validationerrors.ValidationError) error {
-	return &violation{method: r.Method, path: r.URL.RequestURI(), errs: errs}
+	secrets      []string // kept out of Error
 }
 
 func (v *violation) Error() string {
@@ -429,7 +457,7 @@ func (v *violation) Error() string {
 		b.WriteString("\n\t")
 		b.WriteString(e.Error())
 	}
-	return b.String()
+	return redact(b.String(), v.secrets)
 }
 
 // httpValidationError is Svix's 422 body (HTTPValidationError).
@@ -449,8 +477,12 @@ func validationItems(errs []*validationerrors.ValidationError) []validationItem 
 	var items []validationItem
 	for _, e := range errs {
 		if len(e.SchemaValidationErrors) > 0 {
+			base := []string{"body"}
+			if e.ValidationType != "requestBody" && e.ParameterName != "" {
+				base = []string{e.ValidationSubType, e.ParameterName}
+			}
 			for _, f := range e.SchemaValidationErrors {
-				loc := append([]string{"body"}, f.InstancePath...)
+				loc := append(slices.Clone(base), f.InstancePath...)
 				items = append(items, validationItem{Loc: loc, Msg: f.Reason, Type: "value_error"})
 			}
 			continue
