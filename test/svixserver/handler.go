@@ -18,48 +18,175 @@ import (
 )
 
 const (
-	healthPath   = "/api/v1/health"
-	appListPath  = "/api/v1/app"
-	appPathStart = "/api/v1/app/"
-	msgPathEnd   = "/msg"
+	healthPath = "/api/v1/health"
+	apiPrefix  = "/api/v1/"
 
 	// maxRequestBody bounds request bodies; Svix itself accepts payloads
 	// of up to 1 MiB.
 	maxRequestBody = 4 << 20
 )
 
-// ServeHTTP routes a request to the health, application-listing or
-// message-creation endpoint and answers anything else 404.
+// route is what a request's method and path select.
+type route struct {
+	op         Operation
+	appID      string // the {app_id} path parameter, if any
+	endpointID string // the {endpoint_id} path parameter, if any
+}
+
+// routeOf returns the operation r asks for, and false when the server
+// does not implement it. The health check is routed by ServeHTTP.
+func routeOf(r *http.Request) (route, bool) {
+	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
+	if !ok {
+		return route{}, false
+	}
+	seg := strings.Split(rest, "/")
+	if seg[0] != "app" {
+		return route{}, false
+	}
+	if len(seg) == 1 || (len(seg) == 2 && seg[1] == "") {
+		switch r.Method {
+		case http.MethodGet:
+			return route{op: ListApplications}, true
+		case http.MethodPost:
+			return route{op: CreateApplication}, true
+		}
+		return route{}, false
+	}
+	for _, s := range seg[1:] {
+		if s == "" {
+			return route{}, false
+		}
+	}
+	// The method and the path after {app_id}, with {endpoint_id} as such.
+	rt := route{appID: seg[1]}
+	tail := slices.Clone(seg[2:])
+	if len(tail) >= 2 && tail[0] == "endpoint" {
+		rt.endpointID, tail[1] = tail[1], "{endpoint_id}"
+	}
+	shape := r.Method + " " + strings.Join(tail, "/")
+	switch shape {
+	case "GET ":
+		rt.op = GetApplication
+	case "PUT ":
+		rt.op = UpdateApplication
+	case "DELETE ":
+		rt.op = DeleteApplication
+	case "POST msg":
+		rt.op = CreateMessage
+	case "POST endpoint":
+		rt.op = CreateEndpoint
+	case "GET endpoint/{endpoint_id}":
+		rt.op = GetEndpoint
+	case "PUT endpoint/{endpoint_id}":
+		rt.op = UpdateEndpoint
+	case "DELETE endpoint/{endpoint_id}":
+		rt.op = DeleteEndpoint
+	case "GET endpoint/{endpoint_id}/secret":
+		rt.op = GetEndpointSecret
+	case "POST endpoint/{endpoint_id}/secret/rotate":
+		rt.op = RotateEndpointSecret
+	default:
+		return route{}, false
+	}
+	return rt, true
+}
+
+// ServeHTTP routes a request to the operation it asks for and answers
+// anything the server does not implement 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
-	switch {
-	case path == healthPath || path == healthPath+"/":
+	if path := r.URL.Path; path == healthPath || path == healthPath+"/" {
 		if r.Method == http.MethodGet {
 			s.health(w, r)
 			return
 		}
-	case path == appListPath || path == appListPath+"/":
-		if r.Method == http.MethodGet {
-			s.listApplications(w, r)
+		writeNotFound(w)
+		return
+	}
+	rt, ok := routeOf(r)
+	if !ok {
+		writeNotFound(w)
+		return
+	}
+	if rt.op == CreateMessage {
+		rec := &statusRecorder{ResponseWriter: w}
+		s.serve(rec, r, rt)
+		if rec.status != 0 {
+			s.mu.Lock()
+			if s.tally.ByStatus == nil {
+				s.tally.ByStatus = make(map[int]int)
+			}
+			s.tally.ByStatus[rec.status]++
+			s.mu.Unlock()
+		}
+		return
+	}
+	s.serve(w, r, rt)
+}
+
+// serve answers a request to an implemented operation: it takes the
+// request's scripted answer and reads its body, then applies the scripted
+// delay, the token check, the OpenAPI check and the scripted status, in
+// that order, and only then hands the request to the operation's handler.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
+	s.mu.Lock()
+	scripted := s.nextResponse(rt.op)
+	s.mu.Unlock()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", "Request body too large", "")
+		} else {
+			writeError(w, http.StatusBadRequest, "generic_error", "Could not read request body", "")
+		}
+		return
+	}
+	// The body is read first: only then does net/http notice a client
+	// that goes away during the delay.
+	if scripted.Delay > 0 {
+		if !sleep(r.Context(), scripted.Delay) {
 			return
 		}
-	case r.Method == http.MethodPost && strings.HasPrefix(path, appPathStart) && strings.HasSuffix(path, msgPathEnd):
-		appID := path[len(appPathStart) : len(path)-len(msgPathEnd)]
-		if appID != "" && !strings.Contains(appID, "/") {
-			rec := &statusRecorder{ResponseWriter: w}
-			s.createMessage(rec, r, appID)
-			if rec.status != 0 {
-				s.mu.Lock()
-				if s.tally.ByStatus == nil {
-					s.tally.ByStatus = make(map[int]int)
-				}
-				s.tally.ByStatus[rec.status]++
-				s.mu.Unlock()
-			}
-			return
+		if rt.op == CreateMessage {
+			s.mu.Lock()
+			s.tally.Delayed++
+			s.mu.Unlock()
 		}
 	}
-	writeError(w, http.StatusNotFound, "not_found", "Entity not found", "")
+	if !s.authorized(w, r) || !s.conformsToSpec(w, r, body) {
+		return
+	}
+	if scripted.Status != 0 {
+		writeError(w, scripted.Status, errorCode(scripted.Status), "Scripted failure", scripted.RetryAfter)
+		return
+	}
+	switch rt.op {
+	case CreateMessage:
+		s.createMessage(w, r, rt.appID, body)
+	case ListApplications:
+		s.listApplications(w, r)
+	case CreateApplication:
+		s.createApplication(w, r, body)
+	case GetApplication:
+		s.getApplication(w, rt.appID)
+	case UpdateApplication:
+		s.updateApplication(w, rt.appID, body)
+	case DeleteApplication:
+		s.deleteApplication(w, rt.appID)
+	case CreateEndpoint:
+		s.createEndpoint(w, rt.appID, body)
+	case GetEndpoint:
+		s.getEndpoint(w, rt.appID, rt.endpointID)
+	case UpdateEndpoint:
+		s.updateEndpoint(w, rt.appID, rt.endpointID, body)
+	case DeleteEndpoint:
+		s.deleteEndpoint(w, rt.appID, rt.endpointID)
+	case GetEndpointSecret:
+		s.getEndpointSecret(w, rt.appID, rt.endpointID)
+	case RotateEndpointSecret:
+		s.rotateEndpointSecret(w, rt.appID, rt.endpointID, body)
+	}
 }
 
 // health answers Svix's health check. Like Svix, it needs no token.
@@ -68,16 +195,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// applicationOut is Svix's ApplicationOut.
-type applicationOut struct {
-	ID        string            `json:"id"`
-	UID       string            `json:"uid"`
-	Name      string            `json:"name"`
-	Metadata  map[string]string `json:"metadata"`
-	CreatedAt time.Time         `json:"createdAt"`
-	UpdatedAt time.Time         `json:"updatedAt"`
 }
 
 // listResponseApplicationOut is Svix's ListResponse_ApplicationOut_.
@@ -90,25 +207,21 @@ type listResponseApplicationOut struct {
 // defaultListLimit is Svix's page size when a list request gives no limit.
 const defaultListLimit = 50
 
-// listApplications implements GET /api/v1/app: the applications messages
-// were created for, in the order of their ids, at most limit of them. It
-// does not paginate: the iterator is always null.
+// listApplications implements GET /api/v1/app: the applications created
+// through the API or by a message sent to them, in the order of their ids,
+// at most limit of them. It does not paginate: the iterator is always null.
 func (s *Server) listApplications(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(w, r) || !s.conformsToSpec(w, r, nil) {
-		return
-	}
 	limit := defaultListLimit
 	if v := r.URL.Query().Get("limit"); v != "" {
-		// The spec check above has made sure it is a number from 1 to 250.
+		// A validating server has made sure it is a number from 1 to 250.
 		if n, err := strconv.Atoi(v); err == nil && n > 0 {
 			limit = n
 		}
 	}
 	s.mu.Lock()
 	apps := make([]applicationOut, 0, len(s.apps))
-	for uid, a := range s.apps {
-		apps = append(apps, applicationOut{ID: a.id, UID: uid, Name: uid, Metadata: map[string]string{},
-			CreatedAt: a.createdAt, UpdatedAt: a.createdAt})
+	for _, a := range s.apps {
+		apps = append(apps, a.out())
 	}
 	s.mu.Unlock()
 	slices.SortFunc(apps, func(a, b applicationOut) int { return strings.Compare(a.ID, b.ID) })
@@ -146,41 +259,7 @@ type messageOut struct {
 }
 
 // createMessage implements POST /api/v1/app/{app_id}/msg.
-func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, appID string) {
-	s.mu.Lock()
-	scripted := s.nextResponse()
-	s.mu.Unlock()
-
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	if err != nil {
-		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-			writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", "Request body too large", "")
-		} else {
-			writeError(w, http.StatusBadRequest, "generic_error", "Could not read request body", "")
-		}
-		return
-	}
-	// The body is read first: only then does net/http notice a client
-	// that goes away during the delay.
-	if scripted.Delay > 0 {
-		if !sleep(r.Context(), scripted.Delay) {
-			return
-		}
-		s.mu.Lock()
-		s.tally.Delayed++
-		s.mu.Unlock()
-	}
-	if !s.authorized(w, r) {
-		return
-	}
-	if !s.conformsToSpec(w, r, body) {
-		return
-	}
-	if scripted.Status != 0 {
-		writeError(w, scripted.Status, errorCode(scripted.Status), "Scripted failure", scripted.RetryAfter)
-		return
-	}
-
+func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, appID string, body []byte) {
 	key := r.Header.Get("idempotency-key")
 	if key != "" {
 		s.mu.Lock()
@@ -316,7 +395,8 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 
 // conformsToSpec validates r, whose body has been read into body, against
 // the OpenAPI document when the server validates. On a mismatch it reports
-// a violation, answers 422 and returns false.
+// a violation, answers 422 and returns false. Neither the report nor the
+// answer shows the endpoint secrets the body carries.
 func (s *Server) conformsToSpec(w http.ResponseWriter, r *http.Request, body []byte) bool {
 	if s.spec == nil {
 		return true
@@ -328,19 +408,46 @@ func (s *Server) conformsToSpec(w http.ResponseWriter, r *http.Request, body []b
 	if len(errs) == 0 {
 		return true
 	}
-	s.reportViolation(newViolation(r, errs))
-	writeJSONValue(w, http.StatusUnprocessableEntity, httpValidationError{Detail: validationItems(errs)})
+	secrets := secretsIn(body)
+	s.reportViolation(&violation{method: r.Method, path: r.URL.RequestURI(), errs: errs, secrets: secrets})
+	items := validationItems(errs)
+	for i := range items {
+		items[i].Msg = redact(items[i].Msg, secrets)
+	}
+	writeJSONValue(w, http.StatusUnprocessableEntity, httpValidationError{Detail: items})
 	return false
+}
+
+// secretsIn returns the string values of the top-level "secret" and "key"
+// fields of a JSON object body: the endpoint secrets an EndpointIn or
+// EndpointSecretRotateIn carries.
+func secretsIn(body []byte) []string {
+	var fields map[string]any
+	if json.Unmarshal(body, &fields) != nil {
+		return nil
+	}
+	var out []string
+	for _, name := range []string{"secret", "key"} {
+		if v, ok := fields[name].(string); ok && v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// redact returns text with each of secrets replaced.
+func redact(text string, secrets []string) string {
+	for _, secret := range secrets {
+		text = strings.ReplaceAll(text, secret, "[redacted]")
+	}
+	return text
 }
 
 // violation is a request that does not match the OpenAPI document.
 type violation struct {
 	method, path string
 	errs         []*validationerrors.ValidationError
-}
-
-func newViolation(r *http.Request, errs []*validationerrors.ValidationError) error {
-	return &violation{method: r.Method, path: r.URL.RequestURI(), errs: errs}
+	secrets      []string // kept out of Error
 }
 
 func (v *violation) Error() string {
@@ -350,7 +457,7 @@ func (v *violation) Error() string {
 		b.WriteString("\n\t")
 		b.WriteString(e.Error())
 	}
-	return b.String()
+	return redact(b.String(), v.secrets)
 }
 
 // httpValidationError is Svix's 422 body (HTTPValidationError).
@@ -370,8 +477,12 @@ func validationItems(errs []*validationerrors.ValidationError) []validationItem 
 	var items []validationItem
 	for _, e := range errs {
 		if len(e.SchemaValidationErrors) > 0 {
+			base := []string{"body"}
+			if e.ValidationType != "requestBody" && e.ParameterName != "" {
+				base = []string{e.ValidationSubType, e.ParameterName}
+			}
 			for _, f := range e.SchemaValidationErrors {
-				loc := append([]string{"body"}, f.InstancePath...)
+				loc := append(slices.Clone(base), f.InstancePath...)
 				items = append(items, validationItem{Loc: loc, Msg: f.Reason, Type: "value_error"})
 			}
 			continue
@@ -480,6 +591,11 @@ func writeError(w http.ResponseWriter, status int, code, detail, retryAfter stri
 		Code   string `json:"code"`
 		Detail string `json:"detail"`
 	}{code, detail})
+}
+
+// writeNotFound writes Svix's 404 answer.
+func writeNotFound(w http.ResponseWriter) {
+	writeError(w, http.StatusNotFound, "not_found", "Entity not found", "")
 }
 
 // writeValidationError writes a one-item Svix 422 body.

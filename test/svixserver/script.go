@@ -6,7 +6,27 @@ import (
 	"time"
 )
 
-// Response scripts how the server answers a message-creation request.
+// Operation names an API operation the server implements, by its
+// operationId in Svix's OpenAPI document. ScriptFor and Requests take one.
+type Operation string
+
+// The operations the server implements, besides the health check.
+const (
+	CreateMessage        Operation = "v1.message.create"
+	ListApplications     Operation = "v1.application.list"
+	CreateApplication    Operation = "v1.application.create"
+	GetApplication       Operation = "v1.application.get"
+	UpdateApplication    Operation = "v1.application.update"
+	DeleteApplication    Operation = "v1.application.delete"
+	CreateEndpoint       Operation = "v1.endpoint.create"
+	GetEndpoint          Operation = "v1.endpoint.get"
+	UpdateEndpoint       Operation = "v1.endpoint.update"
+	DeleteEndpoint       Operation = "v1.endpoint.delete"
+	GetEndpointSecret    Operation = "v1.endpoint.get-secret"
+	RotateEndpointSecret Operation = "v1.endpoint.rotate-secret"
+)
+
+// Response scripts how the server answers a request.
 // The zero value means normal handling.
 type Response struct {
 	// Status is the HTTP status to answer with, such as 429, 500 or 503;
@@ -59,10 +79,19 @@ func (f *randomFailure) pick() Response {
 // A request takes its answer when it arrives. The delay applies first; a
 // request without a valid token is still answered 401 and one that does
 // not match the OpenAPI document 422, before any scripted status.
+//
+// Script(rs...) is ScriptFor(CreateMessage, rs...).
 func (s *Server) Script(rs ...Response) {
+	s.ScriptFor(CreateMessage, rs...)
+}
+
+// ScriptFor queues answers for the next len(rs) requests to op, in order
+// of arrival, as Script does for message creation; each operation has its
+// own queue. SetDefault and FailRandomly apply to message creation only.
+func (s *Server) ScriptFor(op Operation, rs ...Response) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.script = append(s.script, rs...)
+	s.scripts[op] = append(s.scripts[op], rs...)
 }
 
 // FailRandomly answers each message-creation request with one of faults,
@@ -92,16 +121,22 @@ func (s *Server) SetDefault(r Response) {
 	s.defaultResponse = r
 }
 
-// nextResponse counts a message-creation attempt and picks how to answer
-// it. The caller must hold s.mu.
-func (s *Server) nextResponse() Response {
-	s.attempts++
-	s.tally.Last = time.Now()
-	if len(s.script) > 0 {
-		r := s.script[0]
-		s.script[0] = Response{}
-		s.script = s.script[1:]
+// nextResponse counts a request to op and picks how to answer it. The
+// caller must hold s.mu.
+func (s *Server) nextResponse(op Operation) Response {
+	s.requests[op]++
+	if op == CreateMessage {
+		s.attempts++
+		s.tally.Last = time.Now()
+	}
+	if script := s.scripts[op]; len(script) > 0 {
+		r := script[0]
+		script[0] = Response{}
+		s.scripts[op] = script[1:]
 		return r
+	}
+	if op != CreateMessage {
+		return Response{}
 	}
 	if !s.defaultResponse.isNormal() {
 		return s.defaultResponse

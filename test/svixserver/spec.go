@@ -134,9 +134,14 @@ func loadSpecValidator() (validator.Validator, error) {
 
 // servedPaths are the OpenAPI paths the server implements.
 var servedPaths = map[string]bool{
-	"/api/v1/app":              true,
-	"/api/v1/app/{app_id}/msg": true,
-	"/api/v1/health":           true,
+	"/api/v1/app":                                               true,
+	"/api/v1/app/{app_id}":                                      true,
+	"/api/v1/app/{app_id}/msg":                                  true,
+	"/api/v1/app/{app_id}/endpoint":                             true,
+	"/api/v1/app/{app_id}/endpoint/{endpoint_id}":               true,
+	"/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret":        true,
+	"/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate": true,
+	"/api/v1/health":                                            true,
 }
 
 // keepOnlyServedPaths removes the paths the server does not implement from
