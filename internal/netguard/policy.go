@@ -31,9 +31,26 @@ var ErrForbiddenAddress = errors.New("forbidden address")
 // addresses a name resolved to.
 type URLError struct {
 	Reason string
+	// Forbidden is true when the host is, or resolves to, an address the
+	// policy refuses (or is a local name): errors.Is(err,
+	// ErrForbiddenAddress) then holds.
+	Forbidden bool
 }
 
 func (e *URLError) Error() string { return e.Reason }
+
+// Unwrap is ErrForbiddenAddress for a forbidden host.
+func (e *URLError) Unwrap() error {
+	if e.Forbidden {
+		return ErrForbiddenAddress
+	}
+	return nil
+}
+
+// forbid is a refusal of a forbidden host.
+func forbid(format string, args ...any) error {
+	return &URLError{Reason: fmt.Sprintf(format, args...), Forbidden: true}
+}
 
 func refuse(format string, args ...any) error {
 	return &URLError{Reason: fmt.Sprintf(format, args...)}
@@ -134,7 +151,7 @@ func (p Policy) CheckURL(ctx context.Context, raw string) error {
 		return refuse("the URL's host is not a valid host name")
 	}
 	if !p.AllowPrivate && isLocalName(name) {
-		return refuse("the URL's host is a local name; webhooks go to public addresses only")
+		return forbid("the URL's host is a local name; webhooks go to public addresses only")
 	}
 	return p.checkName(ctx, host)
 }
@@ -145,7 +162,7 @@ func (p Policy) checkAddr(ip netip.Addr, verb string) error {
 	if reason == "" {
 		return nil
 	}
-	return refuse("the URL's host %s a non-public address (%s); webhooks go to public addresses only", verb, reason)
+	return forbid("the URL's host %s a non-public address (%s); webhooks go to public addresses only", verb, reason)
 }
 
 // checkName resolves host and judges every address it resolves to.
