@@ -1,6 +1,7 @@
 package svix
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -481,4 +482,35 @@ func newSDKClient(t *testing.T, url string) *svixgo.Svix {
 
 func applicationIn(name, uid string) svixgo.ApplicationIn {
 	return svixgo.ApplicationIn{Name: name, Uid: &uid}
+}
+
+func TestDebugLogsNeverShowEndpointSecrets(t *testing.T) {
+	ms := newMirrorServer(t, false)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := New(Config{Token: mirrorToken, ServerURL: ms.url, Debug: true, MaxConnsPerHost: 1, Timeout: time.Second,
+		Retry: fastPolicy(), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.UpsertApplication(ctx, MirrorApplication{ID: "usr_debug", Name: "Debug"}); err != nil {
+		t.Fatal(err)
+	}
+	first, second := "whsec_Zmlyc3Qtc2VjcmV0LWZpcnN0LXNlY3JldC0zMmJ5dGU=", "whsec_c2Vjb25kLXNlY3JldC1zZWNvbmQtc2VjcmV0LTMyYnk="
+	if err := s.UpsertEndpoint(ctx, "usr_debug", MirrorEndpoint{ID: "ep_debug", URL: "https://93.184.216.34/", Secret: first}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RotateEndpointSecret(ctx, "usr_debug", "ep_debug", second); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, secret := range []string{first, second, strings.TrimPrefix(first, "whsec_"), strings.TrimPrefix(second, "whsec_")} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the debug log shows an endpoint secret:\n%s", out)
+		}
+	}
+	if !strings.Contains(out, `[redacted]`) || !strings.Contains(out, "ep_debug") {
+		t.Errorf("the debug log should show the endpoint's requests with their secrets redacted:\n%s", out)
+	}
 }

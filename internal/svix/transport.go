@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gwook/gwook/internal/telemetry"
@@ -68,8 +70,9 @@ func (t debugTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	endpoint := strings.Contains(req.URL.Path, "/endpoint")
 	t.logger.DebugContext(ctx, "svix request", "method", req.Method, "url", req.URL.String(),
-		"headers", redactedHeaders(req.Header), "body", string(reqBody))
+		"headers", redactedHeaders(req.Header), "body", redactedBody(reqBody, endpoint))
 	started := time.Now()
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
@@ -78,7 +81,7 @@ func (t debugTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	respBody, readErr := readAndRestore(&resp.Body)
 	t.logger.DebugContext(ctx, "svix response", "status", resp.StatusCode, "headers", redactedHeaders(resp.Header),
-		"body", string(respBody), "duration_ms", telemetry.Milliseconds(time.Since(started)))
+		"body", redactedBody(respBody, endpoint), "duration_ms", telemetry.Milliseconds(time.Since(started)))
 	return resp, readErr
 }
 
@@ -90,6 +93,20 @@ func readAndRestore(body *io.ReadCloser) ([]byte, error) {
 	(*body).Close()
 	*body = io.NopCloser(bytes.NewReader(b))
 	return b, err
+}
+
+// secretFields matches the JSON fields of Svix's endpoint operations that
+// carry a signing secret: "secret" when creating, "key" when rotating and
+// reading it.
+var secretFields = regexp.MustCompile(`"(secret|key)"\s*:\s*"(?:[^"\\]|\\.)*"`)
+
+// redactedBody is body for logging: for an endpoint operation, with its
+// secrets replaced.
+func redactedBody(body []byte, endpoint bool) string {
+	if !endpoint {
+		return string(body)
+	}
+	return secretFields.ReplaceAllString(string(body), `"$1":"[redacted]"`)
 }
 
 // redactedHeaders returns h with credentials replaced, for logging.
