@@ -76,6 +76,11 @@ type Config struct {
 	SentryRelease     string  `env:"SENTRY_RELEASE"`
 	SentrySampleRate  float64 `env:"SENTRY_SAMPLE_RATE, default=1.0"`
 
+	DatabaseURL                  string `env:"DATABASE_URL"`
+	DataDir                      string `env:"DATA_DIR, default=./data"`
+	UnknownApplication           string `env:"UNKNOWN_APPLICATION, default=forward"`
+	DeliveryAllowPrivateNetworks bool   `env:"DELIVERY_ALLOW_PRIVATE_NETWORKS, default=false"`
+
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
 }
@@ -135,6 +140,11 @@ func (c *Config) TokenEnabled() bool { return c.PushVerificationToken != "" }
 // SeparateMetricsPort reports whether /metrics has a listener of its own.
 func (c *Config) SeparateMetricsPort() bool { return c.MetricsPort != 0 }
 
+// DropUnknownApplications reports whether an event for a user without an
+// application is dropped rather than forwarded with its user_id as the Svix
+// application uid.
+func (c *Config) DropUnknownApplications() bool { return c.UnknownApplication == "drop" }
+
 // DedupEnabled reports whether duplicate suppression is on.
 func (c *Config) DedupEnabled() bool { return c.DedupTTL > 0 }
 
@@ -171,16 +181,28 @@ func (c *Config) ValidateReplay() error {
 func (c *Config) checkServer(p *problems) {
 	c.validateServer(p)
 	c.validateShared(p)
+	c.checkDatabase(p)
+}
+
+// LoadDatabase reads the configuration of the commands that work on the
+// database alone (gwook migrate, gwook token): only DATABASE_URL and
+// DATA_DIR are checked.
+func LoadDatabase(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
+	return load(ctx, lookuper, (*Config).checkDatabase)
+}
+
+func (c *Config) checkDatabase(p *problems) {
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		p.add("DATABASE_URL must be a postgres:// or postgresql:// URL (unset: SQLite in DATA_DIR)")
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		p.add("DATA_DIR must not be empty when DATABASE_URL is unset: it holds the SQLite database")
+	}
 }
 
 func (c *Config) checkReplay(p *problems) { c.validateShared(p) }
 
 func (c *Config) validateServer(p *problems) {
-	if !c.BasicAuthEnabled() && !c.OIDCEnabled() && !c.TokenEnabled() {
-		p.add("no authentication method is configured: set AUTH_USERNAME and AUTH_PASSWORD (producers), " +
-			"PUBSUB_PUSH_AUDIENCE and PUBSUB_PUSH_SERVICE_ACCOUNT (Pub/Sub push with OIDC), " +
-			"or PUBSUB_VERIFICATION_TOKEN (Pub/Sub push with ?token=)")
-	}
 	if c.BasicAuthEnabled() != (c.AuthPassword != "") {
 		p.add("AUTH_USERNAME and AUTH_PASSWORD must be set together")
 	}
@@ -283,6 +305,9 @@ func (c *Config) validateShared(p *problems) {
 	}
 	if c.DeadLetterEnabled() && c.PubSubProjectID == "" && !strings.HasPrefix(c.DeadLetterTopic, "projects/") {
 		p.add("PUBSUB_PROJECT_ID is required when DEAD_LETTER_TOPIC is a topic ID, not a full projects/P/topics/T name")
+	}
+	if c.UnknownApplication != "forward" && c.UnknownApplication != "drop" {
+		p.add("UNKNOWN_APPLICATION must be forward or drop, got %q", c.UnknownApplication)
 	}
 	if c.SentrySampleRate < 0 || c.SentrySampleRate > 1 {
 		p.add("SENTRY_SAMPLE_RATE must be between 0 and 1, got %g", c.SentrySampleRate)

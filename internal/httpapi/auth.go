@@ -7,8 +7,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
+	"github.com/gwook/gwook/internal/store"
 	"github.com/gwook/gwook/internal/telemetry"
 )
 
@@ -20,6 +22,9 @@ const (
 	CallerBasic Caller = "basic" // a producer with username and password
 	CallerOIDC  Caller = "oidc"  // Pub/Sub push with a Google-signed OIDC token
 	CallerToken Caller = "token" // Pub/Sub push with ?token= on the push URL
+	// CallerAPIToken is a producer with a Gwook API token (gwk_...) that
+	// has the ingest or admin scope.
+	CallerAPIToken Caller = "api_token"
 )
 
 // IsPush reports whether the caller is a Pub/Sub push subscription.
@@ -36,6 +41,9 @@ type Authenticator struct {
 	PushTokens *PushTokenVerifier
 	// VerificationToken, when set, is accepted as ?token= on the URL.
 	VerificationToken string
+	// APITokens, when set, verifies Gwook API tokens: a bearer token
+	// starting with store.TokenPrefix. It must not query a database.
+	APITokens func(value string) (store.Token, error)
 	// Metrics counts failures; nil counts nothing.
 	Metrics *telemetry.Metrics
 	// Logger gets why a push token was refused, at debug level; nil logs
@@ -54,7 +62,20 @@ func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 		}
 		return CallerBasic, errors.New("wrong username or password")
 	}
-	if raw, ok := bearerToken(r); ok && a.PushTokens != nil {
+	raw, bearer := bearerToken(r)
+	if bearer && a.APITokens != nil && strings.HasPrefix(raw, store.TokenPrefix) {
+		t, err := a.APITokens(raw)
+		if err != nil {
+			return CallerAPIToken, errors.New("unknown or expired API token")
+		}
+		requestLogFrom(r.Context()).Add(slog.String("token_id", t.ID))
+		a.Metrics.TokenRequest(t.ID)
+		if !slices.Contains(t.Scopes, "ingest") && !slices.Contains(t.Scopes, "admin") {
+			return CallerAPIToken, errScope
+		}
+		return CallerAPIToken, nil
+	}
+	if bearer && a.PushTokens != nil {
 		if err := a.PushTokens.Verify(r.Context(), raw); err != nil {
 			if a.Logger != nil {
 				a.Logger.DebugContext(r.Context(), "push token rejected", "error", err.Error(),
@@ -73,13 +94,17 @@ func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 	return "", errors.New("no credentials")
 }
 
+// errScope refuses a valid API token without the ingest or admin scope: a
+// 403, not a 401.
+var errScope = errors.New("the API token lacks the ingest scope")
+
 // challenge is the WWW-Authenticate value for a 401.
 func (a *Authenticator) challenge() string {
 	var parts []string
 	if a.Username != "" {
 		parts = append(parts, `Basic realm="`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a.Realm)+`", charset="UTF-8"`)
 	}
-	if a.PushTokens != nil {
+	if a.PushTokens != nil || a.APITokens != nil {
 		parts = append(parts, "Bearer")
 	}
 	return strings.Join(parts, ", ")
@@ -114,6 +139,13 @@ func CallerFrom(ctx context.Context) Caller {
 func (a *Authenticator) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := a.authenticate(r)
+		if errors.Is(err, errScope) {
+			a.Metrics.AuthFailure(string(caller))
+			requestLogFrom(r.Context()).Add(slog.String("auth_error", err.Error()))
+			writeProblem(w, r, Problem{Type: problemTypeBase + "forbidden", Status: http.StatusForbidden,
+				Detail: err.Error(), Layer: LayerGwook})
+			return
+		}
 		if err != nil {
 			tried := string(caller)
 			if tried == "" {

@@ -194,7 +194,7 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipel
 	case pipeline.Forwarded:
 		writeJSON(w, pick(push, http.StatusOK, http.StatusAccepted), ok)
 		return
-	case pipeline.Filtered:
+	case pipeline.Filtered, pipeline.NoApplication:
 		writeJSON(w, http.StatusOK, ok)
 		return
 	case pipeline.Duplicate:

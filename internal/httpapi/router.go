@@ -40,6 +40,9 @@ type Deps struct {
 	Tracing trace.TracerProvider
 	// Reporter reports recovered panics; nil reports nothing.
 	Reporter *telemetry.Reporter
+	// API, when set, adds the management API's routes, behind the same
+	// request ids, log lines, metrics and panic recovery.
+	API func(chi.Router)
 }
 
 // NewRouter returns Gwook's HTTP handler.
@@ -58,6 +61,9 @@ func NewRouter(d Deps) http.Handler {
 	// serves.
 	r.With(d.Auth.requireAuth, limitInFlight(d.InFlight, d.Metrics)).Method(http.MethodPost, "/notifications",
 		&notifications{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes, maxEventBytes: d.MaxEventBytes})
+	if d.API != nil {
+		d.API(r)
+	}
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		writeProblem(w, req, Problem{Type: problemTypeBase + "not_found", Status: http.StatusNotFound, Layer: LayerGwook})
 	})

@@ -49,6 +49,7 @@ const (
 	Unavailable      Outcome = "unavailable"       // Svix failed or was unreachable after every retry, or refused Gwook's token
 	DedupUnavailable Outcome = "dedup_unavailable" // the dedup store failed and DEDUP_FAILURE_MODE is closed
 	InFlight         Outcome = "in_flight"         // another event with the same dedup key is still being sent: try again
+	NoApplication    Outcome = "no_application"    // the user_id has no application and UNKNOWN_APPLICATION is drop
 )
 
 // Result is the Outcome of one event and what led to it.
@@ -101,7 +102,13 @@ type Config struct {
 	// AppID, when set, is the Svix application for every event; otherwise
 	// each event's user_id is the application UID.
 	AppID string
-	Dedup Dedup
+	// Applications, when set, tells whether a user id has an application
+	// in Gwook's database; it must answer from memory. An event for a user
+	// without one is sent with the user id as the Svix uid, or, with
+	// DropUnknown, ends as NoApplication.
+	Applications func(userID string) bool
+	DropUnknown  bool
+	Dedup        Dedup
 	// DeadLetters receives what could not be delivered; nil means no topic.
 	DeadLetters *deadletter.Publisher
 	Logger      *slog.Logger

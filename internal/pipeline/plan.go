@@ -18,5 +18,8 @@ func (p *Pipeline) Plan(m *Message) (r Result, send bool) {
 	if err != nil {
 		return Result{Outcome: Invalid, Err: err}, false
 	}
+	if p.cfg.AppID == "" && p.cfg.DropUnknown && p.cfg.Applications != nil && !p.cfg.Applications(appID) {
+		return Result{Outcome: NoApplication, AppID: appID}, false
+	}
 	return Result{AppID: appID}, true
 }

@@ -36,6 +36,7 @@ type Metrics struct {
 	recoveredPanics   prometheus.Counter
 	deadLetterLatency prometheus.Histogram
 	requestsShed      prometheus.Counter
+	tokenRequests     *prometheus.CounterVec
 }
 
 // latencyBuckets cover a fast local hop to a Svix call with every retry.
@@ -70,6 +71,7 @@ var (
 		"unavailable",
 		"dedup_unavailable",
 		"in_flight",
+		"no_application",
 		"dead_lettered",
 	}}
 	statusClassLabel = label{"status_class", []string{
@@ -104,6 +106,7 @@ var (
 		"basic",
 		"oidc",
 		"token",
+		"api_token",
 		"none",
 	}}
 	// The request duration is created for the route the latency alert
@@ -154,6 +157,8 @@ func NewMetrics(version string) *Metrics {
 			Help: "Handler panics turned into 500 answers."}),
 		requestsShed: f.NewCounter(prometheus.CounterOpts{Name: "gwook_requests_shed_total",
 			Help: "Requests to /notifications answered 503 unread because MAX_IN_FLIGHT were being processed."}),
+		tokenRequests: f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_api_token_requests_total",
+			Help: "Requests authenticated by each API token, by the token's id."}, []string{"token_id"}),
 	}
 }
 
@@ -294,6 +299,15 @@ func (m *Metrics) DeadLetterPublish(reason string, took time.Duration, err error
 func (m *Metrics) AuthFailure(method string) {
 	if m != nil {
 		m.authFailures.WithLabelValues(method).Inc()
+	}
+}
+
+// TokenRequest counts a request authenticated by the API token with the
+// given id (tok_..., never its value). The label's values are as many as the
+// tokens an administrator created.
+func (m *Metrics) TokenRequest(tokenID string) {
+	if m != nil {
+		m.tokenRequests.WithLabelValues(tokenID).Inc()
 	}
 }
 
