@@ -32,6 +32,9 @@ const usage = `Usage:
   gwook [serve]          serve POST /notifications (the default command)
   gwook replay [flags]   send the events on a dead-letter subscription through
                          the pipeline again; gwook replay --help lists the flags
+  gwook migrate          apply the database migrations (serve applies them too)
+  gwook token create --name NAME --scope SCOPE [--application ID] [--expires 720h]
+                         create an API token in the database and print it
   gwook version          print the version
   gwook help             print this help
 
@@ -99,6 +102,20 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, std
 			return nil
 		}
 		return replayCommand(ctx, rest, env, stdout, stderr)
+	case "migrate":
+		if helpRequested(rest) {
+			fmt.Fprint(stdout, "usage: gwook migrate\nApplies the database migrations that the database (DATABASE_URL, or SQLite in DATA_DIR) lacks.\n")
+			return nil
+		}
+		return migrateCommand(ctx, rest, env, stdout)
+	case "token":
+		if helpRequested(rest) {
+			if err := tokenCommand(ctx, []string{"create", "-h"}, env, stdout, stdout); !errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return nil
+		}
+		return tokenCommand(ctx, rest, env, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gwook", version)
 		return nil

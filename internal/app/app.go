@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -18,11 +19,15 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/gwook/gwook/internal/api"
+	"github.com/gwook/gwook/internal/catalog"
 	"github.com/gwook/gwook/internal/config"
 	"github.com/gwook/gwook/internal/deadletter"
 	"github.com/gwook/gwook/internal/dedup"
 	"github.com/gwook/gwook/internal/httpapi"
+	"github.com/gwook/gwook/internal/netguard"
 	"github.com/gwook/gwook/internal/pipeline"
+	"github.com/gwook/gwook/internal/store"
 	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/internal/telemetry"
 )
@@ -45,6 +50,9 @@ type App struct {
 	metrics  *telemetry.Metrics
 	tracing  trace.TracerProvider
 	reporter *telemetry.Reporter
+	sender   *svix.Sender
+	store    *store.Store
+	catalog  *catalog.Catalog
 	closers  []func()
 	// tokenCheckInterval overrides svixTokenCheckInterval when not 0.
 	tokenCheckInterval time.Duration
@@ -79,15 +87,20 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err := a.startReporter(opts.Version); err != nil {
 		return nil, err
 	}
+	if err := a.openStore(ctx); err != nil {
+		return nil, err
+	}
 	p, checks, err := a.buildPipeline(ctx)
 	if err != nil {
 		return nil, err
 	}
+	checks = append(checks, httpapi.Check{Name: "database", Check: a.store.Ping, Degrades: true})
 	auth := &httpapi.Authenticator{
 		Realm:             cfg.AuthRealm,
 		Username:          cfg.AuthUsername,
 		Password:          cfg.AuthPassword,
 		VerificationToken: cfg.PushVerificationToken,
+		APITokens:         a.catalog.Authenticate,
 		Metrics:           a.metrics,
 		Logger:            logger,
 	}
@@ -113,8 +126,40 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		MetricsRoute:   !cfg.SeparateMetricsPort(),
 		Tracing:        a.tracing,
 		Reporter:       a.reporter,
+		API: api.Mount(api.Deps{
+			Store:   a.store,
+			Catalog: a.catalog,
+			Svix:    a.sender,
+			URLs:    netguard.Policy{AllowPrivate: cfg.DeliveryAllowPrivateNetworks},
+			Logger:  logger,
+			Metrics: a.metrics,
+			Version: opts.Version,
+		}),
 	})
 	return a, nil
+}
+
+// openStore opens the database (DATABASE_URL, or SQLite in DATA_DIR),
+// applies its migrations, and starts the catalog: the in-memory view of
+// tokens and applications that requests are checked against.
+func (a *App) openStore(ctx context.Context) error {
+	st, err := store.Open(ctx, a.cfg.DatabaseURL, a.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	a.store = st
+	a.closers = append(a.closers, st.Close)
+	a.catalog = catalog.New(st, catalog.Options{Logger: a.logger})
+	if err := a.catalog.Start(ctx); err != nil {
+		return fmt.Errorf("database: loading tokens and applications: %w", err)
+	}
+	a.closers = append(a.closers, a.catalog.Close)
+	where := "SQLite " + filepath.Join(a.cfg.DataDir, store.SQLiteFile)
+	if st.Dialect() == store.Postgres {
+		where = "PostgreSQL"
+	}
+	a.logger.Info("database ready", "database", where)
+	return nil
 }
 
 // startReporter sets up Sentry when SENTRY_DSN is set; its release is
@@ -147,6 +192,9 @@ func NewPipeline(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 	a.pipeline = p
 	return a, nil
 }
+
+// Store is the service's database.
+func (a *App) Store() *store.Store { return a.store }
 
 // Pipeline is the service's event pipeline.
 func (a *App) Pipeline() *pipeline.Pipeline { return a.pipeline }
@@ -194,6 +242,7 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	if err != nil {
 		return nil, nil, err
 	}
+	a.sender = sender
 	tokenCheck, err := a.checkSvixToken(ctx, sender)
 	if err != nil {
 		return nil, nil, err
@@ -207,15 +256,19 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 		tokenCheck,
 	}
 	pc := pipeline.Config{
-		Sender:   sender,
-		Filter:   pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
-		AppID:    cfg.SvixApplicationID,
-		Logger:   a.logger,
-		Metrics:  a.metrics,
-		Reporter: a.reporter,
+		Sender:      sender,
+		Filter:      pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
+		AppID:       cfg.SvixApplicationID,
+		DropUnknown: cfg.DropUnknownApplications(),
+		Logger:      a.logger,
+		Metrics:     a.metrics,
+		Reporter:    a.reporter,
 	}
 	if a.tracing != nil {
 		pc.Tracer = a.tracing.Tracer(telemetry.TracerName)
+	}
+	if a.catalog != nil {
+		pc.Applications = a.catalog.HasApplication
 	}
 
 	if cfg.DedupEnabled() {

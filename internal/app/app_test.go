@@ -127,7 +127,8 @@ func TestUnauthorized(t *testing.T) {
 			if p := problemOf(t, r); p.Layer != httpapi.LayerGwook {
 				t.Errorf("problem %+v", p)
 			}
-			if got := r.Header.Get("WWW-Authenticate"); got != `Basic realm="gwook", charset="UTF-8"` {
+			// Basic as configured, and Bearer for API tokens.
+			if got := r.Header.Get("WWW-Authenticate"); got != `Basic realm="gwook", charset="UTF-8", Bearer` {
 				t.Errorf("WWW-Authenticate = %q", got)
 			}
 		})

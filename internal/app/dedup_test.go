@@ -138,8 +138,8 @@ func TestRedisGoingAway(t *testing.T) {
 		wantSvix   int
 		wantReady  string // /ready with Redis down
 	}{
-		{"open", http.StatusAccepted, 1, `200 {"checks":{"redis":"down`},
-		{"closed", http.StatusServiceUnavailable, 0, `503 {"checks":{"redis":"down`},
+		{"open", http.StatusAccepted, 1, `200 {"checks":{"database":"ok","redis":"down`},
+		{"closed", http.StatusServiceUnavailable, 0, `503 {"checks":{"database":"ok","redis":"down`},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			g := gwooktest.Start(t, map[string]string{"REDIS_URL": srv.URL(), "REDIS_TIMEOUT": "200ms", "DEDUP_FAILURE_MODE": tc.mode}, app.Options{})

@@ -23,7 +23,7 @@ import (
 // without starting it, and returns its logs.
 func newApp(t *testing.T, env map[string]string) (*app.App, *gwooktest.LockedBuffer, error) {
 	t.Helper()
-	vars := map[string]string{"PUBSUB_VERIFICATION_TOKEN": gwooktest.PushToken, "METRICS_PORT": "0"}
+	vars := map[string]string{"PUBSUB_VERIFICATION_TOKEN": gwooktest.PushToken, "METRICS_PORT": "0", "DATA_DIR": t.TempDir()}
 	for k, v := range env {
 		vars[k] = v
 	}

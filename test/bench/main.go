@@ -439,7 +439,9 @@ func (b *bench) startGwook(ctx context.Context, svixURL string, c configuration)
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=",
 		"LOG_LEVEL=" + b.opts.logLevel,
 	}
-	p, err := proc.Start("gwook", b.logFile("gwook", c.Name), env, b.opts.gwook)
+	logPath := b.logFile("gwook", c.Name)
+	env = append(env, "DATA_DIR="+strings.TrimSuffix(logPath, ".log")+"-data")
+	p, err := proc.Start("gwook", logPath, env, b.opts.gwook)
 	if err != nil {
 		return nil, "", err
 	}

@@ -153,6 +153,7 @@ func (o overloadOptions) startGwook(ctx context.Context, svixAddr, logPath strin
 	if o.maxInFlightBytes > 0 {
 		env = append(env, "MAX_IN_FLIGHT_BYTES="+strconv.Itoa(o.maxInFlightBytes))
 	}
+	env = append(env, "DATA_DIR="+strings.TrimSuffix(logPath, ".log")+"-data")
 	gw, err := proc.Start("gwook", logPath, env, o.gwook)
 	if err != nil {
 		return nil, "", err

@@ -356,6 +356,7 @@ func TestStartupChecksDeadLetterTopic(t *testing.T) {
 				"PUBSUB_PROJECT_ID": emu.Project,
 				"DEAD_LETTER_TOPIC": tc.topic,
 				"DEDUP_TTL":         "0",
+				"DATA_DIR":          t.TempDir(),
 			}))
 			if err != nil {
 				t.Fatal(err)

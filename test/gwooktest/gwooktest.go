@@ -57,6 +57,7 @@ func Start(tb testing.TB, env map[string]string, opts app.Options) *Gwook {
 		"SVIX_RETRY_MAX_INTERVAL":     "5ms",
 		"LOG_LEVEL":                   "debug",
 		"METRICS_PORT":                "0",
+		"DATA_DIR":                    tb.TempDir(),
 	}
 	for k, v := range env {
 		vars[k] = v

@@ -93,6 +93,7 @@ func TestStopsQuietly(t *testing.T) {
 				"HTTP_SERVER_PORT="+strconv.Itoa(gwookPort),
 				"METRICS_PORT="+strconv.Itoa(metricsPort),
 				"SVIX_TEST_SERVER_ADDR="+svixAddr,
+				"DATA_DIR="+t.TempDir(),
 			)
 			var out syncBuffer
 			cmd.Stdout, cmd.Stderr = &out, &out

@@ -232,6 +232,7 @@ func (s *soak) gwookEnv() []string {
 		"PUBSUB_PROJECT_ID=" + s.emu.project,
 		"PUBSUB_EMULATOR_HOST=" + s.emu.host,
 		"LOG_LEVEL=info", // the request lines say what each push was answered
+		"DATA_DIR=" + filepath.Join(s.logs, "data"),
 		"SENTRY_DSN=",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=",
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=",
