@@ -50,7 +50,7 @@ type createApplicationInput struct {
 
 type patchApplicationInput struct {
 	AppID string `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
-	Body applicationPatch
+	Body  applicationPatch
 }
 
 type applicationOutput struct {

@@ -60,25 +60,25 @@ type endpointPatch struct {
 }
 
 type endpointPath struct {
-	AppID string `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
+	AppID      string `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
 	EndpointID string `path:"endpoint_id" maxLength:"64"`
 }
 
 type createEndpointInput struct {
 	AppID string `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
-	Body endpointIn
+	Body  endpointIn
 }
 
 type patchEndpointInput struct {
-	AppID string `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
+	AppID      string `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
 	EndpointID string `path:"endpoint_id" maxLength:"64"`
-	Body endpointPatch
+	Body       endpointPatch
 }
 
 type rotateSecretInput struct {
-	AppID string `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
-	EndpointID string `path:"endpoint_id" maxLength:"64"`
-	Body *secretBody `required:"false"`
+	AppID      string      `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
+	EndpointID string      `path:"endpoint_id" maxLength:"64"`
+	Body       *secretBody `required:"false"`
 }
 
 type secretBody struct {
@@ -86,7 +86,7 @@ type secretBody struct {
 }
 
 type listEndpointsInput struct {
-	AppID string `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
+	AppID  string `path:"app_id" maxLength:"256" pattern:"^[a-zA-Z0-9\\-_.]+$"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"250" default:"50" doc:"Page size"`
 	Cursor string `query:"cursor" maxLength:"512" doc:"next_cursor of the previous page"`
 }

@@ -69,6 +69,9 @@ func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 			return CallerAPIToken, errors.New("unknown or expired API token")
 		}
 		requestLogFrom(r.Context()).Add(slog.String("token_id", t.ID))
+		if s := scopeFrom(r.Context()); s != nil {
+			s.application = t.ApplicationID
+		}
 		a.Metrics.TokenRequest(t.ID)
 		if !slices.Contains(t.Scopes, "ingest") && !slices.Contains(t.Scopes, "admin") {
 			return CallerAPIToken, errScope

@@ -33,6 +33,9 @@ type requestScope struct {
 	id     string
 	caller Caller
 	log    RequestLog
+	// application, when set, is the one application whose events the
+	// caller (an API token restricted to it) may send.
+	application string
 }
 
 type requestScopeKey struct{}

@@ -33,6 +33,14 @@ func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := ingest.Decode(r.Header, body, h.maxEventBytes)
+	if s := scopeFrom(r.Context()); s != nil && s.application != "" && m.Err == nil && m.Event.UserID != s.application {
+		// An API token restricted to one application sends that
+		// application's events only.
+		requestLogFrom(r.Context()).Add(slog.String("auth_error", "event of another application"))
+		writeProblem(w, r, Problem{Type: problemTypeBase + "forbidden", Status: http.StatusForbidden, Layer: LayerGwook,
+			Detail: "this API token may only send events whose user_id is " + s.application, EventID: bounded(m.Event.ID)})
+		return
+	}
 	if CallerFrom(r.Context()).IsPush() && m.Delivery.Entry == pipeline.EntryDirect {
 		// A push without wrapper and without metadata headers: the body is the
 		// event, but the caller is Pub/Sub and needs push status codes.
