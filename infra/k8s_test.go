@@ -478,6 +478,12 @@ func TestAvailability(t *testing.T) {
 		t.Errorf("the PodDisruptionBudget's minAvailable %v must be a number below the HPA's minReplicas", p.MinAvailable)
 	}
 
+	// Replicas share applications, endpoints and tokens only through
+	// PostgreSQL; each would otherwise keep its own SQLite file.
+	if !strings.HasPrefix(m.env()["DATABASE_URL"], "postgres://") {
+		t.Error("several replicas need DATABASE_URL (PostgreSQL) in the ConfigMap or the Secret")
+	}
+
 	if got := d.Spec.Template.Spec.ServiceAccountName; got != m.serviceAccount.Name {
 		t.Errorf("the pods run as service account %q, want %q", got, m.serviceAccount.Name)
 	}
