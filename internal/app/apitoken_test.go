@@ -111,6 +111,11 @@ func TestUnknownApplication(t *testing.T) {
 	if n := len(g.Svix.Messages()); n != 0 {
 		t.Errorf("Svix got %d messages for a user without an application", n)
 	}
+	for line := range strings.Lines(g.Logs.String()) {
+		if strings.Contains(line, `"outcome":"no_application"`) && !strings.Contains(line, `"level":"DEBUG"`) {
+			t.Errorf("a no_application event is logged above debug level: %s", line)
+		}
+	}
 	if _, err := g.App.Store().CreateApplication(context.Background(), store.Application{ID: "usr_1", Name: "One"}); err != nil {
 		t.Fatal(err)
 	}

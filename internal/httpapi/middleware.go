@@ -67,6 +67,9 @@ func requestIDFrom(ctx context.Context) string {
 type RequestLog struct {
 	attrs   []slog.Attr
 	traceID string
+	// debug writes the line at debug level: a routine answer that would
+	// flood the info level.
+	debug bool
 }
 
 // SetTraceID names the trace the request's work ran in, when it differs
@@ -144,7 +147,7 @@ func routePattern(r *http.Request) string {
 // float milliseconds, with the unit in the key.
 func logRequest(logger *slog.Logger, r *http.Request, scope *requestScope, status int, took time.Duration) {
 	level := slog.LevelInfo
-	if r.URL.Path == "/health" || r.URL.Path == "/ready" {
+	if r.URL.Path == "/health" || r.URL.Path == "/ready" || scope.log.debug {
 		level = slog.LevelDebug
 	}
 	if !logger.Enabled(r.Context(), level) {

@@ -49,6 +49,9 @@ func (h *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := h.pipeline.Process(r.Context(), &m)
 	log := requestLogFrom(r.Context())
 	log.SetTraceID(res.TraceID)
+	// Events of users without an application may be most of the traffic
+	// with UNKNOWN_APPLICATION=drop; gwook_events_total counts them.
+	log.debug = res.Outcome == pipeline.NoApplication
 	logResult(log, &m, &res)
 	h.respond(w, r, &m, &res)
 }
