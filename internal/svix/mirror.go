@@ -139,9 +139,9 @@ func (s *Sender) DeleteApplication(ctx context.Context, id string) error {
 // Svix lets an endpoint filter only on event types it has, unarchived.
 // When it refuses ep's for that reason, UpsertEndpoint makes Svix have
 // the ones it named, unarchiving an archived one and creating a missing
-// one (described as autoEventTypeDescription), and tries once more. It
-// never changes an event type Svix has beyond unarchiving it: the
-// description, schemas and the rest stay as they are.
+// one (described as "Created by Gwook for an endpoint's event types"),
+// and tries once more. It never changes an event type Svix has beyond
+// unarchiving it: the description, schemas and the rest stay as they are.
 func (s *Sender) UpsertEndpoint(ctx context.Context, appID string, ep MirrorEndpoint) error {
 	return s.mirror(ctx, "svix.upsert_endpoint", endpointAttributes(appID, ep.ID), func(ctx context.Context) error {
 		filterTypes, disabled := svixFilter(ep.EventTypes, ep.Disabled)
