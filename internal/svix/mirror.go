@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +53,10 @@ type MirrorError struct {
 	// Err is the transport's error, or for an answer the SDK's error
 	// (status only: Svix's body is summarised in Detail).
 	Err error
+
+	// unknownEventTypes are the event types a 422 answer said Svix does
+	// not have (or has archived), read from the whole body.
+	unknownEventTypes []string
 }
 
 func (e *MirrorError) Error() string {
@@ -130,36 +135,111 @@ func (s *Sender) DeleteApplication(ctx context.Context, id string) error {
 // a crash between Svix and Gwook's database, leaves exactly one endpoint
 // with the uid and these values. An existing endpoint keeps its secret:
 // RotateEndpointSecret changes it.
+//
+// Svix lets an endpoint filter only on event types it has, unarchived.
+// When it refuses ep's for that reason, UpsertEndpoint makes Svix have
+// the ones it named, unarchiving an archived one and creating a missing
+// one (described as "Created by Gwook for an endpoint's event types"),
+// and tries once more. It never changes an event type Svix has beyond
+// unarchiving it: the description, schemas and the rest stay as they are.
 func (s *Sender) UpsertEndpoint(ctx context.Context, appID string, ep MirrorEndpoint) error {
 	return s.mirror(ctx, "svix.upsert_endpoint", endpointAttributes(appID, ep.ID), func(ctx context.Context) error {
 		filterTypes, disabled := svixFilter(ep.EventTypes, ep.Disabled)
-		in := svixgo.EndpointIn{Uid: &ep.ID, Url: ep.URL, Description: &ep.Description, Disabled: &disabled, FilterTypes: filterTypes}
-		if ep.Secret != "" {
-			in.Secret = &ep.Secret
-		}
-		where := fmt.Sprintf("endpoint %s in application %s", ep.ID, appID)
-		_, err := s.request(ctx, mirrorCall{op: "creating " + where, secret: ep.Secret, do: func(ctx context.Context) error {
-			_, err := s.client.Endpoint.Create(ctx, appID, in, nil)
-			return err
-		}})
-		if !hasStatus(err, http.StatusConflict) {
+		// The endpoint is tried first and the event types made only when
+		// Svix says some are missing: most upserts name event types Svix
+		// already has, and so cost one or two requests, where making each
+		// event type first would cost one more per type every time.
+		err := s.putEndpoint(ctx, appID, ep, filterTypes, disabled)
+		missing := missingEventTypes(err, filterTypes)
+		if len(missing) == 0 {
 			return err
 		}
-		// Svix has an endpoint with this uid. Its PUT replaces every field
-		// but the secret, resetting the ones left out, the uid included.
-		update := svixgo.EndpointUpdate{Uid: &ep.ID, Url: ep.URL, Description: &ep.Description, Disabled: &disabled, FilterTypes: filterTypes}
-		status, err := s.request(ctx, mirrorCall{op: "updating " + where, do: func(ctx context.Context) error {
-			_, err := s.client.Endpoint.Update(ctx, appID, ep.ID, update)
-			return err
-		}})
-		if err != nil || status != http.StatusCreated || ep.Secret == "" {
-			return err
+		for _, name := range missing {
+			if err := s.ensureEventType(ctx, name); err != nil {
+				return err
+			}
 		}
-		// The endpoint was deleted between the two requests, and the PUT
-		// created it again with a secret of Svix's: replace that one at
-		// once, keeping it valid for no time at all.
-		return s.rotateSecret(ctx, appID, ep.ID, ep.Secret, 0)
+		return s.putEndpoint(ctx, appID, ep, filterTypes, disabled)
 	})
+}
+
+// putEndpoint creates the endpoint ep in the application appID or, when
+// Svix has one with its uid, replaces its fields, as UpsertEndpoint
+// describes.
+func (s *Sender) putEndpoint(ctx context.Context, appID string, ep MirrorEndpoint, filterTypes []string, disabled bool) error {
+	in := svixgo.EndpointIn{Uid: &ep.ID, Url: ep.URL, Description: &ep.Description, Disabled: &disabled, FilterTypes: filterTypes}
+	if ep.Secret != "" {
+		in.Secret = &ep.Secret
+	}
+	where := fmt.Sprintf("endpoint %s in application %s", ep.ID, appID)
+	_, err := s.request(ctx, mirrorCall{op: "creating " + where, secret: ep.Secret, do: func(ctx context.Context) error {
+		_, err := s.client.Endpoint.Create(ctx, appID, in, nil)
+		return err
+	}})
+	if !hasStatus(err, http.StatusConflict) {
+		return err
+	}
+	// Svix has an endpoint with this uid. Its PUT replaces every field
+	// but the secret, resetting the ones left out, the uid included.
+	update := svixgo.EndpointUpdate{Uid: &ep.ID, Url: ep.URL, Description: &ep.Description, Disabled: &disabled, FilterTypes: filterTypes}
+	status, err := s.request(ctx, mirrorCall{op: "updating " + where, do: func(ctx context.Context) error {
+		_, err := s.client.Endpoint.Update(ctx, appID, ep.ID, update)
+		return err
+	}})
+	if err != nil || status != http.StatusCreated || ep.Secret == "" {
+		return err
+	}
+	// The endpoint was deleted between the two requests, and the PUT
+	// created it again with a secret of Svix's: replace that one at
+	// once, keeping it valid for no time at all.
+	return s.rotateSecret(ctx, appID, ep.ID, ep.Secret, 0)
+}
+
+// autoEventTypeDescription describes the event types UpsertEndpoint
+// creates in Svix.
+const autoEventTypeDescription = "Created by Gwook for an endpoint's event types"
+
+// missingEventTypes returns the names of filterTypes that err, Svix's
+// refusal of an endpoint, says Svix does not have; none for any other
+// error.
+func missingEventTypes(err error, filterTypes []string) []string {
+	me, ok := errors.AsType[*MirrorError](err)
+	if !ok || me.Status != http.StatusUnprocessableEntity {
+		return nil
+	}
+	var missing []string
+	for _, name := range filterTypes {
+		if slices.Contains(me.unknownEventTypes, name) {
+			missing = append(missing, name)
+		}
+	}
+	return missing
+}
+
+// ensureEventType makes Svix have the event type name, unarchived,
+// without changing one it has. Svix's create would unarchive an archived
+// one too, but replacing its description and schemas, so a PATCH that
+// only unarchives comes first; only when Svix has no such event type
+// (404) is it created. A 409 to the create means another request created
+// it meanwhile, which is as good.
+func (s *Sender) ensureEventType(ctx context.Context, name string) error {
+	archived := false
+	_, err := s.request(ctx, mirrorCall{op: "unarchiving event type " + name, do: func(ctx context.Context) error {
+		_, err := s.client.EventType.Patch(ctx, name, svixgo.EventTypePatch{Archived: &archived})
+		return err
+	}})
+	if !hasStatus(err, http.StatusNotFound) {
+		return err
+	}
+	in := svixgo.EventTypeIn{Name: name, Description: autoEventTypeDescription}
+	_, err = s.request(ctx, mirrorCall{op: "creating event type " + name, do: func(ctx context.Context) error {
+		_, err := s.client.EventType.Create(ctx, in, nil)
+		return err
+	}})
+	if hasStatus(err, http.StatusConflict) {
+		return nil
+	}
+	return err
 }
 
 // svixFilter returns Svix's filterTypes and disabled flag for an endpoint
@@ -309,6 +389,9 @@ func (s *Sender) request(ctx context.Context, c mirrorCall) (int, error) {
 		}
 		code := apiErr.Status()
 		last = &MirrorError{Op: c.op, Status: code, Detail: answerDetail(apiErr.Body(), c.secret), Err: errors.New(apiErr.Error())}
+		if code == http.StatusUnprocessableEntity {
+			last.unknownEventTypes = unknownEventTypes(apiErr.Body())
+		}
 		answered = last
 		switch {
 		case code == http.StatusUnauthorized || code == http.StatusForbidden:
@@ -338,6 +421,39 @@ func (s *Sender) request(ctx context.Context, c mirrorCall) (int, error) {
 		return answered.Status, answered
 	}
 	return last.Status, last
+}
+
+// unknownEventTypes returns the event types that a Svix 422 body says do
+// not exist: Svix answers an endpoint whose filterTypes name event types
+// it does not have, or has archived, with a validation error whose message
+// is "The following event types don't exist: a.b, c.d". The names are
+// read from the message's text after its last colon, split at every
+// character an event type name cannot have, so that another list format
+// is read too.
+func unknownEventTypes(body []byte) []string {
+	var parsed struct {
+		Detail []struct {
+			Msg string `json:"msg"`
+		} `json:"detail"`
+	}
+	if json.Unmarshal(body, &parsed) != nil {
+		return nil
+	}
+	var names []string
+	for _, item := range parsed.Detail {
+		if !strings.Contains(item.Msg, "don't exist") {
+			continue
+		}
+		list := item.Msg[strings.LastIndex(item.Msg, ":")+1:]
+		names = append(names, strings.FieldsFunc(list, func(r rune) bool { return !isEventTypeNameRune(r) })...)
+	}
+	return names
+}
+
+// isEventTypeNameRune reports whether r may be part of a Svix event type
+// name, which matches ^[a-zA-Z0-9\-_.]+$.
+func isEventTypeNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
 }
 
 // answerDetail summarises a Svix error body for an error message: "code:

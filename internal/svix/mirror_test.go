@@ -152,6 +152,7 @@ func TestDeleteApplication(t *testing.T) {
 
 func TestUpsertEndpointTwiceLeavesOneEndpoint(t *testing.T) {
 	ms, s, appID := mirrorWithApp(t)
+	createEventType(t, ms.url, "order.paid", "Paid orders")
 	ep := MirrorEndpoint{ID: "ep_1", URL: "https://example.com/hook", Description: "orders", EventTypes: []string{"order.paid"}, Secret: secretA}
 	for range 2 {
 		if err := s.UpsertEndpoint(context.Background(), appID, ep); err != nil {
@@ -482,6 +483,242 @@ func newSDKClient(t *testing.T, url string) *svixgo.Svix {
 
 func applicationIn(name, uid string) svixgo.ApplicationIn {
 	return svixgo.ApplicationIn{Name: name, Uid: &uid}
+}
+
+// createEventType makes the server at url hold the event type name with
+// description and a schema.
+func createEventType(t *testing.T, url, name, description string) {
+	t.Helper()
+	schemas := map[string]any{"1": map[string]any{"type": "object", "title": name}}
+	in := svixgo.EventTypeIn{Name: name, Description: description, Schemas: &schemas}
+	if _, err := newSDKClient(t, url).EventType.Create(context.Background(), in, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUpsertEndpointCreatesMissingEventTypes(t *testing.T) {
+	ms, s, appID := mirrorWithApp(t)
+	ctx := context.Background()
+	createEventType(t, ms.url, "order.known", "Known orders")
+	known, _ := ms.svx.EventType("order.known")
+
+	eventTypes := []string{"order.known", "order.new", "order.other"}
+	ep := MirrorEndpoint{ID: "ep_1", URL: "https://example.com/hook", EventTypes: eventTypes, Secret: secretA}
+	if err := s.UpsertEndpoint(ctx, appID, ep); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := ms.svx.Endpoint(appID, "ep_1")
+	if !ok || !slices.Equal(got.FilterTypes, eventTypes) || got.Secret != secretA {
+		t.Fatalf("endpoint %+v, %v; want it filtering on %q", got, ok, eventTypes)
+	}
+	for _, name := range []string{"order.new", "order.other"} {
+		et, ok := ms.svx.EventType(name)
+		if !ok || et.Archived || et.Description != autoEventTypeDescription || et.Schemas != nil {
+			t.Errorf("event type %s: %+v, %v; want it created with Gwook's description", name, et, ok)
+		}
+	}
+	if after, _ := ms.svx.EventType("order.known"); after.Description != "Known orders" || string(after.Schemas) != string(known.Schemas) ||
+		!after.UpdatedAt.Equal(known.UpdatedAt) {
+		t.Errorf("the existing event type changed: %+v, was %+v", after, known)
+	}
+	// The refused create, then the one that succeeded; an unarchiving
+	// attempt (404) and a create per missing type, none for the known one.
+	for op, want := range map[svixserver.Operation]int{svixserver.CreateEndpoint: 2, svixserver.PatchEventType: 2,
+		svixserver.CreateEventType: 1 + 2, svixserver.ListEventTypes: 0} {
+		if n := ms.svx.Requests(op); n != want {
+			t.Errorf("Requests(%s) = %d, want %d", op, n, want)
+		}
+	}
+
+	// Once Svix has them, an upsert costs no event-type requests.
+	ep.Description = "again"
+	if err := s.UpsertEndpoint(ctx, appID, ep); err != nil {
+		t.Fatal(err)
+	}
+	if n := ms.svx.Requests(svixserver.CreateEventType) + ms.svx.Requests(svixserver.PatchEventType); n != 3+2 {
+		t.Errorf("%d event-type requests in all, want no more than the first upsert's", n)
+	}
+}
+
+func TestUpsertEndpointAddsEventTypesToAnExistingEndpoint(t *testing.T) {
+	ms, s, appID := mirrorWithApp(t)
+	ctx := context.Background()
+	ep := MirrorEndpoint{ID: "ep_1", URL: "https://example.com/hook", Secret: secretA}
+	if err := s.UpsertEndpoint(ctx, appID, ep); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := ms.svx.Endpoint(appID, "ep_1")
+	ep.EventTypes = []string{"invoice.sent"}
+	if err := s.UpsertEndpoint(ctx, appID, ep); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := ms.svx.Endpoint(appID, "ep_1")
+	if got.ID != before.ID || !slices.Equal(got.FilterTypes, ep.EventTypes) || got.Secret != secretA {
+		t.Errorf("endpoint %+v; want the same one filtering on invoice.sent", got)
+	}
+	if _, ok := ms.svx.EventType("invoice.sent"); !ok {
+		t.Error("Svix does not have the event type")
+	}
+	if n := len(ms.svx.Endpoints(appID)); n != 1 {
+		t.Errorf("Svix has %d endpoints, want 1", n)
+	}
+}
+
+func TestUpsertEndpointUnarchivesAnArchivedEventType(t *testing.T) {
+	ms, s, appID := mirrorWithApp(t)
+	createEventType(t, ms.url, "order.old", "Old orders")
+	if err := newSDKClient(t, ms.url).EventType.Delete(context.Background(), "order.old", nil); err != nil {
+		t.Fatal(err)
+	}
+	archived, _ := ms.svx.EventType("order.old")
+	ep := MirrorEndpoint{ID: "ep_1", URL: "https://example.com/hook", EventTypes: []string{"order.old"}, Secret: secretA}
+	if err := s.UpsertEndpoint(context.Background(), appID, ep); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := ms.svx.EventType("order.old")
+	if got.Archived || got.Description != "Old orders" || string(got.Schemas) != string(archived.Schemas) || len(got.Schemas) == 0 {
+		t.Errorf("event type %+v; want it unarchived with its description and schemas", got)
+	}
+	if n := ms.svx.Requests(svixserver.CreateEventType); n != 1 {
+		t.Errorf("Svix got %d event-type creates, want only the test's own", n)
+	}
+	if got, _ := ms.svx.Endpoint(appID, "ep_1"); !slices.Equal(got.FilterTypes, []string{"order.old"}) {
+		t.Errorf("filterTypes %q", got.FilterTypes)
+	}
+}
+
+func TestUpsertEndpointTakesAnEventTypeCreatedMeanwhile(t *testing.T) {
+	ms := newMirrorServer(t, false)
+	// Someone else creates the event type just before Gwook does.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/event-type" {
+			other := httptest.NewRequest(http.MethodPost, r.URL.Path, strings.NewReader(`{"name":"order.raced","description":"Theirs"}`))
+			other.Header.Set("Authorization", "Bearer "+mirrorToken)
+			other.Header.Set("Content-Type", "application/json")
+			ms.svx.ServeHTTP(httptest.NewRecorder(), other)
+		}
+		ms.svx.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s := newMirrorSender(t, srv.URL, mirrorToken)
+	ctx := context.Background()
+	if err := s.UpsertApplication(ctx, MirrorApplication{ID: "usr_1", Name: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	ep := MirrorEndpoint{ID: "ep_1", URL: "https://example.com/hook", EventTypes: []string{"order.raced"}, Secret: secretA}
+	if err := s.UpsertEndpoint(ctx, "usr_1", ep); err != nil {
+		t.Fatalf("a 409 to the event type's create: %v", err)
+	}
+	if et, _ := ms.svx.EventType("order.raced"); et.Description != "Theirs" {
+		t.Errorf("event type %+v; want the other one's, untouched", et)
+	}
+	if got, ok := ms.svx.Endpoint("usr_1", "ep_1"); !ok || !slices.Equal(got.FilterTypes, ep.EventTypes) {
+		t.Errorf("endpoint %+v, %v", got, ok)
+	}
+}
+
+func TestUpsertEndpointTriesOnlyOnceMore(t *testing.T) {
+	ms := newMirrorServer(t, false)
+	// The event type is archived again before every endpoint request.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/endpoint") {
+			archive := httptest.NewRequest(http.MethodDelete, "/api/v1/event-type/order.flaky", nil)
+			archive.Header.Set("Authorization", "Bearer "+mirrorToken)
+			ms.svx.ServeHTTP(httptest.NewRecorder(), archive)
+		}
+		ms.svx.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	createEventType(t, ms.url, "order.flaky", "Flaky")
+	s := newMirrorSender(t, srv.URL, mirrorToken)
+	ctx := context.Background()
+	if err := s.UpsertApplication(ctx, MirrorApplication{ID: "usr_1", Name: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.UpsertEndpoint(ctx, "usr_1", MirrorEndpoint{ID: "ep_1", URL: "https://example.com/hook", EventTypes: []string{"order.flaky"}, Secret: secretA})
+	me, ok := errors.AsType[*MirrorError](err)
+	if !ok || me.Status != http.StatusUnprocessableEntity || !strings.Contains(me.Detail, "order.flaky") {
+		t.Fatalf("err = %v; want Svix's 422 naming the event type", err)
+	}
+	if c, p := ms.svx.Requests(svixserver.CreateEndpoint), ms.svx.Requests(svixserver.PatchEventType); c != 2 || p != 1 {
+		t.Errorf("Svix got %d endpoint creates and %d unarchivings, want 2 and 1", c, p)
+	}
+}
+
+func TestUpsertEndpointEventTypeFailures(t *testing.T) {
+	fails := func(n int, status int) []svixserver.Response {
+		return slices.Repeat([]svixserver.Response{{Status: status}}, n)
+	}
+	for _, tc := range []struct {
+		name       string
+		op         svixserver.Operation
+		answers    []svixserver.Response
+		wantStatus int
+		wantOp     string
+		wantUnauth bool
+	}{
+		{"create refused", svixserver.CreateEventType, fails(1, http.StatusBadRequest), http.StatusBadRequest, "creating event type order.new", false},
+		{"create unavailable", svixserver.CreateEventType, fails(fastPolicy().MaxAttempts, http.StatusServiceUnavailable),
+			http.StatusServiceUnavailable, "creating event type order.new", false},
+		{"create forbidden", svixserver.CreateEventType, fails(1, http.StatusForbidden), http.StatusForbidden, "creating event type order.new", true},
+		{"unarchiving unauthorized", svixserver.PatchEventType, fails(1, http.StatusUnauthorized), http.StatusUnauthorized,
+			"unarchiving event type order.new", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, s, appID := mirrorWithApp(t)
+			ms.svx.ScriptFor(tc.op, tc.answers...)
+			err := s.UpsertEndpoint(context.Background(), appID,
+				MirrorEndpoint{ID: "ep_1", URL: "https://example.com/hook", EventTypes: []string{"order.new"}, Secret: secretA})
+			me, ok := errors.AsType[*MirrorError](err)
+			if !ok || me.Status != tc.wantStatus || me.Op != tc.wantOp {
+				t.Fatalf("err = %#v; want a *MirrorError of %q with status %d", err, tc.wantOp, tc.wantStatus)
+			}
+			if errors.Is(err, ErrUnauthorized) != tc.wantUnauth {
+				t.Errorf("errors.Is(err, ErrUnauthorized) = %v, want %v", !tc.wantUnauth, tc.wantUnauth)
+			}
+			if n := ms.svx.Requests(tc.op); n != len(tc.answers) {
+				t.Errorf("Svix got %d requests to %s, want %d", n, tc.op, len(tc.answers))
+			}
+			if _, ok := ms.svx.Endpoint(appID, "ep_1"); ok {
+				t.Error("Svix has the endpoint")
+			}
+			if n := ms.svx.Requests(svixserver.CreateEndpoint); n != 1 {
+				t.Errorf("Svix got %d endpoint creates, want 1", n)
+			}
+		})
+	}
+}
+
+func TestUnknownEventTypes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body string
+		want []string
+	}{
+		{"Svix's message", `{"detail":[{"loc":["body","filterTypes"],"msg":"The following event types don't exist: a.b, c-d_e","type":"value_error"}]}`,
+			[]string{"a.b", "c-d_e"}},
+		{"an older list format", `{"detail":[{"loc":["body","event_types_ids"],"msg":"The following type names don't exist: [EventTypeName(\"a.b\")]","type":"value_error"}]}`,
+			// Words of the format are read as names too; only those the
+			// endpoint asked for are made.
+			[]string{"EventTypeName", "a.b"}},
+		{"another validation error", `{"detail":[{"loc":["body","url"],"msg":"url: invalid","type":"value_error"}]}`, nil},
+		{"a code and detail", `{"code":"validation","detail":"The following event types don't exist: a.b"}`, nil},
+		{"not JSON", `oops`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := unknownEventTypes([]byte(tc.body)); !slices.Equal(got, tc.want) {
+				t.Errorf("unknownEventTypes = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// Only names the endpoint asked for are made, and only after a 422.
+	err := &MirrorError{Status: http.StatusUnprocessableEntity, unknownEventTypes: []string{"EventTypeName", "a.b", "x.y"}}
+	if got := missingEventTypes(err, []string{"x.y", "a.b", "c.d"}); !slices.Equal(got, []string{"x.y", "a.b"}) {
+		t.Errorf("missingEventTypes = %q, want [x.y a.b]", got)
+	}
+	if got := missingEventTypes(&MirrorError{Status: http.StatusBadRequest, unknownEventTypes: []string{"a.b"}}, []string{"a.b"}); got != nil {
+		t.Errorf("missingEventTypes of a 400 = %q, want none", got)
+	}
 }
 
 func TestDebugLogsNeverShowEndpointSecrets(t *testing.T) {

@@ -13,14 +13,19 @@
 //     delete, addressed by id or uid; reading and rotating their secrets,
 //     with the previous secret kept for the grace period (24 hours by
 //     default) as Svix does;
+//   - event types: list, create (which unarchives an archived one), get,
+//     update (PUT, which creates a missing one), patch and delete (which
+//     archives, or with expunge=true forgets);
 //   - the health check.
 //
 // It follows Svix's rules where Gwook depends on them: a taken uid is a
 // 409, PUT replaces every field (a body without a uid leaves the
 // application or endpoint without one), filterTypes may be absent but not
-// empty, and an endpoint secret must be 24 to 75 bytes. It does not check
-// that filterTypes name existing event types, which Svix does. Accessors
-// (Messages, Application, Endpoint, Endpoints, Requests) show what it
+// empty, and must name event types that exist and are not archived (422,
+// "The following event types don't exist: ..."), an event type's name is
+// taken once (409), and an endpoint secret must be 24 to 75 bytes. It
+// accepts messages of any event type, known or not. Accessors (Messages,
+// Application, Endpoint, Endpoints, EventType, Requests) show what it
 // holds.
 //
 // It answers 401 to a wrong token (Options.Token, SetToken) and can be

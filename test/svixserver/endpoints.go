@@ -192,7 +192,9 @@ func (a *appState) addEndpoint(in endpointIn, now time.Time) *endpointState {
 }
 
 // createEndpoint implements POST /api/v1/app/{app_id}/endpoint. Like Svix,
-// it answers 409 when the application already has an endpoint with the uid.
+// it answers 422 when filterTypes names an event type the server does not
+// hold or has archived, and 409 when the application already has an
+// endpoint with the uid.
 func (s *Server) createEndpoint(w http.ResponseWriter, appID string, body []byte) {
 	in, ok := decodeEndpointIn(w, body)
 	if !ok {
@@ -202,6 +204,10 @@ func (s *Server) createEndpoint(w http.ResponseWriter, appID string, body []byte
 	defer s.mu.Unlock()
 	a := s.appFor(w, appID)
 	if a == nil {
+		return
+	}
+	if unknown := s.unknownEventTypes(in.FilterTypes); len(unknown) > 0 {
+		writeUnknownEventTypes(w, unknown)
 		return
 	}
 	if a.uidTaken(deref(in.UID), nil) {
@@ -224,7 +230,8 @@ func (s *Server) getEndpoint(w http.ResponseWriter, appID, endpointID string) {
 // which, like Svix's, replaces every field of the endpoint but its secret
 // (200), resetting what the body leaves out, or creates the endpoint with a
 // new secret when the application has none with that id or uid (201). As
-// in Svix, the uid comes from the body, not the path.
+// in Svix, the uid comes from the body, not the path, and filterTypes must
+// name event types the server holds, unarchived (422 otherwise).
 func (s *Server) updateEndpoint(w http.ResponseWriter, appID, endpointID string, body []byte) {
 	in, ok := decodeEndpointIn(w, body)
 	if !ok {
@@ -235,6 +242,10 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, appID, endpointID string,
 	defer s.mu.Unlock()
 	a := s.appFor(w, appID)
 	if a == nil {
+		return
+	}
+	if unknown := s.unknownEventTypes(in.FilterTypes); len(unknown) > 0 {
+		writeUnknownEventTypes(w, unknown)
 		return
 	}
 	e := a.findEndpoint(endpointID)

@@ -59,6 +59,15 @@ func TestSDKEndpointLifecycle(t *testing.T) {
 	in.Description, in.Disabled, in.Secret = &description, &disabled, &secret
 	in.FilterTypes = []string{"order.paid", "order.refunded"}
 	in.Metadata = &map[string]string{"team": "billing"}
+	// Svix refuses a filter on event types it does not have.
+	if _, err := client.Endpoint.Create(ctx, "usr_1", in, nil); sdkStatus(err) != http.StatusUnprocessableEntity {
+		t.Fatalf("Create filtering on unknown event types: %v, want 422", err)
+	}
+	for _, name := range in.FilterTypes {
+		if _, err := client.EventType.Create(ctx, svix.EventTypeIn{Name: name, Description: name}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	created, err := client.Endpoint.Create(ctx, "usr_1", in, nil)
 	if err != nil {
 		t.Fatal(err)

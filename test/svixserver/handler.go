@@ -31,6 +31,7 @@ type route struct {
 	op         Operation
 	appID      string // the {app_id} path parameter, if any
 	endpointID string // the {endpoint_id} path parameter, if any
+	eventType  string // the {event_type_name} path parameter, if any
 }
 
 // routeOf returns the operation r asks for, and false when the server
@@ -41,6 +42,9 @@ func routeOf(r *http.Request) (route, bool) {
 		return route{}, false
 	}
 	seg := strings.Split(rest, "/")
+	if seg[0] == "event-type" {
+		return eventTypeRouteOf(r.Method, seg[1:])
+	}
 	if seg[0] != "app" {
 		return route{}, false
 	}
@@ -86,6 +90,38 @@ func routeOf(r *http.Request) (route, bool) {
 		rt.op = GetEndpointSecret
 	case "POST endpoint/{endpoint_id}/secret/rotate":
 		rt.op = RotateEndpointSecret
+	default:
+		return route{}, false
+	}
+	return rt, true
+}
+
+// eventTypeRouteOf returns the event-type operation that method asks for
+// on the path segments after /api/v1/event-type, and false when the
+// server does not implement it.
+func eventTypeRouteOf(method string, seg []string) (route, bool) {
+	if len(seg) == 0 || (len(seg) == 1 && seg[0] == "") {
+		switch method {
+		case http.MethodGet:
+			return route{op: ListEventTypes}, true
+		case http.MethodPost:
+			return route{op: CreateEventType}, true
+		}
+		return route{}, false
+	}
+	if len(seg) != 1 {
+		return route{}, false
+	}
+	rt := route{eventType: seg[0]}
+	switch method {
+	case http.MethodGet:
+		rt.op = GetEventType
+	case http.MethodPut:
+		rt.op = UpdateEventType
+	case http.MethodPatch:
+		rt.op = PatchEventType
+	case http.MethodDelete:
+		rt.op = DeleteEventType
 	default:
 		return route{}, false
 	}
@@ -186,6 +222,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		s.getEndpointSecret(w, rt.appID, rt.endpointID)
 	case RotateEndpointSecret:
 		s.rotateEndpointSecret(w, rt.appID, rt.endpointID, body)
+	case ListEventTypes:
+		s.listEventTypes(w, r)
+	case CreateEventType:
+		s.createEventType(w, body)
+	case GetEventType:
+		s.getEventType(w, rt.eventType)
+	case UpdateEventType:
+		s.updateEventType(w, rt.eventType, body)
+	case PatchEventType:
+		s.patchEventType(w, rt.eventType, body)
+	case DeleteEventType:
+		s.deleteEventType(w, r, rt.eventType)
 	}
 }
 

@@ -24,6 +24,12 @@ const (
 	DeleteEndpoint       Operation = "v1.endpoint.delete"
 	GetEndpointSecret    Operation = "v1.endpoint.get-secret"
 	RotateEndpointSecret Operation = "v1.endpoint.rotate-secret"
+	ListEventTypes       Operation = "v1.event-type.list"
+	CreateEventType      Operation = "v1.event-type.create"
+	GetEventType         Operation = "v1.event-type.get"
+	UpdateEventType      Operation = "v1.event-type.update"
+	PatchEventType       Operation = "v1.event-type.patch"
+	DeleteEventType      Operation = "v1.event-type.delete"
 )
 
 // Response scripts how the server answers a request.

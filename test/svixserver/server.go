@@ -47,8 +47,8 @@ type Message struct {
 }
 
 // Server is an in-memory, Svix-compatible http.Handler. It implements
-// message creation, applications, endpoints and their secrets, and the
-// health check, including Svix's idempotency-key replay and eventId
+// message creation, applications, endpoints and their secrets, event
+// types, and the health check, including Svix's idempotency-key replay and eventId
 // conflict rules, and can be scripted to fail.
 // All methods are safe for concurrent use.
 type Server struct {
@@ -59,8 +59,9 @@ type Server struct {
 	mu              sync.Mutex
 	token           string // the expected bearer token; empty accepts any
 	messages        []Message
-	apps            map[string]*appState // by Svix id
-	appUIDs         map[string]*appState // by uid, for those that have one
+	apps            map[string]*appState       // by Svix id
+	appUIDs         map[string]*appState       // by uid, for those that have one
+	eventTypes      map[string]*eventTypeState // by name, archived ones too
 	attempts        int
 	requests        map[Operation]int
 	tally           Tally
@@ -233,8 +234,8 @@ func (s *Server) SetToken(token string) {
 	s.token = token
 }
 
-// Reset forgets all messages, applications, endpoints, idempotency keys,
-// eventIds, request counts and scripted failures.
+// Reset forgets all messages, applications, endpoints, event types,
+// idempotency keys, eventIds, request counts and scripted failures.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -247,6 +248,7 @@ func (s *Server) clear() {
 	s.messages = nil
 	s.apps = make(map[string]*appState)
 	s.appUIDs = make(map[string]*appState)
+	s.eventTypes = make(map[string]*eventTypeState)
 	s.attempts = 0
 	s.requests = make(map[Operation]int)
 	s.tally = Tally{}

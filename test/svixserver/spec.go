@@ -141,6 +141,8 @@ var servedPaths = map[string]bool{
 	"/api/v1/app/{app_id}/endpoint/{endpoint_id}":               true,
 	"/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret":        true,
 	"/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate": true,
+	"/api/v1/event-type":                                        true,
+	"/api/v1/event-type/{event_type_name}":                      true,
 	"/api/v1/health":                                            true,
 }
 

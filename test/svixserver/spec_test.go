@@ -84,6 +84,9 @@ func TestAnswersMatchSpec(t *testing.T) {
 		key        string
 		body       string
 		wantStatus int
+		// svixRefusal marks a 422 that Svix's own rules give to a request
+		// the OpenAPI document allows, so that it is no violation.
+		svixRefusal bool
 	}
 	body := `{"eventType":"user.signup","eventId":"evt-1","payload":{"a":1},"channels":["c1"],"tags":["t1"]}`
 	exchanges := []exchange{
@@ -113,6 +116,27 @@ func TestAnswersMatchSpec(t *testing.T) {
 		{name: "application upserted", method: http.MethodPut, path: "/api/v1/app/usr_2", auth: "Bearer t",
 			body: `{"name":"Two","uid":"usr_2"}`, wantStatus: 201},
 		{name: "application invalid", method: http.MethodPut, path: "/api/v1/app/usr_2", auth: "Bearer t", body: `{"name":""}`, wantStatus: 422},
+		{name: "event type created", path: "/api/v1/event-type", auth: "Bearer t",
+			body: `{"name":"a.b","description":"A b","schemas":{"1":{"type":"object"}},"groupName":"a","featureFlags":["beta"]}`, wantStatus: 201},
+		{name: "event type exists", path: "/api/v1/event-type", auth: "Bearer t", body: `{"name":"a.b","description":"again"}`, wantStatus: 409},
+		{name: "event type invalid", path: "/api/v1/event-type", auth: "Bearer t", body: `{"name":"a b","description":"x"}`, wantStatus: 422},
+		{name: "event type without a description", path: "/api/v1/event-type", auth: "Bearer t", body: `{"name":"a.c"}`, wantStatus: 422},
+		{name: "event type read", method: http.MethodGet, path: "/api/v1/event-type/a.b", auth: "Bearer t", wantStatus: 200},
+		{name: "event type missing", method: http.MethodGet, path: "/api/v1/event-type/a.z", auth: "Bearer t", wantStatus: 404},
+		{name: "event types listed", method: http.MethodGet, path: "/api/v1/event-type?limit=1&with_content=true&include_archived=true",
+			auth: "Bearer t", wantStatus: 200},
+		{name: "event types listed without options", method: http.MethodGet, path: "/api/v1/event-type", auth: "Bearer t", wantStatus: 200},
+		{name: "event type upserted", method: http.MethodPut, path: "/api/v1/event-type/c.d", auth: "Bearer t",
+			body: `{"description":"C d"}`, wantStatus: 201},
+		{name: "event type updated", method: http.MethodPut, path: "/api/v1/event-type/c.d", auth: "Bearer t",
+			body: `{"description":"C d 2","deprecated":true}`, wantStatus: 200},
+		{name: "event type patched", method: http.MethodPatch, path: "/api/v1/event-type/c.d", auth: "Bearer t",
+			body: `{"schemas":null,"groupName":null}`, wantStatus: 200},
+		{name: "event type archived", method: http.MethodDelete, path: "/api/v1/event-type/c.d", auth: "Bearer t", wantStatus: 204},
+		{name: "endpoint on an unknown event type", path: "/api/v1/app/usr_1/endpoint", auth: "Bearer t",
+			body: `{"url":"https://example.com/hook","filterTypes":["a.b","c.d","e.f"]}`, wantStatus: 422, svixRefusal: true},
+		{name: "event type expunged", method: http.MethodDelete, path: "/api/v1/event-type/c.d?expunge=true", auth: "Bearer t", wantStatus: 204},
+		{name: "event type gone", method: http.MethodDelete, path: "/api/v1/event-type/c.d", auth: "Bearer t", wantStatus: 404},
 		{name: "endpoint created", path: "/api/v1/app/usr_1/endpoint", auth: "Bearer t",
 			body: `{"url":"https://example.com/hook","uid":"ep_1","filterTypes":["a.b"],"channels":["c"],"secret":"` + testSecretA + `"}`, wantStatus: 201},
 		{name: "endpoint exists", path: "/api/v1/app/usr_1/endpoint", auth: "Bearer t",
@@ -159,7 +183,7 @@ func TestAnswersMatchSpec(t *testing.T) {
 			if resp.StatusCode != ex.wantStatus {
 				t.Fatalf("status %d (%s), want %d", resp.StatusCode, rec.Body, ex.wantStatus)
 			}
-			if wantViolations := map[bool]int{true: 1}[ex.wantStatus == 422]; len(violations) != wantViolations {
+			if wantViolations := map[bool]int{true: 1}[ex.wantStatus == 422 && !ex.svixRefusal]; len(violations) != wantViolations {
 				t.Errorf("violations %v, want %d", violations, wantViolations)
 			}
 			respBody, _ := io.ReadAll(resp.Body)
