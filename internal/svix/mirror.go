@@ -363,50 +363,40 @@ func (s *Sender) request(ctx context.Context, c mirrorCall) (int, error) {
 	)
 	attempt := func() (struct{}, error) {
 		attempts++
-		actx, span := s.tracer.Start(ctx, "svix.attempt", trace.WithAttributes(attribute.Int("svix.attempt", attempts)))
-		defer span.End()
-		if s.timeout > 0 {
-			var cancel context.CancelFunc
-			actx, cancel = context.WithTimeout(actx, s.timeout)
-			defer cancel()
-		}
-		var rec attemptRecord
-		started := time.Now()
-		err := c.do(withAttemptRecord(actx, &rec))
-		s.metrics.SvixRequest(rec.status, time.Since(started), attempts > 1)
-		span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
-		status = rec.status
-		if err == nil || (rec.status >= 200 && rec.status < 300) {
-			// A 2xx whose body the SDK could not read still did its work.
-			last = nil
-			return struct{}{}, nil
-		}
-		span.SetStatus(codes.Error, "failed")
-		apiErr, ok := errors.AsType[*svixgo.Error](err)
-		if !ok {
-			last = &MirrorError{Op: c.op, Err: err}
-			return struct{}{}, err
-		}
-		code := apiErr.Status()
-		last = &MirrorError{Op: c.op, Status: code, Detail: answerDetail(apiErr.Body(), c.secret), Err: errors.New(apiErr.Error())}
-		if code == http.StatusUnprocessableEntity {
-			last.unknownEventTypes = unknownEventTypes(apiErr.Body())
-		}
-		answered = last
-		switch {
-		case code == http.StatusUnauthorized || code == http.StatusForbidden:
-			s.metrics.SvixUnauthorized()
-			return struct{}{}, backoff.Permanent(err)
-		case code != http.StatusTooManyRequests && code < 500:
-			return struct{}{}, backoff.Permanent(err)
-		}
-		if wait, ok := parseRetryAfter(rec.retryAfter, time.Now()); ok {
-			if wait > s.policy.RetryAfterMax {
-				return struct{}{}, backoff.Permanent(err)
+		return struct{}{}, s.attempt(ctx, attempts, c.do, func(span trace.Span, rec *attemptRecord, err error) error {
+			status = rec.status
+			if err == nil || (rec.status >= 200 && rec.status < 300) {
+				// A 2xx whose body the SDK could not read still did its work.
+				last = nil
+				return nil
 			}
-			return struct{}{}, &backoff.RetryAfterError{Duration: wait}
-		}
-		return struct{}{}, err
+			span.SetStatus(codes.Error, "failed")
+			apiErr, ok := errors.AsType[*svixgo.Error](err)
+			if !ok {
+				last = &MirrorError{Op: c.op, Err: err}
+				return err
+			}
+			code := apiErr.Status()
+			last = &MirrorError{Op: c.op, Status: code, Detail: answerDetail(apiErr.Body(), c.secret), Err: errors.New(apiErr.Error())}
+			if code == http.StatusUnprocessableEntity {
+				last.unknownEventTypes = unknownEventTypes(apiErr.Body())
+			}
+			answered = last
+			switch {
+			case code == http.StatusUnauthorized || code == http.StatusForbidden:
+				s.metrics.SvixUnauthorized()
+				return backoff.Permanent(err)
+			case code != http.StatusTooManyRequests && code < 500:
+				return backoff.Permanent(err)
+			}
+			if wait, ok := parseRetryAfter(rec.retryAfter, time.Now()); ok {
+				if wait > s.policy.RetryAfterMax {
+					return backoff.Permanent(err)
+				}
+				return &backoff.RetryAfterError{Duration: wait}
+			}
+			return err
+		})
 	}
 	_, _ = backoff.Retry(ctx, attempt,
 		backoff.WithBackOff(s.policy.newBackOff()),

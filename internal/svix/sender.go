@@ -157,23 +157,18 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 	var res Result
 	attempt := func() (struct{}, error) {
 		res.Attempts++
-		actx, aspan := s.tracer.Start(ctx, "svix.attempt", trace.WithAttributes(attribute.Int("svix.attempt", res.Attempts)))
-		defer aspan.End()
-		if s.timeout > 0 {
-			var cancelAttempt context.CancelFunc
-			actx, cancelAttempt = context.WithTimeout(actx, s.timeout)
-			defer cancelAttempt()
-		}
-		var rec attemptRecord
-		started := time.Now()
-		out, err := s.client.Message.Create(withAttemptRecord(actx, &rec), appID, *msg, opts)
-		s.metrics.SvixRequest(rec.status, time.Since(started), res.Attempts > 1)
-		err = s.classify(ctx, &res, &rec, out, err)
-		aspan.SetAttributes(attribute.Int("http.response.status_code", rec.status), attribute.String("svix.outcome", res.Outcome.String()))
-		if err != nil {
-			aspan.SetStatus(codes.Error, res.Outcome.String())
-		}
-		return struct{}{}, err
+		var out *svixgo.MessageOut
+		return struct{}{}, s.attempt(ctx, res.Attempts, func(ctx context.Context) (err error) {
+			out, err = s.client.Message.Create(ctx, appID, *msg, opts)
+			return err
+		}, func(span trace.Span, rec *attemptRecord, err error) error {
+			err = s.classify(ctx, &res, rec, out, err)
+			span.SetAttributes(attribute.String("svix.outcome", res.Outcome.String()))
+			if err != nil {
+				span.SetStatus(codes.Error, res.Outcome.String())
+			}
+			return err
+		})
 	}
 	_, err := backoff.Retry(ctx, attempt,
 		backoff.WithBackOff(s.policy.newBackOff()),
@@ -187,6 +182,27 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 		span.SetStatus(codes.Error, res.Outcome.String())
 	}
 	return res
+}
+
+// attempt makes the n-th attempt of a call to Svix: in a span of its own,
+// bounded by the per-attempt timeout, counted in the metrics. judge turns
+// what happened into what backoff.Retry needs, annotating the span before
+// it ends.
+func (s *Sender) attempt(ctx context.Context, n int, call func(context.Context) error,
+	judge func(span trace.Span, rec *attemptRecord, err error) error) error {
+	actx, span := s.tracer.Start(ctx, "svix.attempt", trace.WithAttributes(attribute.Int("svix.attempt", n)))
+	defer span.End()
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(actx, s.timeout)
+		defer cancel()
+	}
+	var rec attemptRecord
+	started := time.Now()
+	err := call(withAttemptRecord(actx, &rec))
+	s.metrics.SvixRequest(rec.status, time.Since(started), n > 1)
+	span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
+	return judge(span, &rec, err)
 }
 
 // classify records one attempt in res and returns what backoff.Retry needs:
