@@ -180,10 +180,17 @@ func (a *App) startReporter(version string) error {
 	return nil
 }
 
-// NewPipeline builds only the pipeline, for the replay command. Close
-// releases what it opened.
+// NewPipeline builds only the pipeline, for the replay command; with
+// UNKNOWN_APPLICATION=drop it opens the database too, to know the
+// applications. Close releases what it opened.
 func NewPipeline(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, logger: logger}
+	if cfg.DropUnknownApplications() {
+		if err := a.openStore(ctx); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	p, _, err := a.buildPipeline(ctx)
 	if err != nil {
 		a.Close()

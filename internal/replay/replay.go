@@ -123,7 +123,7 @@ const (
 // the event, or it was dropped on purpose.
 func settled(outcome string) bool {
 	switch pipeline.Outcome(outcome) {
-	case pipeline.Forwarded, pipeline.Duplicate, pipeline.Filtered:
+	case pipeline.Forwarded, pipeline.Duplicate, pipeline.Filtered, pipeline.NoApplication:
 		return true
 	}
 	return false
@@ -331,6 +331,9 @@ func (r *run) dryRun(msg *pubsubpb.PubsubMessage) {
 	case res.Outcome == pipeline.Filtered:
 		r.count(countWouldFilter)
 		r.printf("would drop %s as filtered (FILTER_INCLUDE_TYPES, FILTER_EXCLUDE_TYPES) and ack it: %s\n", describe(msg, m), origin(msg))
+	case res.Outcome == pipeline.NoApplication:
+		r.count(countWouldFilter)
+		r.printf("would drop %s: no application %s (UNKNOWN_APPLICATION=drop), and ack it: %s\n", describe(msg, m), res.AppID, origin(msg))
 	default:
 		r.count(countWouldFailInvalid)
 		r.printf("would fail %s as invalid and leave it (%v): %s\n", describe(msg, m), res.Err, origin(msg))

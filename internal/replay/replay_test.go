@@ -18,6 +18,7 @@ import (
 	"github.com/gwook/gwook/internal/config"
 	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/replay"
+	"github.com/gwook/gwook/internal/store"
 	"github.com/gwook/gwook/test/pubsubemu"
 	"github.com/gwook/gwook/test/svixserver"
 )
@@ -277,5 +278,43 @@ func TestLeaseOutlastsSlowSvix(t *testing.T) {
 	}
 	if left := s.left(t); len(left) != 0 {
 		t.Errorf("after the run the subscription still holds %d messages", len(left))
+	}
+}
+
+// TestUnknownApplicationsDropped replays with UNKNOWN_APPLICATION=drop: an
+// event of a user with an application in the database is sent, one of a
+// user without is dropped and acked, as the server would answer them.
+func TestUnknownApplicationsDropped(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	dataDir := t.TempDir()
+	st, err := store.Open(context.Background(), "", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateApplication(context.Background(), store.Application{ID: "usr_known", Name: "Known"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	tag := strings.ReplaceAll(s.emu.UniqueID(t, "evt"), "-", "_")
+	knownID, unknownID := tag+"_known", tag+"_unknown"
+	s.emu.Publish(t, s.topic, event(knownID, "user.signed_up", "usr_known"), deadLettered("unavailable", knownID, "user.signed_up"))
+	s.emu.Publish(t, s.topic, event(unknownID, "user.signed_up", "usr_unknown"), deadLettered("unavailable", unknownID, "user.signed_up"))
+	p := s.pipeline(t, map[string]string{"UNKNOWN_APPLICATION": "drop", "DATA_DIR": dataDir})
+
+	dry, out := s.run(t, p, replay.Options{DryRun: true})
+	if want := map[string]int{"would_send": 1, "would_filter": 1}; !maps.Equal(dry.Counts, want) ||
+		!strings.Contains(out, "would drop "+unknownID+" (user.signed_up): no application usr_unknown (UNKNOWN_APPLICATION=drop)") {
+		t.Fatalf("dry run: counts %v, want %v\n%s", dry.Counts, want, out)
+	}
+	real, _ := s.run(t, p, replay.Options{})
+	if want := map[string]int{"forwarded": 1, "no_application": 1}; !maps.Equal(real.Counts, want) || real.Failed() != 0 {
+		t.Fatalf("real run: counts %v, failed %d; want %v, 0", real.Counts, real.Failed(), want)
+	}
+	if n := len(s.svix.MessagesFor(unknownID)); n != 0 {
+		t.Errorf("Svix has %d messages for the event of a user without an application", n)
+	}
+	if left := s.left(t); len(left) != 0 {
+		t.Errorf("the subscription still holds %v", left)
 	}
 }
