@@ -140,9 +140,8 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	}
-	scheme, value, _ := strings.Cut(ctx.Header("Authorization"), " ")
-	value = strings.TrimSpace(value)
-	if !strings.EqualFold(scheme, "Bearer") || value == "" {
+	value, ok := httpapi.BearerToken(ctx.Header("Authorization"))
+	if !ok {
 		s.unauthorized(ctx, "no bearer token: send Authorization: Bearer gwk_...")
 		return
 	}
@@ -151,8 +150,7 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		s.unauthorized(ctx, "unknown or expired token")
 		return
 	}
-	httpapi.LogAttrs(ctx.Context(), slog.String("token_id", t.ID))
-	s.Metrics.TokenRequest(t.ID)
+	httpapi.TokenUsed(ctx.Context(), s.Metrics, t.ID)
 	next(huma.WithValue(ctx, principalKey{}, t))
 }
 

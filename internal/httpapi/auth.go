@@ -68,11 +68,10 @@ func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 		if err != nil {
 			return CallerAPIToken, errors.New("unknown or expired API token")
 		}
-		requestLogFrom(r.Context()).Add(slog.String("token_id", t.ID))
+		TokenUsed(r.Context(), a.Metrics, t.ID)
 		if s := scopeFrom(r.Context()); s != nil {
 			s.application = t.ApplicationID
 		}
-		a.Metrics.TokenRequest(t.ID)
 		if !slices.Contains(t.Scopes, "ingest") && !slices.Contains(t.Scopes, "admin") {
 			return CallerAPIToken, errScope
 		}
@@ -121,12 +120,25 @@ func secretEqual(given, want string) int {
 	return subtle.ConstantTimeCompare(g[:], w[:])
 }
 
-func bearerToken(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+func bearerToken(r *http.Request) (string, bool) { return BearerToken(r.Header.Get("Authorization")) }
+
+// BearerToken returns the token of an Authorization header value of the
+// Bearer scheme.
+func BearerToken(authorization string) (string, bool) {
+	scheme, token, ok := strings.Cut(authorization, " ")
+	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return "", false
 	}
-	return strings.TrimSpace(token), true
+	return token, true
+}
+
+// TokenUsed records that the API token with the given id sent the request
+// whose context ctx is: on its log line (the id, never the value) and in
+// gwook_api_token_requests_total.
+func TokenUsed(ctx context.Context, m *telemetry.Metrics, tokenID string) {
+	requestLogFrom(ctx).Add(slog.String("token_id", tokenID))
+	m.TokenRequest(tokenID)
 }
 
 // CallerFrom returns how the request in ctx authenticated.

@@ -51,10 +51,6 @@ func scopeFrom(ctx context.Context) *requestScope {
 // RequestID returns the id of the request whose context ctx is, or "".
 func RequestID(ctx context.Context) string { return requestIDFrom(ctx) }
 
-// LogAttrs adds attributes to the one log line of the request whose context
-// ctx is; outside a request it does nothing.
-func LogAttrs(ctx context.Context, attrs ...slog.Attr) { requestLogFrom(ctx).Add(attrs...) }
-
 func requestIDFrom(ctx context.Context) string {
 	if s := scopeFrom(ctx); s != nil {
 		return s.id
