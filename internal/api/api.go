@@ -230,7 +230,12 @@ func (s *server) storeError(ctx context.Context, err error, what, id string) err
 // svixError answers a failure to mirror a change to Svix: 502.
 func (s *server) svixError(ctx context.Context, err error) error {
 	s.Logger.WarnContext(ctx, "svix refused a change", "error", err.Error(), "request_id", httpapi.RequestID(ctx))
-	detail := "Svix did not take the change, so Gwook did not make it: " + err.Error()
+	// Svix's own answer is the client's to see; a connection error, which
+	// names internal addresses, goes to the log line only.
+	detail := "Svix could not be reached, so Gwook did not make the change; try again"
+	if mirrorErr, ok := errors.AsType[*svix.MirrorError](err); ok && mirrorErr.Status != 0 {
+		detail = "Svix did not take the change, so Gwook did not make it: " + err.Error()
+	}
 	if errors.Is(err, svix.ErrUnauthorized) {
 		detail = "Svix refused Gwook's token (SVIX_AUTH_TOKEN), so the change was not made"
 	}

@@ -66,6 +66,9 @@ type harness struct {
 
 type harnessOptions struct {
 	svix bool
+	// svixURL, when set, is where the mirror sends instead of the test
+	// server.
+	svixURL string
 	// allowPrivate allows endpoint URLs on private networks.
 	allowPrivate bool
 }
@@ -84,7 +87,11 @@ func newHarness(t testing.TB, st *store.Store, opts harnessOptions) *harness {
 	deps := api.Deps{Store: st, Catalog: cat, URLs: netguard.Policy{AllowPrivate: opts.allowPrivate}, Logger: logger, Version: "test"}
 	if opts.svix {
 		h.svix = svixserver.New(t)
-		sender, err := svix.New(svix.Config{Token: "testsk", ServerURL: h.svix.URL(), MaxConnsPerHost: 4, Timeout: 2 * time.Second,
+		url := h.svix.URL()
+		if opts.svixURL != "" {
+			url = opts.svixURL
+		}
+		sender, err := svix.New(svix.Config{Token: "testsk", ServerURL: url, MaxConnsPerHost: 4, Timeout: 2 * time.Second,
 			Logger: logger, Retry: svix.RetryPolicy{MaxAttempts: 2, MaxElapsed: 3 * time.Second, InitialInterval: 10 * time.Millisecond,
 				MaxInterval: 50 * time.Millisecond, RetryAfterMax: time.Second}})
 		if err != nil {

@@ -75,3 +75,14 @@ func TestSvixMirror(t *testing.T) {
 		}
 	})
 }
+
+// TestSvixOutOfReach: a change Svix never heard of is a 502 that does not
+// show the client where Svix is, and nothing is stored.
+func TestSvixOutOfReach(t *testing.T) {
+	h := newHarness(t, openStore(t, "", t.TempDir()), harnessOptions{svix: true, svixURL: "http://127.0.0.1:9"})
+	a := h.must(http.StatusBadGateway, h.admin, http.MethodPost, "/api/v1/applications", map[string]any{"id": "acme", "name": "Acme"})
+	if strings.Contains(string(a.body), "127.0.0.1") || !strings.Contains(string(a.body), "could not be reached") {
+		t.Errorf("Svix out of reach: %s; want a 502 that names no address", a.body)
+	}
+	h.must(http.StatusNotFound, h.admin, http.MethodGet, "/api/v1/applications/acme", nil)
+}
