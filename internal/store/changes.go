@@ -18,6 +18,7 @@ const (
 	KindToken       ChangeKind = "token"
 	KindApplication ChangeKind = "application"
 	KindEndpoint    ChangeKind = "endpoint"
+	KindFilter      ChangeKind = "filter"
 )
 
 // ChangeOp names what happened to the record.
