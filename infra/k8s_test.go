@@ -387,17 +387,16 @@ func TestGracefulShutdownFitsGracePeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drain, graceful := cfg.DrainDelay, cfg.GracefulShutdownTimeout
-	if drain <= 0 {
+	if cfg.DrainDelay <= 0 {
 		t.Error("HTTP_SERVER_DRAIN_DELAY is 0: the pod would close its listener while endpoints still send to it")
 	}
 	gp := m.deployment.Spec.Template.Spec.TerminationGracePeriodSeconds
 	if gp == nil {
 		t.Fatal("terminationGracePeriodSeconds is not set")
 	}
-	if grace := time.Duration(*gp) * time.Second; grace <= drain+graceful {
-		t.Errorf("terminationGracePeriodSeconds = %s, want more than HTTP_SERVER_DRAIN_DELAY + HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT = %s",
-			grace, drain+graceful)
+	if grace := time.Duration(*gp) * time.Second; grace <= cfg.ShutdownBudget() {
+		t.Errorf("terminationGracePeriodSeconds = %s, want more than the shutdown budget %s",
+			grace, cfg.DescribeShutdownBudget())
 	}
 }
 

@@ -50,6 +50,25 @@ func (c *Config) RequestBudget() time.Duration {
 	return sum(c.requestBudgetTerms())
 }
 
+// ShutdownBudget is the longest a shutdown takes from SIGTERM: the drain
+// delay, the graceful shutdown of requests in flight, and the last write
+// of the stats held in memory. A pod's terminationGracePeriodSeconds must
+// be longer.
+func (c *Config) ShutdownBudget() time.Duration {
+	return sum(c.shutdownBudgetTerms())
+}
+
+func (c *Config) shutdownBudgetTerms() []budgetTerm {
+	return []budgetTerm{
+		{"HTTP_SERVER_DRAIN_DELAY", c.DrainDelay},
+		{"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT", c.GracefulShutdownTimeout},
+		{"the last stats write", StatsFlushTimeout},
+	}
+}
+
+// DescribeShutdownBudget is ShutdownBudget with its terms, for messages.
+func (c *Config) DescribeShutdownBudget() string { return describe(c.shutdownBudgetTerms()) }
+
 // budgetTerm is one term of a budget, named for an operator.
 type budgetTerm struct {
 	name string

@@ -81,6 +81,9 @@ type Config struct {
 	UnknownApplication           string `env:"UNKNOWN_APPLICATION, default=forward"`
 	DeliveryAllowPrivateNetworks bool   `env:"DELIVERY_ALLOW_PRIVATE_NETWORKS, default=false"`
 
+	StatsFlushInterval time.Duration `env:"STATS_FLUSH_INTERVAL, default=10s"`
+	StatsRetention     time.Duration `env:"STATS_RETENTION, default=720h"`
+
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
 }
@@ -182,6 +185,7 @@ func (c *Config) checkServer(p *problems) {
 	c.validateServer(p)
 	c.validateShared(p)
 	c.checkDatabase(p)
+	c.checkStats(p)
 }
 
 // LoadDatabase reads the configuration of the commands that work on the
@@ -201,6 +205,29 @@ func (c *Config) checkDatabase(p *problems) {
 }
 
 func (c *Config) checkReplay(p *problems) { c.validateShared(p) }
+
+// StatsFlushTimeout bounds one write of the per-application stats, the
+// last one at shutdown included.
+const StatsFlushTimeout = 5 * time.Second
+
+// StatsDayRetention is how long the per-day stats rows are kept: a year
+// and a month, so that a year ago is still answered. Per-minute rows are
+// kept for STATS_RETENTION.
+const StatsDayRetention = 400 * 24 * time.Hour
+
+// minStatsRetention keeps a whole day of minute rows, so that hour buckets
+// of the last day are always answered.
+const minStatsRetention = 24 * time.Hour
+
+func (c *Config) checkStats(p *problems) {
+	if c.StatsFlushInterval <= 0 {
+		p.add("STATS_FLUSH_INTERVAL must be positive, got %s", c.StatsFlushInterval)
+	}
+	if c.StatsRetention < minStatsRetention || c.StatsRetention > StatsDayRetention {
+		p.add("STATS_RETENTION must be between %s and %s (how long per-minute stats are kept; per-day stats are kept %s), got %s",
+			minStatsRetention, StatsDayRetention, StatsDayRetention, c.StatsRetention)
+	}
+}
 
 func (c *Config) validateServer(p *problems) {
 	if c.BasicAuthEnabled() != (c.AuthPassword != "") {

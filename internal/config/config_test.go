@@ -53,6 +53,7 @@ func TestDefaults(t *testing.T) {
 		RedisTimeout: 500 * time.Millisecond, DedupTTL: time.Minute, DedupKeyFields: []string{"type", "project", "source"},
 		DedupFailureMode: "open", DedupWait: time.Second, DeadLetterPublishTimeout: 5 * time.Second,
 		SentryEnvironment: "production", SentrySampleRate: 1, DataDir: "./data", UnknownApplication: "forward",
+		StatsFlushInterval: 10 * time.Second, StatsRetention: 30 * 24 * time.Hour,
 		LogLevel: "info", LogFormat: "json",
 	}
 	// %+v prints every field, and a nil slice like an empty one.
@@ -131,6 +132,10 @@ func TestInvalidCombinations(t *testing.T) {
 		{"no event size", map[string]string{"MAX_EVENT_BYTES": "0"}, []string{"MAX_EVENT_BYTES must be positive"}},
 		{"body limit below a push of the largest event", map[string]string{"MAX_BODY_BYTES": "1048576"},
 			[]string{"MAX_BODY_BYTES (1048576) must hold a Pub/Sub push envelope of an event of MAX_EVENT_BYTES (1048576): at least 1660248"}},
+		{"no stats flush interval", map[string]string{"STATS_FLUSH_INTERVAL": "0s"}, []string{"STATS_FLUSH_INTERVAL must be positive"}},
+		{"stats kept less than a day", map[string]string{"STATS_RETENTION": "12h"},
+			[]string{"STATS_RETENTION must be between 24h0m0s and 9600h0m0s"}},
+		{"stats kept longer than day rows", map[string]string{"STATS_RETENTION": "10000h"}, []string{"STATS_RETENTION must be between"}},
 		{"body limit above a dead-letter message", map[string]string{"DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p", "MAX_BODY_BYTES": "16777216"},
 			[]string{"MAX_BODY_BYTES must be at most 9934464 with a dead-letter topic"}},
 	} {
@@ -179,6 +184,9 @@ func TestBudgets(t *testing.T) {
 			}
 			if got := c.RequestBudget(); got != tc.request {
 				t.Errorf("RequestBudget() = %s, want %s", got, tc.request)
+			}
+			if got, want := c.ShutdownBudget(), c.DrainDelay+c.GracefulShutdownTimeout+StatsFlushTimeout; got != want {
+				t.Errorf("ShutdownBudget() = %s, want %s", got, want)
 			}
 			// The write timeout also covers reading the body, which the
 			// read timeout bounds: the defaults leave room for both.

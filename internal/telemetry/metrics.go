@@ -37,6 +37,13 @@ type Metrics struct {
 	deadLetterLatency prometheus.Histogram
 	requestsShed      prometheus.Counter
 	tokenRequests     *prometheus.CounterVec
+	filterDrops       *prometheus.CounterVec
+	statsFlushes      *prometheus.CounterVec
+	statsFlushTime    prometheus.Histogram
+	statsRows         prometheus.Counter
+	statsPending      prometheus.Gauge
+	statsDropped      prometheus.Counter
+	topFiltered       *prometheus.GaugeVec
 }
 
 // latencyBuckets cover a fast local hop to a Svix call with every retry.
@@ -109,6 +116,17 @@ var (
 		"api_token",
 		"none",
 	}}
+	// filterRuleLabel names the filter rule that dropped an event: the
+	// global FILTER_* types, or a rule of the application's filter
+	// (expression_error: the expression failed at run time).
+	filterRuleLabel = label{"rule", []string{
+		"global_types",
+		"include_types",
+		"exclude_types",
+		"expression",
+		"expression_error",
+		"invalid_filter",
+	}}
 	// The request duration is created for the route the latency alert
 	// watches; other routes appear when first answered.
 	routeLabel  = label{"route", []string{"/notifications"}}
@@ -159,6 +177,22 @@ func NewMetrics(version string) *Metrics {
 			Help: "Requests to /notifications answered 503 unread because MAX_IN_FLIGHT were being processed."}),
 		tokenRequests: f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_api_token_requests_total",
 			Help: "Requests authenticated by each API token, by the token's id."}, []string{"token_id"}),
+		filterDrops: counterVec(f, prometheus.CounterOpts{Name: "gwook_filter_drops_total",
+			Help: "Events dropped by a filter, by the rule that decided (" + filterRuleLabel.list() + ")."}, filterRuleLabel),
+		statsFlushes: counterVec(f, prometheus.CounterOpts{Name: "gwook_stats_flushes_total",
+			Help: "Writes of the per-application stats to the database, by result (" + publishResultLabel.list() + "); a failed write is kept and retried."},
+			publishResultLabel),
+		statsFlushTime: f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_stats_flush_duration_seconds",
+			Help: "Time of one write of the per-application stats.", Buckets: latencyBuckets}),
+		statsRows: f.NewCounter(prometheus.CounterOpts{Name: "gwook_stats_rows_written_total",
+			Help: "Per-application, per-minute stats rows written to the database."}),
+		statsPending: f.NewGauge(prometheus.GaugeOpts{Name: "gwook_stats_pending_rows",
+			Help: "Per-application, per-minute stats rows counted in memory and not yet written."}),
+		statsDropped: f.NewCounter(prometheus.CounterOpts{Name: "gwook_stats_dropped_events_total",
+			Help: "Events left out of the stats because too many rows were waiting for a database that failed."}),
+		topFiltered: f.NewGaugeVec(prometheus.GaugeOpts{Name: "gwook_stats_top_filtered_events",
+			Help: "Events filtered in the last hour for the 10 applications with the most, from the stats in the database; refreshed at most once a minute."},
+			[]string{"application_id"}),
 	}
 }
 
@@ -322,5 +356,49 @@ func (m *Metrics) RequestShed() {
 func (m *Metrics) PanicRecovered() {
 	if m != nil {
 		m.recoveredPanics.Inc()
+	}
+}
+
+// FilterDrop counts an event dropped by the filter rule rule, a value of
+// filterRuleLabel.
+func (m *Metrics) FilterDrop(rule string) {
+	if m != nil {
+		m.filterDrops.WithLabelValues(rule).Inc()
+	}
+}
+
+// StatsFlush records one write of the stats: the rows it wrote (or tried
+// to), how long it took, its error, and the rows still held after it.
+func (m *Metrics) StatsFlush(rows int, took time.Duration, err error, pending int) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	} else {
+		m.statsRows.Add(float64(rows))
+	}
+	m.statsFlushes.WithLabelValues(result).Inc()
+	m.statsFlushTime.Observe(took.Seconds())
+	m.statsPending.Set(float64(pending))
+}
+
+// StatsDropped counts events left out of the stats.
+func (m *Metrics) StatsDropped(events int) {
+	if m != nil {
+		m.statsDropped.Add(float64(events))
+	}
+}
+
+// SetTopFiltered replaces the applications of gwook_stats_top_filtered_events
+// with counts (at most ten: the label's values stay bounded).
+func (m *Metrics) SetTopFiltered(counts map[string]int64) {
+	if m == nil {
+		return
+	}
+	m.topFiltered.Reset()
+	for app, n := range counts {
+		m.topFiltered.WithLabelValues(app).Set(float64(n))
 	}
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // scrape serves m's /metrics and returns each counter and histogram
-// sample as "name{label=value,...}" (labels sorted) -> value or count.
+// gauge sample as "name{label=value,...}" (labels sorted) -> value or count.
 func scrape(t *testing.T, m *telemetry.Metrics) map[string]float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
@@ -38,6 +38,8 @@ func scrape(t *testing.T, m *telemetry.Metrics) map[string]float64 {
 			switch f.GetType() {
 			case dto.MetricType_COUNTER:
 				out[key] = s.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[key] = s.GetGauge().GetValue()
 			case dto.MetricType_HISTOGRAM:
 				out[key] = float64(s.GetHistogram().GetSampleCount())
 			}
@@ -69,6 +71,8 @@ func TestKnownSeriesExistFromTheStart(t *testing.T) {
 		"gwook_dead_letter_publishes_total":   3 * 2, // reasons x results
 		"gwook_auth_failures_total":           5,
 		"gwook_http_request_duration_seconds": 1,
+		"gwook_filter_drops_total":            6,
+		"gwook_stats_flushes_total":           2,
 	} {
 		s := series(got, metric)
 		if len(s) != want {
@@ -130,5 +134,18 @@ func TestRecordingMovesOnlyItsSeries(t *testing.T) {
 		if moved[k] != v {
 			t.Errorf("%s = %v, want %v", k, moved[k], v)
 		}
+	}
+}
+
+// TestTopFilteredKeepsOnlyTheLatestApplications checks that a refresh of
+// the top filtered applications replaces the earlier ones, so the label's
+// values stay as few as one refresh gives.
+func TestTopFilteredKeepsOnlyTheLatestApplications(t *testing.T) {
+	m := telemetry.NewMetrics("test")
+	m.SetTopFiltered(map[string]int64{"app_a": 5, "app_b": 2})
+	m.SetTopFiltered(map[string]int64{"app_c": 7})
+	got := series(scrape(t, m), "gwook_stats_top_filtered_events")
+	if len(got) != 1 || got["gwook_stats_top_filtered_events{application_id=app_c}"] != 7 {
+		t.Errorf("after two refreshes: %v, want only app_c at 7", got)
 	}
 }
