@@ -101,9 +101,10 @@ type Options struct {
 	// MaxPendingRows bounds the rows (application and minute) held in
 	// memory, those waiting for a write and those of writes that failed;
 	// default DefaultMaxPendingRows. Beyond it, events of rows not yet held
-	// are dropped. A held row costs about 250 bytes (see
-	// BenchmarkPendingRowBytes), so the default bounds the counts to some
-	// 250 MB; a write of that many rows needs about as much again.
+	// are dropped. A held row of an id as long as Svix's keeps about 165
+	// bytes of heap (see BenchmarkPendingRowBytes), and a write needs some
+	// 90 bytes more per row for the rows it is given; so the default bounds
+	// the counts to some 165 MB, and 255 MB during a write of them all.
 	MaxPendingRows int
 	// Logger receives failed writes and dropped events from the loop;
 	// default slog.Default().
