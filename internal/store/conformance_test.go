@@ -47,6 +47,12 @@ func runConformance(t *testing.T, open opener) {
 		{"PageRequestErrors", testPageRequestErrors},
 		{"Changes", testChanges},
 		{"ChangesPruned", testChangesPruned},
+		{"FilterCRUD", testFilterCRUD},
+		{"FilterTypeLists", testFilterTypeLists},
+		{"FilterNotFound", testFilterNotFound},
+		{"FilterCascade", testFilterCascade},
+		{"FilterChanges", testFilterChanges},
+		{"PaginateFilters", testPaginateFilters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
