@@ -53,6 +53,14 @@ func runConformance(t *testing.T, open opener) {
 		{"FilterCascade", testFilterCascade},
 		{"FilterChanges", testFilterChanges},
 		{"PaginateFilters", testPaginateFilters},
+		{"StatsAdd", testStatsAdd},
+		{"StatsRejects", testStatsRejects},
+		{"StatsChunks", testStatsChunks},
+		{"StatsConcurrent", testStatsConcurrent},
+		{"StatsBuckets", testStatsBuckets},
+		{"StatsQueryErrors", testStatsQueryErrors},
+		{"PruneStats", testPruneStats},
+		{"TopFiltered", testTopFiltered},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
