@@ -37,11 +37,11 @@ type Change struct {
 	Seq  int64
 	Kind ChangeKind
 	Op   ChangeOp
-	// ID is the record's id.
+	// ID is the record's id; for KindFilter, the application's id.
 	ID string
 	// ApplicationID is the application of an endpoint or of a token
-	// restricted to one, the application itself for KindApplication, and
-	// empty for an unrestricted token.
+	// restricted to one, the application itself for KindApplication and
+	// KindFilter, and empty for an unrestricted token.
 	ApplicationID string
 	// At is when the change was made, by the clock of the process that
 	// made it.

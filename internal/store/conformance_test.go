@@ -47,6 +47,20 @@ func runConformance(t *testing.T, open opener) {
 		{"PageRequestErrors", testPageRequestErrors},
 		{"Changes", testChanges},
 		{"ChangesPruned", testChangesPruned},
+		{"FilterCRUD", testFilterCRUD},
+		{"FilterTypeLists", testFilterTypeLists},
+		{"FilterNotFound", testFilterNotFound},
+		{"FilterCascade", testFilterCascade},
+		{"FilterChanges", testFilterChanges},
+		{"PaginateFilters", testPaginateFilters},
+		{"StatsAdd", testStatsAdd},
+		{"StatsRejects", testStatsRejects},
+		{"StatsChunks", testStatsChunks},
+		{"StatsConcurrent", testStatsConcurrent},
+		{"StatsBuckets", testStatsBuckets},
+		{"StatsQueryErrors", testStatsQueryErrors},
+		{"PruneStats", testPruneStats},
+		{"TopFiltered", testTopFiltered},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

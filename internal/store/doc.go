@@ -1,5 +1,6 @@
-// Package store keeps Gwook's management data — API tokens, applications
-// and their webhook endpoints — in a SQL database: PostgreSQL for production
+// Package store keeps Gwook's management data — API tokens, applications,
+// their webhook endpoints and filters, and counts of the events handled — in
+// a SQL database: PostgreSQL for production
 // and for any deployment with more than one replica, or an embedded SQLite
 // file when no database URL is configured.
 //
@@ -92,10 +93,37 @@
 // within the 24 hours drops the older previous secret: at most two secrets
 // are active.
 //
+// # Filters
+//
+// An application has at most one Filter, keyed by the application's id:
+// PutFilter creates or replaces it, DeleteFilter removes it, and deleting the
+// application deletes it too (ON DELETE CASCADE). IncludeTypes keeps nil
+// (NULL: every type) apart from an empty list (no type), as an endpoint's
+// EventTypes does; an empty Expression (the empty string, never NULL) means
+// none. ListFilters pages through every application's filter as the other
+// lists do.
+//
+// # Stats
+//
+// AddStats adds counts of events, per application and minute, to two tables
+// of integers: one row per application and minute (the minute's start in
+// Unix seconds) and one per application and UTC day, so that sums are exact
+// and alike on both databases. Each row is an upsert that adds to the row's
+// counts (INSERT ... ON CONFLICT DO UPDATE, PostgreSQL and SQLite 3.24 and
+// later), in statements of up to 500 rows; rows of the same minute (or day)
+// are summed in Go first, because one statement cannot update a row twice.
+// Processes adding at once add up exactly, and write the rows in one order,
+// so that their transactions cannot deadlock. The counts name applications
+// without a foreign key: events of applications not in the database count
+// too. QueryStats sums them in minute, hour (from the minute rows) or day
+// buckets, for one application or all; PruneStats deletes old minute and day
+// rows, each table with its own cut-off, so that days can be kept longer;
+// TopFiltered ranks applications by events filtered. Stats are not changes.
+//
 // # Changes
 //
-// Every create, update and delete of a token, application or endpoint
-// appends a Change to a change log in the same transaction, so that caches on
+// Every create, update and delete of a token, application, endpoint or
+// filter appends a Change to a change log in the same transaction, so that caches on
 // every replica can poll ChangesSince (say every second) and drop what
 // changed, seeing deletions within the poll interval. Polling was chosen
 // over PostgreSQL's LISTEN/NOTIFY because it works the same on both
@@ -108,7 +136,7 @@
 // that last moment, so sequence numbers are handed out in commit order and a
 // poller never sees change n+1 before change n. One transaction's changes
 // share one sequence number. Deleting an application appends one change for
-// the application only: its endpoints and tokens went with it, and a cache
+// the application only: its endpoints, tokens and filter went with it, and a cache
 // drops what it holds for that application. Touching tokens is not a change.
 // Expiry is not a change either: a token's ExpiresAt is part of the record, and
 // a cache checks it on each use.
