@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/gwook/gwook/internal/event"
@@ -54,6 +55,39 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 		if d := f.Evaluate(n); !d.Allowed {
 			b.Fatalf("%s: not allowed: %+v", c.name, d)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				f.Evaluate(n)
+			}
+		})
+	}
+}
+
+// BenchmarkEvaluateLargeEvent measures filters on an event of almost 1 MiB
+// (the default MAX_EVENT_BYTES): the typical filter still reads event.data
+// lazily and untracked; nested loops decode it whole and run into the cost
+// limit.
+func BenchmarkEvaluateLargeEvent(b *testing.B) {
+	items := make([]map[string]any, 10000)
+	for i := range items {
+		items[i] = map[string]any{"sku": "sku-000000" + string(rune('a'+i%26)), "qty": i, "price": 19.99}
+	}
+	data, err := json.Marshal(map[string]any{"amount": 150, "items": items, "note": strings.Repeat("lorem ipsum ", 35<<10)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := benchEvent()
+	n.Data = data
+	b.Logf("event data: %d bytes", len(n.Data))
+	for _, c := range []struct{ name, expr string }{
+		{"expression_data", `event.data.amount > 100 && event.source == "billing"`},
+		{"loop_to_the_cost_limit", `event.data.items.all(x, event.data.items.all(y, true))`},
+	} {
+		f, err := Compile(Spec{Expression: c.expr})
+		if err != nil {
+			b.Fatal(err)
 		}
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -50,7 +50,9 @@ const (
 
 // Untracked runs: when CEL's static cost estimate proves that an expression
 // stays within CostLimit on events up to some size, it runs on such events
-// without cost tracking, which is much cheaper.
+// without cost tracking, which is much cheaper. Lazy reads: an expression
+// without loops reads event.data lazily on events up to the size where its
+// reads stay within lazyScanBudget.
 const (
 	// maxProvenSize is the largest event size a proof is tried for: the
 	// default MAX_EVENT_BYTES.
@@ -58,7 +60,7 @@ const (
 	// minProvenSize is the smallest event size worth a proof.
 	minProvenSize = 256
 	// lazyScanBudget bounds the bytes that lazy reads of event.data may scan
-	// in one evaluation (about 2 ms of scanning).
+	// or decode in one evaluation (about 4 ms of work).
 	lazyScanBudget = 4 << 20
 )
 
@@ -159,9 +161,9 @@ type expression struct {
 	// bytes. Nil when no proof holds for any size.
 	untracked  cel.Program
 	provenSize int
-	// lazy: untracked runs read event.data lazily rather than decode it
-	// whole. Only expressions without loops read lazily.
-	lazy bool
+	// lazyMaxSize is the largest event on which event.data is read lazily
+	// rather than decoded whole; 0 for expressions with loops.
+	lazyMaxSize int
 }
 
 func compileExpression(src string) (*expression, []Problem) {
@@ -196,8 +198,8 @@ func compileExpression(src string) (*expression, []Problem) {
 	if err != nil { // e.g. a malformed regular expression
 		return nil, []Problem{{Field: "expression", Rule: ProblemInvalid, Detail: err.Error()}}
 	}
-	x := &expression{tracked: tracked, lazy: !shape.loops}
-	if size := provenSize(e, checked, shape); size > 0 {
+	x := &expression{tracked: tracked, lazyMaxSize: lazyMaxSize(shape)}
+	if size := provenSize(e, checked); size > 0 {
 		untracked, err := e.Program(checked, cel.EvalOptions(cel.OptOptimize))
 		if err != nil {
 			return nil, []Problem{{Field: "expression", Rule: ProblemInvalid, Detail: err.Error()}}
@@ -245,8 +247,11 @@ func problemAtExpr(tree *celast.AST, x celast.Expr, rule, message string) Proble
 
 // shape is what inspect learns of a checked expression.
 type shape struct {
-	nodes int  // number of AST nodes
-	loops bool // whether it has comprehensions (all, exists, map, ...)
+	// loops: the expression has comprehensions (all, exists, map, ...).
+	loops bool
+	// reads counts the nodes that may read event.data: selections from maps
+	// and calls with an argument that may be a map or a list.
+	reads int
 }
 
 // inspect measures a checked expression and refuses what the checker lets
@@ -255,7 +260,6 @@ func inspect(tree *celast.AST) (shape, []Problem) {
 	var s shape
 	var problems []Problem
 	celast.PostOrderVisit(tree.Expr(), celast.NewExprVisitor(func(x celast.Expr) {
-		s.nodes++
 		switch x.Kind() {
 		case celast.ComprehensionKind:
 			s.loops = true
@@ -263,25 +267,59 @@ func inspect(tree *celast.AST) (shape, []Problem) {
 			if x.AsStruct().TypeName() == eventTypeName {
 				problems = append(problems, problemAtExpr(tree, x, ProblemType, "an event cannot be created in an expression"))
 			}
+		case celast.SelectKind:
+			if mayBeData(tree.GetType(x.AsSelect().Operand().ID())) {
+				s.reads++
+			}
+		case celast.CallKind:
+			call := x.AsCall()
+			operands := call.Args()
+			if call.IsMemberFunction() {
+				operands = append([]celast.Expr{call.Target()}, operands...)
+			}
+			for _, o := range operands {
+				if mayBeData(tree.GetType(o.ID())) {
+					s.reads++
+					break
+				}
+			}
 		}
 	}))
 	return s, problems
 }
 
-// provenSize returns the largest event size (a power of two) on which the
-// checked expression provably stays within CostLimit, or 0.
-//
-// The proof is CEL's static cost estimate with every string, list and map no
-// larger than the event. An expression without loops (comprehensions) reads
-// event.data lazily; each of its nodes runs at most once and so reads
-// event.data at most once, scanning at most the event, and the size is
-// bounded so that this scanning stays within lazyScanBudget.
-func provenSize(e *cel.Env, checked *cel.Ast, s shape) int {
-	size := maxProvenSize
-	if !s.loops {
-		size = min(size, lazyScanBudget/s.nodes)
+// mayBeData reports whether a value of type t may be read from event.data
+// lazily, scanning or decoding it.
+func mayBeData(t *types.Type) bool {
+	switch t.Kind() {
+	case types.MapKind, types.ListKind, types.DynKind, types.AnyKind, types.TypeParamKind:
+		return true
 	}
-	for ; size >= minProvenSize; size /= 2 {
+	return false
+}
+
+// lazyMaxSize returns the largest event on which an expression of shape s
+// reads event.data lazily, or 0 if it never does.
+//
+// Without loops each node runs at most once, and a node that reads
+// event.data scans at most the event, or decodes at most two values of it
+// (both sides of ==): at most twice the event's size.
+func lazyMaxSize(s shape) int {
+	switch {
+	case s.loops:
+		return 0
+	case s.reads == 0:
+		return maxProvenSize
+	}
+	return min(maxProvenSize, lazyScanBudget/(2*s.reads))
+}
+
+// provenSize returns the largest event size (a power of two) on which the
+// checked expression provably stays within CostLimit, or 0. The proof is
+// CEL's static cost estimate with every string, list and map no larger than
+// the event.
+func provenSize(e *cel.Env, checked *cel.Ast) int {
+	for size := maxProvenSize; size >= minProvenSize; size /= 2 {
 		est, err := e.EstimateCost(checked, sizeBound(size))
 		if err == nil && est.Max <= CostLimit {
 			return size
@@ -314,10 +352,12 @@ func eventSize(n *event.Notification) int {
 
 // eval runs the expression on n.
 func (x *expression) eval(n *event.Notification) (bool, error) {
-	if x.untracked != nil && eventSize(n) <= x.provenSize {
-		return run(x.untracked, n, x.lazy)
+	size := eventSize(n)
+	lazy := size <= x.lazyMaxSize
+	if x.untracked != nil && size <= x.provenSize {
+		return run(x.untracked, n, lazy)
 	}
-	return run(x.tracked, n, false)
+	return run(x.tracked, n, lazy)
 }
 
 // run evaluates program on n, reading event.data lazily or decoding it whole.

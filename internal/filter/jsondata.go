@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"reflect"
@@ -25,7 +26,7 @@ import (
 // iteration, conversion).
 
 // maxJSONDepth bounds the nesting that decodeJSON follows, as encoding/json
-// does.
+// does (json.Valid refuses deeper documents).
 const maxJSONDepth = 10000
 
 var (
@@ -47,78 +48,181 @@ func isObject(raw []byte) bool {
 	return false
 }
 
-// decodeJSON decodes a JSON object whole.
+// decodeJSON decodes a JSON value whole, in one pass over raw. Anything after
+// the value is ignored, as lazy reads do.
 func decodeJSON(raw []byte) (ref.Val, error) {
-	return decodeObject(raw, 0)
+	d := decoder{data: raw}
+	return d.value()
 }
 
-func decodeValue(raw []byte, t jsonparser.ValueType, depth int) (ref.Val, error) {
-	switch t {
-	case jsonparser.Object:
-		return decodeObject(raw, depth+1)
-	case jsonparser.Array:
-		return decodeArray(raw, depth+1)
+// decoder decodes JSON into CEL values.
+type decoder struct {
+	data  []byte
+	pos   int
+	depth int
+}
+
+func (d *decoder) skipSpace() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
 	}
-	v := scalarValue(raw, t)
-	if err, ok := v.(*types.Err); ok {
-		return nil, err
+}
+
+// next skips spaces and returns the next byte, or 0 at the end.
+func (d *decoder) next() byte {
+	d.skipSpace()
+	if d.pos < len(d.data) {
+		return d.data[d.pos]
 	}
+	return 0
+}
+
+func (d *decoder) value() (ref.Val, error) {
+	switch c := d.next(); {
+	case c == '{':
+		return d.object()
+	case c == '[':
+		return d.array()
+	case c == '"':
+		s, err := d.string()
+		if err != nil {
+			return nil, err
+		}
+		return types.String(s), nil
+	case c == 't':
+		return d.literal("true", types.True)
+	case c == 'f':
+		return d.literal("false", types.False)
+	case c == 'n':
+		return d.literal("null", types.NullValue)
+	case c == '-' || '0' <= c && c <= '9':
+		start := d.pos
+		for d.pos < len(d.data) && strings.IndexByte("+-0123456789.eE", d.data[d.pos]) >= 0 {
+			d.pos++
+		}
+		v := scalarValue(d.data[start:d.pos], jsonparser.Number)
+		if err, ok := v.(*types.Err); ok {
+			return nil, err
+		}
+		return v, nil
+	}
+	return nil, errMalformed
+}
+
+func (d *decoder) literal(word string, v ref.Val) (ref.Val, error) {
+	if !bytes.HasPrefix(d.data[d.pos:], []byte(word)) {
+		return nil, errMalformed
+	}
+	d.pos += len(word)
 	return v, nil
 }
 
-func decodeObject(raw []byte, depth int) (ref.Val, error) {
-	if depth > maxJSONDepth {
-		return nil, errTooDeep
+// string decodes the string at d.pos, which is at its opening quote.
+func (d *decoder) string() (string, error) {
+	d.pos++
+	start, escaped := d.pos, false
+	for ; d.pos < len(d.data); d.pos++ {
+		switch d.data[d.pos] {
+		case '\\':
+			escaped = true
+			d.pos++
+		case '"':
+			raw := d.data[start:d.pos]
+			d.pos++
+			if !escaped {
+				return validUTF8(string(raw)), nil
+			}
+			s, err := jsonparser.ParseString(raw)
+			if err != nil {
+				return "", errMalformed
+			}
+			return validUTF8(s), nil
+		}
+	}
+	return "", errMalformed
+}
+
+func (d *decoder) enter() error {
+	d.depth++
+	if d.depth > maxJSONDepth {
+		return errTooDeep
+	}
+	d.pos++ // the opening bracket
+	return nil
+}
+
+func (d *decoder) object() (ref.Val, error) {
+	if err := d.enter(); err != nil {
+		return nil, err
 	}
 	m := map[string]any{}
-	err := jsonparser.ObjectEach(raw, func(k, v []byte, t jsonparser.ValueType, _ int) error {
-		val, err := decodeValue(v, t, depth)
-		if err != nil {
-			return err
-		}
-		m[keyString(k)] = val
-		return nil
-	})
-	if err != nil {
-		return nil, jsonError(err)
+	if d.next() == '}' {
+		d.pos++
+		d.depth--
+		return types.NewStringInterfaceMap(types.DefaultTypeAdapter, m), nil
 	}
-	return types.NewStringInterfaceMap(types.DefaultTypeAdapter, m), nil
+	for {
+		if d.next() != '"' {
+			return nil, errMalformed
+		}
+		key, err := d.string()
+		if err != nil {
+			return nil, err
+		}
+		if d.next() != ':' {
+			return nil, errMalformed
+		}
+		d.pos++
+		v, err := d.value()
+		if err != nil {
+			return nil, err
+		}
+		m[key] = v
+		switch d.next() {
+		case ',':
+			d.pos++
+		case '}':
+			d.pos++
+			d.depth--
+			return types.NewStringInterfaceMap(types.DefaultTypeAdapter, m), nil
+		default:
+			return nil, errMalformed
+		}
+	}
 }
 
-func decodeArray(raw []byte, depth int) (ref.Val, error) {
-	if depth > maxJSONDepth {
-		return nil, errTooDeep
+func (d *decoder) array() (ref.Val, error) {
+	if err := d.enter(); err != nil {
+		return nil, err
 	}
 	var elems []ref.Val
-	var failure error
-	_, err := jsonparser.ArrayEachErr(raw, func(v []byte, t jsonparser.ValueType, _ int, err error) error {
+	if d.next() == ']' {
+		d.pos++
+		d.depth--
+		return types.NewRefValList(types.DefaultTypeAdapter, elems), nil
+	}
+	for {
+		v, err := d.value()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		val, err := decodeValue(v, t, depth)
-		if err != nil {
-			failure = err
-			return err
+		elems = append(elems, v)
+		switch d.next() {
+		case ',':
+			d.pos++
+		case ']':
+			d.pos++
+			d.depth--
+			return types.NewRefValList(types.DefaultTypeAdapter, elems), nil
+		default:
+			return nil, errMalformed
 		}
-		elems = append(elems, val)
-		return nil
-	})
-	if failure != nil {
-		return nil, failure
 	}
-	if err != nil {
-		return nil, jsonError(err)
-	}
-	return types.NewRefValList(types.DefaultTypeAdapter, elems), nil
-}
-
-// jsonError keeps errors of this package and replaces those of the parser,
-// which describe the parser rather than the data.
-func jsonError(err error) error {
-	if errors.Is(err, errTooDeep) {
-		return err
-	}
-	return errMalformed
 }
 
 // lazyValue returns the value raw holds: a lazy object or array, or a scalar.
@@ -189,17 +293,12 @@ func validUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// keyString returns an unescaped object key as a CEL string.
-func keyString(k []byte) string {
-	return validUTF8(string(k))
-}
-
 // sameKey reports whether the unescaped object key k is key.
 func sameKey(k []byte, key string) bool {
 	if utf8.Valid(k) {
 		return string(k) == key
 	}
-	return keyString(k) == key
+	return validUTF8(string(k)) == key
 }
 
 // jsonObject is a JSON object read lazily.
@@ -212,7 +311,7 @@ type jsonObject struct {
 // whole returns the object decoded whole.
 func (o *jsonObject) whole() (traits.Mapper, error) {
 	if o.full == nil && o.err == nil {
-		v, err := decodeObject(o.raw, 0)
+		v, err := decodeJSON(o.raw)
 		if err != nil {
 			o.err = err
 		} else {
@@ -347,7 +446,7 @@ type jsonArray struct {
 
 func (a *jsonArray) whole() (traits.Lister, error) {
 	if a.full == nil && a.err == nil {
-		v, err := decodeArray(a.raw, 0)
+		v, err := decodeJSON(a.raw)
 		if err != nil {
 			a.err = err
 		} else {
