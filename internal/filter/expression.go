@@ -26,18 +26,18 @@ const (
 	// string functions count one unit per 10 characters). Past it the
 	// evaluation stops with an error, so the event is not delivered
 	// (RuleExpressionError). A typical filter costs 3 to 20 units; a loop
-	// costs about 3 units per element plus its body.
+	// costs 2 to 5 units per element plus its body, so loops over a few
+	// thousand elements fit.
 	//
-	// The limit is low because CEL's cost tracking (cel-go v0.31) takes time
-	// quadratic in the number of loop steps: 10,000 units stop the most
-	// expensive expressions measured within about 10 ms, where 100,000 took
-	// up to 80 ms and an untracked loop over the 500,000 elements a 1 MiB
-	// event can hold would run for seconds.
+	// The limit is this low because CEL's cost tracking (cel-go v0.31) takes
+	// time quadratic in the number of loop steps: at 10,000 units the most
+	// expensive expressions measured stop within 10 ms (plus the decoding of
+	// event.data, about 8 ms per MiB), where 100,000 units took up to 80 ms.
 	CostLimit = 10_000
 
-	// maxNestingDepth bounds how deeply an expression may nest (parentheses,
-	// calls, operators). It keeps parsing and checking of pathological input
-	// quick.
+	// maxNestingDepth bounds how deeply an expression may nest: 32 nested
+	// parentheses, calls, chained operators such as a + b + c, or field
+	// selections. It keeps parsing and checking of pathological input quick.
 	maxNestingDepth = 32
 
 	// maxExpressionNodes bounds the nodes of the parsed expression,
@@ -60,7 +60,7 @@ const (
 	// minProvenSize is the smallest event size worth a proof.
 	minProvenSize = 256
 	// lazyScanBudget bounds the bytes that lazy reads of event.data may scan
-	// or decode in one evaluation (about 4 ms of work).
+	// or decode in one evaluation (a few milliseconds of work).
 	lazyScanBudget = 4 << 20
 )
 

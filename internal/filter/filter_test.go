@@ -403,6 +403,22 @@ func TestCompileAcceptsValidPatterns(t *testing.T) {
 	mustCompile(t, spec)
 }
 
+func TestCompileAcceptsLongRealisticExpressions(t *testing.T) {
+	var clauses []string
+	for i := range 100 {
+		clauses = append(clauses, `event.data.customer.plan == "plan`+strings.Repeat("x", i%7)+`"`)
+	}
+	for _, src := range []string{
+		strings.Join(clauses, " || "),
+		"has(event.data" + strings.Repeat(".a", 30) + ")",
+		strings.Repeat("1 + ", 30) + "1 > 0",
+	} {
+		if _, err := Compile(Spec{Expression: src}); err != nil {
+			t.Errorf("%.60s...: %v", src, err)
+		}
+	}
+}
+
 func TestSpecIsACopy(t *testing.T) {
 	in := Spec{IncludeTypes: []string{"a.*"}, ExcludeTypes: []string{}, Expression: "true"}
 	f := mustCompile(t, in)
