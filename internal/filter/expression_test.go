@@ -61,7 +61,7 @@ func (m modes) runAll(n *event.Notification) map[string]outcome {
 
 const richData = `{
 	"amount": 150, "price": 150.5, "count": 3, "neg": -2.5e1, "big": 1e400,
-	"name": "Zoë", "escaped": "a\"b\u00e9\ud83d\ude00", "lone": "\ud800",
+	"name": "Zoë", "escaped": "a\"b\u00e9\ud83d\ude00", "escaped_after_utf8": "é\n\"", "lone": "\ud800",
 	"flag": true, "off": false, "nothing": null,
 	"customer": {"plan": "pro", "address": {"country": "FR"}},
 	"tags": ["vip", "eu"],
@@ -96,6 +96,8 @@ func TestExpressionData(t *testing.T) {
 		{`event.data.name == "Zoë" && size(event.data.name) == 3`, true, ""},
 		{`event.data.escaped == "a\"bé😀"`, true, ""},
 		{`event.data.lone == "\uFFFD"`, true, ""},
+		{`event.data.escaped_after_utf8 == "é\n\"" && size(event.data.escaped_after_utf8) == 3`, true, ""},
+		{`"é\n\"" in [event.data.escaped_after_utf8] && ["é\n\""] == [event.data.escaped_after_utf8]`, true, ""},
 		{`event.data.customer.plan.startsWith("p")`, true, ""},
 		{`event.data.name.matches("^Z.ë$")`, true, ""},
 		{`event.data.key == "escaped key"`, true, ""},

@@ -274,13 +274,8 @@ func plainString(raw []byte) (string, bool) {
 
 // plainBytes returns raw when it needs no unescaping and is valid UTF-8.
 func plainBytes(raw []byte) ([]byte, bool) {
-	for _, c := range raw {
-		if c == '\\' || c >= utf8.RuneSelf {
-			if c == '\\' || !utf8.Valid(raw) {
-				return nil, false
-			}
-			break
-		}
+	if bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) {
+		return nil, false
 	}
 	return raw, true
 }
