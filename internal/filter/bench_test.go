@@ -97,3 +97,26 @@ func BenchmarkEvaluateLargeEvent(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCompile measures Compile of a typical filter and of a long one.
+func BenchmarkCompile(b *testing.B) {
+	long := strings.Repeat(`event.data.customer.plan == "pro" || `, 100) + "false"
+	for _, c := range []struct{ name, expr string }{
+		{"typical", `event.data.amount > 100 && event.source == "billing"`},
+		{"loop", `event.data.lines.exists(l, l.qty > 1 && l.sku.startsWith("a"))`},
+		{"long", long[:min(len(long), MaxExpressionLength)]},
+	} {
+		spec := Spec{IncludeTypes: []string{"invoice.*"}, ExcludeTypes: []string{"invoice.draft"}, Expression: c.expr}
+		if _, err := Compile(spec); err != nil {
+			b.Fatalf("%s: %v", c.name, err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Compile(spec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
