@@ -61,6 +61,7 @@ import (
 	"github.com/gwook/gwook/internal/catalog"
 	"github.com/gwook/gwook/internal/httpapi"
 	"github.com/gwook/gwook/internal/netguard"
+	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/store"
 	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/internal/telemetry"
@@ -77,6 +78,9 @@ const maxBodyBytes = 64 << 10
 type Deps struct {
 	Store   *store.Store
 	Catalog *catalog.Catalog
+	// Pipeline decides, for POST .../filter/test, what its filters make of
+	// an event.
+	Pipeline *pipeline.Pipeline
 	// Svix, when set, mirrors applications and endpoints to Svix.
 	Svix *svix.Sender
 	// URLs checks endpoint URLs.
@@ -114,6 +118,8 @@ func New(r chi.Router, d Deps) huma.API {
 	s.registerTokens()
 	s.registerApplications()
 	s.registerEndpoints()
+	s.registerFilters()
+	s.registerStats()
 	return s.api
 }
 

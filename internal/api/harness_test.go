@@ -16,7 +16,9 @@ import (
 
 	"github.com/gwook/gwook/internal/api"
 	"github.com/gwook/gwook/internal/catalog"
+	"github.com/gwook/gwook/internal/filter"
 	"github.com/gwook/gwook/internal/netguard"
+	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/store"
 	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/test/pgtest"
@@ -71,6 +73,8 @@ type harnessOptions struct {
 	svixURL string
 	// allowPrivate allows endpoint URLs on private networks.
 	allowPrivate bool
+	// globalTypes is the global type filter (FILTER_*).
+	globalTypes filter.Types
 }
 
 func newHarness(t testing.TB, st *store.Store, opts harnessOptions) *harness {
@@ -84,7 +88,8 @@ func newHarness(t testing.TB, st *store.Store, opts harnessOptions) *harness {
 	}
 	t.Cleanup(cat.Close)
 	h := &harness{t: t, store: st, catalog: cat}
-	deps := api.Deps{Store: st, Catalog: cat, URLs: netguard.Policy{AllowPrivate: opts.allowPrivate}, Logger: logger, Version: "test"}
+	p := pipeline.New(pipeline.Config{Filter: opts.globalTypes, AppFilter: cat.Filter, Applications: cat.HasApplication, Logger: logger})
+	deps := api.Deps{Store: st, Catalog: cat, Pipeline: p, URLs: netguard.Policy{AllowPrivate: opts.allowPrivate}, Logger: logger, Version: "test"}
 	if opts.svix {
 		h.svix = svixserver.New(t)
 		url := h.svix.URL()

@@ -24,9 +24,11 @@ import (
 	"github.com/gwook/gwook/internal/config"
 	"github.com/gwook/gwook/internal/deadletter"
 	"github.com/gwook/gwook/internal/dedup"
+	"github.com/gwook/gwook/internal/filter"
 	"github.com/gwook/gwook/internal/httpapi"
 	"github.com/gwook/gwook/internal/netguard"
 	"github.com/gwook/gwook/internal/pipeline"
+	"github.com/gwook/gwook/internal/stats"
 	"github.com/gwook/gwook/internal/store"
 	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/internal/telemetry"
@@ -53,6 +55,7 @@ type App struct {
 	sender   *svix.Sender
 	store    *store.Store
 	catalog  *catalog.Catalog
+	stats    *stats.Recorder
 	closers  []func()
 	// tokenCheckInterval overrides svixTokenCheckInterval when not 0.
 	tokenCheckInterval time.Duration
@@ -90,6 +93,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err := a.openStore(ctx); err != nil {
 		return nil, err
 	}
+	a.stats = a.startStats()
 	p, checks, err := a.buildPipeline(ctx)
 	if err != nil {
 		return nil, err
@@ -127,13 +131,14 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		Tracing:        a.tracing,
 		Reporter:       a.reporter,
 		API: api.Mount(api.Deps{
-			Store:   a.store,
-			Catalog: a.catalog,
-			Svix:    a.sender,
-			URLs:    netguard.Policy{AllowPrivate: cfg.DeliveryAllowPrivateNetworks},
-			Logger:  logger,
-			Metrics: a.metrics,
-			Version: opts.Version,
+			Store:    a.store,
+			Catalog:  a.catalog,
+			Pipeline: p,
+			Svix:     a.sender,
+			URLs:     netguard.Policy{AllowPrivate: cfg.DeliveryAllowPrivateNetworks},
+			Logger:   logger,
+			Metrics:  a.metrics,
+			Version:  opts.Version,
 		}),
 	})
 	return a, nil
@@ -180,16 +185,15 @@ func (a *App) startReporter(version string) error {
 	return nil
 }
 
-// NewPipeline builds only the pipeline, for the replay command; with
-// UNKNOWN_APPLICATION=drop it opens the database too, to know the
-// applications. Close releases what it opened.
+// NewPipeline builds only the pipeline, for the replay command. It opens
+// the database too, for the applications' filters (and, with
+// UNKNOWN_APPLICATION=drop, to know the applications). Replays are not
+// counted in the stats. Close releases what it opened.
 func NewPipeline(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, logger: logger}
-	if cfg.DropUnknownApplications() {
-		if err := a.openStore(ctx); err != nil {
-			a.Close()
-			return nil, err
-		}
+	if err := a.openStore(ctx); err != nil {
+		a.Close()
+		return nil, err
 	}
 	p, _, err := a.buildPipeline(ctx)
 	if err != nil {
@@ -264,7 +268,9 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	}
 	pc := pipeline.Config{
 		Sender:      sender,
-		Filter:      pipeline.TypeFilter{Include: cfg.FilterIncludeTypes, Exclude: cfg.FilterExcludeTypes},
+		Filter:      filter.GlobalTypes(cfg.FilterIncludeTypes, cfg.FilterExcludeTypes),
+		AppFilter:   a.catalog.Filter,
+		Stats:       a.stats,
 		AppID:       cfg.SvixApplicationID,
 		DropUnknown: cfg.DropUnknownApplications(),
 		Logger:      a.logger,
@@ -274,9 +280,7 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	if a.tracing != nil {
 		pc.Tracer = a.tracing.Tracer(telemetry.TracerName)
 	}
-	if a.catalog != nil {
-		pc.Applications = a.catalog.HasApplication
-	}
+	pc.Applications = a.catalog.HasApplication
 
 	if cfg.DedupEnabled() {
 		store, check, err := a.dedupStore()

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gwook/gwook/internal/filter"
 	"github.com/gwook/gwook/internal/store"
 )
 
@@ -66,6 +67,8 @@ type Catalog struct {
 	tokens    map[string]store.Token
 	tokenKeys map[string]string
 	apps      map[string]struct{}
+	// filters maps an application id to its compiled filter.
+	filters map[string]*filter.Filter
 
 	// pollLock (capacity one) is held while the snapshot is loaded or
 	// changes are polled, so that polls apply in order; a channel rather
@@ -113,6 +116,7 @@ func New(st *store.Store, opts Options) *Catalog {
 		tokens:    map[string]store.Token{},
 		tokenKeys: map[string]string{},
 		apps:      map[string]struct{}{},
+		filters:   map[string]*filter.Filter{},
 		pollLock:  make(chan struct{}, 1),
 		used:      map[string]time.Time{},
 		done:      make(chan struct{}),
@@ -227,6 +231,29 @@ func (c *Catalog) HasApplication(id string) bool {
 	return ok
 }
 
+// Filter returns the compiled filter of the application with the given id,
+// or nil when it has none, without a database query. A stored filter that
+// does not compile (written by an older version whose CEL accepted it)
+// is a filter that drops every event with rule invalid_filter: a filter
+// exists to keep events from leaving.
+func (c *Catalog) Filter(appID string) *filter.Filter {
+	c.mu.RLock()
+	f := c.filters[appID]
+	c.mu.RUnlock()
+	return f
+}
+
+// compile compiles the stored filter f, logging one that no longer compiles.
+func (c *Catalog) compile(f store.Filter) *filter.Filter {
+	compiled, err := filter.Compile(filter.Spec{IncludeTypes: f.IncludeTypes, ExcludeTypes: f.ExcludeTypes, Expression: f.Expression})
+	if err != nil {
+		c.opts.Logger.Error("catalog: a stored filter does not compile; the application's events are dropped until it is replaced",
+			"application_id", f.ApplicationID, "error", err.Error())
+		return filter.Refusing("the application's stored filter does not compile: " + err.Error())
+	}
+	return compiled
+}
+
 // lock takes pollLock, or returns ctx's error.
 func (c *Catalog) lock(ctx context.Context) error {
 	select {
@@ -337,6 +364,7 @@ func (c *Catalog) apply(ctx context.Context, ch store.Change) error {
 			// created again under the same id has new tokens, each with
 			// a change later than this one.
 			delete(c.apps, ch.ID)
+			delete(c.filters, ch.ID)
 			for key, t := range c.tokens {
 				if t.ApplicationID == ch.ID {
 					delete(c.tokens, key)
@@ -346,6 +374,22 @@ func (c *Catalog) apply(ctx context.Context, ch store.Change) error {
 		}
 		if err == nil {
 			c.apps[ch.ID] = struct{}{}
+		}
+	case store.KindFilter:
+		f, err := c.st.GetFilter(ctx, ch.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var compiled *filter.Filter
+		if err == nil {
+			compiled = c.compile(f)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if compiled == nil {
+			delete(c.filters, ch.ID)
+		} else {
+			c.filters[ch.ID] = compiled
 		}
 	}
 	// Endpoints are not part of the catalog.
@@ -368,8 +412,8 @@ func (c *Catalog) removeToken(id string) {
 	}
 }
 
-// reload reads the change log's sequence number, then every token and
-// application, and swaps the new snapshot in. The caller holds pollLock.
+// reload reads the change log's sequence number, then every token,
+// application and filter, and swaps the new snapshot in. The caller holds pollLock.
 func (c *Catalog) reload(ctx context.Context) error {
 	// The sequence number first: a change committed during the listing is
 	// after it, so the next poll applies it whether the listing saw it or
@@ -393,8 +437,13 @@ func (c *Catalog) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("catalog: loading applications: %w", err)
 	}
+	filters := map[string]*filter.Filter{}
+	err = listAll(ctx, c.st.ListFilters, func(f store.Filter) { filters[f.ApplicationID] = c.compile(f) })
+	if err != nil {
+		return fmt.Errorf("catalog: loading filters: %w", err)
+	}
 	c.mu.Lock()
-	c.tokens, c.tokenKeys, c.apps = tokens, tokenKeys, apps
+	c.tokens, c.tokenKeys, c.apps, c.filters = tokens, tokenKeys, apps, filters
 	c.mu.Unlock()
 	c.seq = seq
 	return nil

@@ -1,7 +1,8 @@
 // Package catalog is each replica's in-memory view of the management data
-// that the request path needs: every API token and the id of every
-// application. With it, authenticating a bearer token and checking that an
-// event's application exists cost no database query, and a change made on
+// that the request path needs: every API token, the id of every
+// application, and every application's filter, compiled. With it,
+// authenticating a bearer token, checking that an event's application
+// exists and filtering its events cost no database query, and a change made on
 // any replica reaches every replica within a few seconds.
 //
 // # Consistency
@@ -16,8 +17,10 @@
 // dropped. Reading the record instead of trusting the change makes applying
 // a change idempotent and order-proof: whatever was read, a later change of
 // the same record is read again. Deleting an application appends one change,
-// for the application only, because the database deletes its tokens by
-// cascade; the catalog drops that application's tokens itself. When the
+// for the application only, because the database deletes its tokens and its
+// filter by cascade; the catalog drops them itself. A filter is compiled
+// once, when it is loaded or changes; one that no longer compiles drops
+// every event of its application (see Filter). When the
 // change log no longer holds every change since the catalog's sequence number
 // (store.ErrChangesPruned, after a day away), the catalog loads a whole new
 // snapshot and swaps it in.
@@ -46,7 +49,7 @@
 // # Memory
 //
 // The catalog holds every token (id, name, scopes, application id, hash,
-// times) and every application id. BenchmarkMemory measures the cost, with
+// times), every application id and every compiled filter. BenchmarkMemory measures the cost, with
 // go test -run '^$' -bench Memory -benchtime 1x ./internal/catalog/: about
 // 50 bytes per application (ids of 15 characters) and about 400 bytes per
 // token, so 100,000 applications and 100,000 tokens take about 45 MB.

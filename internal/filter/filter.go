@@ -110,6 +110,8 @@ type Filter struct {
 	types      Types
 	expr       *expression // nil without an expression
 	passReason string
+	// refusal, when set, stops every event (see Refusing).
+	refusal string
 }
 
 // Compile checks spec and prepares it for Evaluate. Every problem found is
@@ -175,6 +177,9 @@ func (f *Filter) Spec() Spec {
 func (f *Filter) Evaluate(n *event.Notification) Decision {
 	if f == nil {
 		return Decision{Allowed: true, Reason: "no filter, so every event is delivered"}
+	}
+	if f.refusal != "" {
+		return Decision{Rule: RuleInvalidFilter, Reason: f.refusal}
 	}
 	if rule, reason := f.types.decide(n.Type); rule != RuleNone {
 		return Decision{Rule: rule, Reason: reason}

@@ -153,6 +153,9 @@ func logResult(log *RequestLog, m *pipeline.Message, res *pipeline.Result) {
 	if res.Err != nil {
 		log.Add(slog.String("error", res.Err.Error()))
 	}
+	if res.Outcome == pipeline.Filtered {
+		log.Add(slog.String("filter_rule", string(res.Filter.Rule)), slog.String("filter_reason", res.Filter.Reason))
+	}
 	if res.DeadLettered || res.DeadLetterErr != nil {
 		log.Add(slog.Bool("dead_lettered", res.DeadLettered))
 	}
@@ -172,6 +175,7 @@ type accepted struct {
 	SvixMessageID string `json:"svix_message_id,omitempty"`
 	Attempts      int    `json:"attempts,omitempty"`
 	DeadLettered  bool   `json:"dead_lettered,omitempty"`
+	FilterRule    string `json:"filter_rule,omitempty"`
 }
 
 // respond writes the answer for res, following the README's response table.
@@ -181,7 +185,8 @@ type accepted struct {
 func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipeline.Message, res *pipeline.Result) {
 	push := m.Delivery.Entry == pipeline.EntryPush
 	ok := accepted{Outcome: string(res.Outcome), EventID: bounded(m.Event.ID), Application: res.AppID,
-		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered}
+		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered,
+		FilterRule: string(res.Filter.Rule)}
 	p := Problem{Type: problemTypeBase + string(res.Outcome), Layer: LayerSvix, Outcome: string(res.Outcome),
 		EventID: bounded(m.Event.ID), SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered,
 		Detail: detail(res)}

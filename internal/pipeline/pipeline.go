@@ -31,6 +31,8 @@ import (
 	"github.com/gwook/gwook/internal/deadletter"
 	"github.com/gwook/gwook/internal/dedup"
 	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/filter"
+	"github.com/gwook/gwook/internal/stats"
 	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/internal/telemetry"
 )
@@ -41,7 +43,7 @@ type Outcome string
 // The outcomes of Process.
 const (
 	Forwarded        Outcome = "forwarded"         // Svix accepted the message
-	Filtered         Outcome = "filtered"          // dropped on purpose by the type filter
+	Filtered         Outcome = "filtered"          // dropped on purpose by the global type filter or the application's filter
 	Duplicate        Outcome = "duplicate"         // inside the dedup window, or Svix already has this eventId
 	Invalid          Outcome = "invalid"           // the body is not a valid event
 	Rejected         Outcome = "rejected"          // Svix refused the message for good (4xx other than 409 and 429)
@@ -71,6 +73,9 @@ type Result struct {
 	// RetryAfter is, for InFlight, the longest the other event can still
 	// hold the key (the rest of its lease): when to try again at the latest.
 	RetryAfter time.Duration
+	// Filter is, for Filtered, the decision of the filter that dropped
+	// the event: its rule and reason.
+	Filter filter.Decision
 }
 
 // Dedup configures duplicate suppression. A nil Store turns it off.
@@ -98,7 +103,16 @@ type Dedup struct {
 // Config is what a Pipeline is built from.
 type Config struct {
 	Sender *svix.Sender
-	Filter TypeFilter
+	// Filter is the global type filter (FILTER_INCLUDE_TYPES and
+	// FILTER_EXCLUDE_TYPES), applied to every event first.
+	Filter filter.Types
+	// AppFilter, when set, returns the filter of an application, nil for
+	// none; it must answer from memory. It applies after the global filter
+	// and before duplicate suppression.
+	AppFilter func(appID string) *filter.Filter
+	// Stats, when set, counts each event Process answers for good under its
+	// application; replays are not counted.
+	Stats *stats.Recorder
 	// AppID, when set, is the Svix application for every event; otherwise
 	// each event's user_id is the application UID.
 	AppID string
@@ -180,8 +194,37 @@ func (p *Pipeline) Process(ctx context.Context, m *Message) Result {
 		span.SetStatus(codes.Error, string(r.Outcome))
 	}
 	p.cfg.Metrics.Event(string(m.Delivery.Entry), fate)
+	if r.Outcome == Filtered {
+		p.cfg.Metrics.FilterDrop(string(r.Filter.Rule))
+		span.SetAttributes(attribute.String("gwook.filter.rule", string(r.Filter.Rule)))
+	}
+	if m.Delivery.Entry != EntryReplay {
+		p.count(&r)
+	}
 	p.report(ctx, m, &r)
 	return r
+}
+
+// count adds r to the application's stats when it is how Gwook answered
+// the event for good: forwarded, filtered, duplicate, dead-lettered or
+// rejected. An outcome the caller must retry is counted when the retry
+// ends.
+func (p *Pipeline) count(r *Result) {
+	if p.cfg.Stats == nil || r.AppID == "" {
+		return
+	}
+	switch {
+	case r.DeadLettered:
+		p.cfg.Stats.Add(r.AppID, stats.DeadLettered)
+	case r.Outcome == Forwarded:
+		p.cfg.Stats.Add(r.AppID, stats.Forwarded)
+	case r.Outcome == Filtered:
+		p.cfg.Stats.Add(r.AppID, stats.Filtered)
+	case r.Outcome == Duplicate:
+		p.cfg.Stats.Add(r.AppID, stats.Duplicate)
+	case r.Outcome == Rejected:
+		p.cfg.Stats.Add(r.AppID, stats.Rejected)
+	}
 }
 
 // report sends an error report for the failures an operator must hear of.

@@ -1,25 +1,85 @@
 package pipeline
 
+import (
+	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/filter"
+)
+
+// RuleGlobalTypes is the rule of a Decision of the global type filter
+// (FILTER_INCLUDE_TYPES, FILTER_EXCLUDE_TYPES).
+const RuleGlobalTypes filter.Rule = "global_types"
+
 // Plan reports what Process would decide about m before any call to a
 // store, Svix or the dead-letter topic, and makes none itself. Process
-// starts with it, so the checks (decoding and validation, the type filter,
-// resolving the application) are the same in both, in the same order. For an event Process would send it
+// starts with it, so the checks (decoding and validation, the global type
+// filter, resolving the application, the application's filter) are the
+// same in both, in the same order. For an event Process would send it
 // returns send true and a Result with only AppID set; otherwise the Result
-// Process ends with before any side effect, Invalid (with Err) or Filtered.
-// `gwook replay --dry-run` uses it to say what a real run would do.
+// Process ends with before any side effect: Invalid (with Err), Filtered
+// (with Filter) or NoApplication. `gwook replay --dry-run` uses it to say
+// what a real run would do.
 func (p *Pipeline) Plan(m *Message) (r Result, send bool) {
 	if m.Err != nil {
 		return Result{Outcome: Invalid, Err: m.Err}, false
 	}
-	if !p.cfg.Filter.Allows(m.Event.Type) {
-		return Result{Outcome: Filtered}, false
+	if d := p.globalDecision(m.Event.Type); !d.Allowed {
+		// Counted under the application when the event has a known one.
+		appID, err := p.application(&m.Event)
+		if err != nil || !p.known(appID) {
+			appID = ""
+		}
+		return Result{Outcome: Filtered, AppID: appID, Filter: d}, false
 	}
 	appID, err := p.application(&m.Event)
 	if err != nil {
 		return Result{Outcome: Invalid, Err: err}, false
 	}
-	if p.cfg.AppID == "" && p.cfg.DropUnknown && p.cfg.Applications != nil && !p.cfg.Applications(appID) {
+	if !p.known(appID) {
 		return Result{Outcome: NoApplication, AppID: appID}, false
 	}
+	if d := p.appDecision(appID, &m.Event); !d.Allowed {
+		return Result{Outcome: Filtered, AppID: appID, Filter: d}, false
+	}
 	return Result{AppID: appID}, true
+}
+
+// known reports whether events for appID go on: always, unless
+// UNKNOWN_APPLICATION=drop and Gwook has no such application.
+func (p *Pipeline) known(appID string) bool {
+	return p.cfg.AppID != "" || !p.cfg.DropUnknown || p.cfg.Applications == nil || p.cfg.Applications(appID)
+}
+
+// Decide returns what the filters make of n for the application appID, as
+// Process decides it: the global type filter, then the application's.
+// The application's filter is the one in memory.
+func (p *Pipeline) Decide(appID string, n *event.Notification) filter.Decision {
+	if d := p.globalDecision(n.Type); !d.Allowed {
+		return d
+	}
+	return p.appDecision(appID, n)
+}
+
+// DecideWith is Decide with f in place of the application's filter.
+func (p *Pipeline) DecideWith(f *filter.Filter, n *event.Notification) filter.Decision {
+	if d := p.globalDecision(n.Type); !d.Allowed {
+		return d
+	}
+	return f.Evaluate(n)
+}
+
+func (p *Pipeline) globalDecision(eventType string) filter.Decision {
+	if p.cfg.Filter.Allows(eventType) {
+		return filter.Decision{Allowed: true}
+	}
+	return filter.Decision{Rule: RuleGlobalTypes,
+		Reason: "event type \"" + eventType + "\" is not forwarded by FILTER_INCLUDE_TYPES or FILTER_EXCLUDE_TYPES"}
+}
+
+func (p *Pipeline) appDecision(appID string, n *event.Notification) filter.Decision {
+	if p.cfg.AppFilter != nil {
+		if f := p.cfg.AppFilter(appID); f != nil {
+			return f.Evaluate(n)
+		}
+	}
+	return filter.Decision{Allowed: true, Reason: "the application has no filter"}
 }

@@ -330,7 +330,7 @@ func (r *run) dryRun(msg *pubsubpb.PubsubMessage) {
 		r.printf("would send %s to application %s: %s\n", describe(msg, m), res.AppID, origin(msg))
 	case res.Outcome == pipeline.Filtered:
 		r.count(countWouldFilter)
-		r.printf("would drop %s as filtered (FILTER_INCLUDE_TYPES, FILTER_EXCLUDE_TYPES) and ack it: %s\n", describe(msg, m), origin(msg))
+		r.printf("would drop %s as filtered (%s: %s) and ack it: %s\n", describe(msg, m), res.Filter.Rule, res.Filter.Reason, origin(msg))
 	case res.Outcome == pipeline.NoApplication:
 		r.count(countWouldFilter)
 		r.printf("would drop %s: no application %s (UNKNOWN_APPLICATION=drop), and ack it: %s\n", describe(msg, m), res.AppID, origin(msg))

@@ -62,6 +62,7 @@ func (s *setup) pipeline(t *testing.T, env map[string]string) *pipeline.Pipeline
 		"SVIX_RETRY_INITIAL_INTERVAL": "1ms",
 		"SVIX_RETRY_MAX_INTERVAL":     "5ms",
 		"DEDUP_TTL":                   "0",
+		"DATA_DIR":                    t.TempDir(),
 	}
 	maps.Copy(vars, env)
 	cfg, err := config.LoadReplay(context.Background(), envconfig.MapLookuper(vars))
@@ -316,5 +317,43 @@ func TestUnknownApplicationsDropped(t *testing.T) {
 	}
 	if left := s.left(t); len(left) != 0 {
 		t.Errorf("the subscription still holds %v", left)
+	}
+}
+
+// TestApplicationFiltersApplied checks that a replay drops what the
+// application's filter in the database drops, as the server would, and
+// that the dry run names the rule.
+func TestApplicationFiltersApplied(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	dataDir := t.TempDir()
+	st, err := store.Open(context.Background(), "", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateApplication(context.Background(), store.Application{ID: "usr_filtered", Name: "Filtered"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.PutFilter(context.Background(), store.Filter{ApplicationID: "usr_filtered", Expression: `event.type != "user.signed_up"`}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	tag := strings.ReplaceAll(s.emu.UniqueID(t, "evt"), "-", "_")
+	droppedID, sentID := tag+"_dropped", tag+"_sent"
+	s.emu.Publish(t, s.topic, event(droppedID, "user.signed_up", "usr_filtered"), deadLettered("unavailable", droppedID, "user.signed_up"))
+	s.emu.Publish(t, s.topic, event(sentID, "user.deleted", "usr_filtered"), deadLettered("unavailable", sentID, "user.deleted"))
+	p := s.pipeline(t, map[string]string{"DATA_DIR": dataDir})
+
+	dry, out := s.run(t, p, replay.Options{DryRun: true})
+	if want := map[string]int{"would_send": 1, "would_filter": 1}; !maps.Equal(dry.Counts, want) ||
+		!strings.Contains(out, "would drop "+droppedID+" (user.signed_up) as filtered (expression: expression is false)") {
+		t.Fatalf("dry run: counts %v, want %v\n%s", dry.Counts, want, out)
+	}
+	real, _ := s.run(t, p, replay.Options{})
+	if want := map[string]int{"forwarded": 1, "filtered": 1}; !maps.Equal(real.Counts, want) || real.Failed() != 0 {
+		t.Fatalf("real run: counts %v, failed %d; want %v, 0", real.Counts, real.Failed(), want)
+	}
+	if n := len(s.svix.MessagesFor(droppedID)); n != 0 {
+		t.Errorf("Svix has %d messages for the event the filter drops", n)
 	}
 }

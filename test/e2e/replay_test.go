@@ -50,6 +50,7 @@ func (s *deadLetterSetup) replay(t *testing.T, env map[string]string, args ...st
 		"SVIX_RETRY_MAX_ELAPSED":      "2s",
 		"SVIX_RETRY_INITIAL_INTERVAL": "1ms",
 		"SVIX_RETRY_MAX_INTERVAL":     "5ms",
+		"DATA_DIR":                    t.TempDir(),
 	}
 	maps.Copy(vars, env)
 	ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
