@@ -7,13 +7,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/gwook/gwook/internal/app"
 	"github.com/gwook/gwook/internal/deadletter"
+	"github.com/gwook/gwook/internal/filter"
 	"github.com/gwook/gwook/internal/pipeline"
+	"github.com/gwook/gwook/internal/store"
 	"github.com/gwook/gwook/test/googletoken"
 	"github.com/gwook/gwook/test/gwooktest"
 	"github.com/gwook/gwook/test/pubsubemu"
@@ -25,21 +28,60 @@ import (
 type exposition map[string]*dto.MetricFamily
 
 // scrapeGwook runs Gwook in-process and drives it down every path that
-// creates a metric series: an event forwarded, an event dead-lettered after
-// Svix answered 503, a request without credentials, and a Redis that does
-// not answer (so duplicate suppression fails open and counts errors). The
-// dead-letter topic lives on the Pub/Sub emulator.
+// creates a metric series: an event dropped by its application's filter
+// (counted, written and read back as a top filtered application), an event
+// forwarded, an event dead-lettered after Svix answered 503, a request
+// without credentials, and a Redis that does not answer (so duplicate
+// suppression fails open and counts errors). The dead-letter topic lives on
+// the Pub/Sub emulator.
 func scrapeGwook(t *testing.T) exposition {
 	t.Helper()
 	emu := pubsubemu.FromEnv(t)
 	topic := emu.CreateTopic(t, emu.UniqueID(t, "dead-letter"))
+
+	// The application and its filter, which drops everything, are in the
+	// database before Gwook starts, so its first event is filtered and the
+	// first stats write holds it.
+	dataDir := t.TempDir()
+	appID := "usr_metrics_filtered"
+	st, err := store.Open(t.Context(), "", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateApplication(t.Context(), store.Application{ID: appID, Name: appID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.PutFilter(t.Context(), store.Filter{ApplicationID: appID, Expression: "false"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
 	g := gwooktest.Start(t, map[string]string{
 		"PUBSUB_PROJECT_ID": emu.Project,
 		"DEAD_LETTER_TOPIC": topic,
 		// Nothing listens on port 1.
-		"REDIS_URL":     "redis://127.0.0.1:1/0",
-		"REDIS_TIMEOUT": "100ms",
+		"REDIS_URL":            "redis://127.0.0.1:1/0",
+		"REDIS_TIMEOUT":        "100ms",
+		"STATS_FLUSH_INTERVAL": "100ms",
+		"DATA_DIR":             dataDir,
 	}, app.Options{Version: "test"})
+
+	filtered := []byte(`{"id":"evt_metrics_filtered","type":"user.signed_up","source":"metrics","project":"p","user_id":"` + appID +
+		`","time":"2026-12-01T10:00:00Z","data":{}}`)
+	if r := g.Direct(t, filtered); !strings.Contains(string(r.Body), `"outcome":"filtered"`) {
+		t.Fatalf("an event of an application whose filter drops everything: %d %s", r.Status, r.Body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f, ok := exposition(g.MetricFamilies(t))["gwook_stats_top_filtered_events"]
+		if ok && len(f.GetMetric()) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gwook_stats_top_filtered_events did not appear within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	if r := g.Direct(t, readFile(t, filepath.Join("..", "test", "events", "event-01.json"))); r.Status != http.StatusAccepted {
 		t.Fatalf("forwarding an event: %d %s", r.Status, r.Body)
@@ -52,7 +94,6 @@ func scrapeGwook(t *testing.T) exposition {
 	if r := g.Post(t, "/notifications", http.Header{"Content-Type": {"application/json"}}, []byte(`{}`)); r.Status != http.StatusUnauthorized {
 		t.Fatalf("a request without credentials: %d", r.Status)
 	}
-
 	return g.MetricFamilies(t)
 }
 
@@ -116,7 +157,13 @@ func codeLabelValues() map[string]map[string][]string {
 	for _, r := range []deadletter.Reason{deadletter.ReasonRateLimited, deadletter.ReasonUnavailable, deadletter.ReasonInvalidEvent} {
 		reasons = append(reasons, string(r))
 	}
+	rules := []string{string(pipeline.RuleGlobalTypes)}
+	for _, r := range []filter.Rule{filter.RuleIncludeTypes, filter.RuleExcludeTypes, filter.RuleExpression,
+		filter.RuleExpressionError, filter.RuleInvalidFilter} {
+		rules = append(rules, string(r))
+	}
 	return map[string]map[string][]string{
+		"gwook_filter_drops_total":          {"rule": rules},
 		"gwook_events_total":                {"outcome": outcomes, "entry": entries},
 		"gwook_dead_letter_publishes_total": {"reason": reasons, "result": {"ok", "error"}},
 		"gwook_dedup_claims_total":          {"result": {"claimed", "own", "duplicate", "in_flight", "error"}},

@@ -526,6 +526,30 @@ func TestDashboard(t *testing.T) {
 			}
 		}
 	}
+
+	// Each stage of an event's way has a panel an operator reads it on.
+	queries := d.queries()
+	for _, stage := range []struct{ what, metric string }{
+		{"the outcome of events", "gwook_events_total"},
+		{"filter drops by rule", "gwook_filter_drops_total"},
+		{"filter drops by application (top 10)", "gwook_stats_top_filtered_events"},
+		{"stats writes by result", "gwook_stats_flushes_total"},
+		{"stats rows waiting to be written", "gwook_stats_pending_rows"},
+		{"events left out of the stats", "gwook_stats_dropped_events_total"},
+		{"Svix requests", "gwook_svix_requests_total"},
+		{"dead-letter publishes", "gwook_dead_letter_publishes_total"},
+		{"dedup claims", "gwook_dedup_claims_total"},
+	} {
+		found := false
+		for _, q := range queries {
+			if strings.Contains(q, stage.metric+"{") || strings.Contains(q, stage.metric+"_bucket{") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no dashboard panel shows %s (%s)", stage.what, stage.metric)
+		}
+	}
 }
 
 // TestPromtool runs Prometheus's own check of the rule file, and its rule
@@ -674,6 +698,18 @@ var alertCases = []promtoolTest{
 			{`gwook_dedup_errors_total{job="gwook", instance="a", operation="claim"}`, "0+1x20"},
 		},
 		Alerts: []alertTest{{"10m", "GwookDedupErrors", fires(labelSet{"severity": "warning", "operation": "claim"})}},
+	},
+	{
+		Name: "stats writes failing", Interval: "1m",
+		Series: []inputSeries{
+			// Writes work for 5 minutes, then fail every 10 seconds.
+			{`gwook_stats_flushes_total{job="gwook", instance="a", result="ok"}`, "0+6x5 30x30"},
+			{`gwook_stats_flushes_total{job="gwook", instance="a", result="error"}`, "0x5 0+6x30"},
+		},
+		Alerts: []alertTest{
+			{"5m", "GwookStatsWritesFailing", noAlert},
+			{"25m", "GwookStatsWritesFailing", fires(labelSet{"severity": "warning", "instance": "a"})},
+		},
 	},
 	{
 		Name: "no events", Interval: "1m",
