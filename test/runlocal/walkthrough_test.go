@@ -20,8 +20,8 @@ import (
 
 // TestWalkthrough follows the README's walk through the management API
 // against `make run`: the first token from `gwook token create` while the
-// server runs, an application, its endpoint, an ingest token, and an event
-// sent with it.
+// server runs, an application, its endpoint, an ingest token, an event sent
+// with it, then the filter and stats examples.
 func TestWalkthrough(t *testing.T) {
 	dir := install(t)
 	dataDir := t.TempDir()
@@ -97,6 +97,36 @@ func TestWalkthrough(t *testing.T) {
 	if answer.Outcome != "forwarded" || answer.Application != "usr_2xK9mQ4vL7pR" {
 		t.Errorf("the event was answered %+v, want forwarded to usr_2xK9mQ4vL7pR", answer)
 	}
+	// The filter of "Filters", and the test of an event against it.
+	mustCall(t, http.StatusCreated, admin, http.MethodPut, base+"/api/v1/applications/usr_2xK9mQ4vL7pR/filter",
+		`{"include_types": ["invoice.*"], "exclude_types": ["invoice.draft"],
+		  "expression": "event.data.amount > 100 && event.source == \"billing\""}`)
+	tested := mustCall(t, http.StatusOK, admin, http.MethodPost, base+"/api/v1/applications/usr_2xK9mQ4vL7pR/filter/test",
+		`{"event": `+string(event)+`}`)
+	if want := `{"allowed":false,"reason":"event type \"user.signed_up\" matches no include_types pattern","rule":"include_types"}`; strings.TrimSpace(string(tested)) != want {
+		t.Errorf("filter/test answered %s, want %s", tested, want)
+	}
+
+	// The stats of "Stats": the event forwarded above, within
+	// STATS_FLUSH_INTERVAL (10 s).
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		var stats struct {
+			Totals struct{ Forwarded int }
+		}
+		if err := json.Unmarshal(mustCall(t, http.StatusOK, admin, http.MethodGet,
+			base+"/api/v1/applications/usr_2xK9mQ4vL7pR/stats?granularity=hour", ""), &stats); err != nil {
+			t.Fatal(err)
+		}
+		if stats.Totals.Forwarded == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stats count %d forwarded events after 15 s, want 1", stats.Totals.Forwarded)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// The ingest token manages nothing.
 	mustCall(t, http.StatusForbidden, tok.Token, http.MethodGet, base+"/api/v1/applications", "")
 	if strings.Contains(out.String(), admin) || strings.Contains(out.String(), tok.Token) {
