@@ -57,6 +57,14 @@ func newPipeline(t *testing.T, svx *svixserver.Server, store dedup.Deduper, wait
 // newPipelineWithLease is newPipeline with the claims' lease given.
 func newPipelineWithLease(t *testing.T, svx *svixserver.Server, store dedup.Deduper, wait, lease time.Duration) *pipeline.Pipeline {
 	t.Helper()
+	return pipeline.New(pipeline.Config{Sender: testSender(t, svx), Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
+		Store: store, TTL: time.Minute, Lease: lease, Wait: wait, KeyFields: dedup.DefaultKeyFields,
+	}})
+}
+
+// testSender sends to svx with one attempt per event.
+func testSender(t *testing.T, svx *svixserver.Server) *svix.Sender {
+	t.Helper()
 	sender, err := svix.New(svix.Config{Token: "sk_test", ServerURL: svx.URL(), Timeout: 10 * time.Second,
 		Logger: slog.New(slog.DiscardHandler),
 		Retry: svix.RetryPolicy{MaxAttempts: 1, MaxElapsed: 10 * time.Second, InitialInterval: time.Millisecond,
@@ -64,9 +72,7 @@ func newPipelineWithLease(t *testing.T, svx *svixserver.Server, store dedup.Dedu
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pipeline.New(pipeline.Config{Sender: sender, Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
-		Store: store, TTL: time.Minute, Lease: lease, Wait: wait, KeyFields: dedup.DefaultKeyFields,
-	}})
+	return sender
 }
 
 // sameKey returns a function making events that share one dedup key (type,

@@ -15,7 +15,6 @@ import (
 	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/stats"
 	"github.com/gwook/gwook/internal/store"
-	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/test/svixserver"
 )
 
@@ -66,13 +65,7 @@ func message(t *testing.T, id, user, typ, source, data string, entry pipeline.En
 // counted under which application.
 func TestFiltersAndStats(t *testing.T) {
 	svx := svixserver.New(t)
-	sender, err := svix.New(svix.Config{Token: "sk_test", ServerURL: svx.URL(), Timeout: 10 * time.Second,
-		Logger: slog.New(slog.DiscardHandler),
-		Retry: svix.RetryPolicy{MaxAttempts: 1, MaxElapsed: 10 * time.Second, InitialInterval: time.Millisecond,
-			MaxInterval: time.Millisecond, RetryAfterMax: time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sender := testSender(t, svx)
 	mem := dedup.NewMemory()
 	t.Cleanup(func() { mem.Close() })
 	table := &statsTable{}

@@ -288,15 +288,7 @@ func TestLeaseOutlastsSlowSvix(t *testing.T) {
 func TestUnknownApplicationsDropped(t *testing.T) {
 	t.Parallel()
 	s := newSetup(t)
-	dataDir := t.TempDir()
-	st, err := store.Open(context.Background(), "", dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.CreateApplication(context.Background(), store.Application{ID: "usr_known", Name: "Known"}); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	dataDir := databaseWith(t, "usr_known", nil)
 	tag := strings.ReplaceAll(s.emu.UniqueID(t, "evt"), "-", "_")
 	knownID, unknownID := tag+"_known", tag+"_unknown"
 	s.emu.Publish(t, s.topic, event(knownID, "user.signed_up", "usr_known"), deadLettered("unavailable", knownID, "user.signed_up"))
@@ -326,18 +318,7 @@ func TestUnknownApplicationsDropped(t *testing.T) {
 func TestApplicationFiltersApplied(t *testing.T) {
 	t.Parallel()
 	s := newSetup(t)
-	dataDir := t.TempDir()
-	st, err := store.Open(context.Background(), "", dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.CreateApplication(context.Background(), store.Application{ID: "usr_filtered", Name: "Filtered"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := st.PutFilter(context.Background(), store.Filter{ApplicationID: "usr_filtered", Expression: `event.type != "user.signed_up"`}); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	dataDir := databaseWith(t, "usr_filtered", &store.Filter{Expression: `event.type != "user.signed_up"`})
 	tag := strings.ReplaceAll(s.emu.UniqueID(t, "evt"), "-", "_")
 	droppedID, sentID := tag+"_dropped", tag+"_sent"
 	s.emu.Publish(t, s.topic, event(droppedID, "user.signed_up", "usr_filtered"), deadLettered("unavailable", droppedID, "user.signed_up"))
@@ -356,4 +337,26 @@ func TestApplicationFiltersApplied(t *testing.T) {
 	if n := len(s.svix.MessagesFor(droppedID)); n != 0 {
 		t.Errorf("Svix has %d messages for the event the filter drops", n)
 	}
+}
+
+// databaseWith makes a SQLite database holding the application appID, with
+// filter f when it is not nil, and returns its data directory.
+func databaseWith(t *testing.T, appID string, f *store.Filter) string {
+	t.Helper()
+	dataDir := t.TempDir()
+	st, err := store.Open(context.Background(), "", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.CreateApplication(context.Background(), store.Application{ID: appID, Name: appID}); err != nil {
+		t.Fatal(err)
+	}
+	if f != nil {
+		f.ApplicationID = appID
+		if _, _, err := st.PutFilter(context.Background(), *f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dataDir
 }
