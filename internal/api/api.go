@@ -1,6 +1,6 @@
 // Package api serves Gwook's management API under /api/v1: API tokens,
-// applications (one per customer) and their webhook endpoints, on the
-// database of package store. The wire contract is API.md; Huma v2 on chi
+// applications (one per customer), their webhook endpoints and filters, and
+// per-application stats, on the database of package store. The wire contract is API.md; Huma v2 on chi
 // generates the OpenAPI 3.1 document (GET /openapi.json, rendered at
 // GET /docs) from the Go types and validates every request against it.
 //
@@ -19,8 +19,8 @@
 // Every operation but the OpenAPI document and its rendering needs a bearer
 // token, verified by the catalog in memory (no database query). A token of
 // the admin scope may do everything; read may read everything but tokens and
-// endpoint secrets; manage may read and change the endpoints of its own
-// application; ingest may only send events. A token restricted to one
+// endpoint secrets; manage may read and change the endpoints and the
+// filter, and read the stats, of its own application; ingest may only send events. A token restricted to one
 // application is answered 404 for another application's resources, whatever
 // its scopes, so that it cannot learn that they exist; listing applications
 // with it shows its own only.

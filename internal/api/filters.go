@@ -57,12 +57,6 @@ type filterOutput struct {
 	Body filterOut
 }
 
-type createdFilterOutput struct {
-	Status   int
-	Location string `header:"Location"`
-	Body     filterOut
-}
-
 type filterTestIn struct {
 	Event json.RawMessage `json:"event" doc:"an event as POST /notifications takes it; its user_id need not be this application's"`
 	// Filter tries a filter before it is stored.
@@ -98,7 +92,7 @@ func (s *server) registerFilters() {
 			return &filterOutput{Body: filterOutOf(f)}, nil
 		})
 	huma.Register(s.api, operation(http.MethodPut, path, "put-filter",
-		"Set an application's filter (201 when it had none, 200 when replaced)", http.StatusOK, http.StatusNotFound),
+		"Set an application's filter, replacing the one it had", http.StatusOK, http.StatusNotFound),
 		s.putFilter)
 	huma.Register(s.api, operation(http.MethodDelete, path, "delete-filter", "Delete an application's filter: every event is delivered",
 		http.StatusNoContent, http.StatusNotFound),
@@ -117,7 +111,10 @@ func (s *server) registerFilters() {
 		s.testFilter)
 }
 
-func (s *server) putFilter(ctx context.Context, in *putFilterInput) (*createdFilterOutput, error) {
+// putFilter sets the application's filter. It answers 200 whether the
+// filter is new or replaces one: API.md's PUT changes, and the filter is
+// part of its application rather than a resource created on its own.
+func (s *server) putFilter(ctx context.Context, in *putFilterInput) (*filterOutput, error) {
 	if _, err := authorize(ctx, changeApp, in.AppID); err != nil {
 		return nil, err
 	}
@@ -125,18 +122,13 @@ func (s *server) putFilter(ctx context.Context, in *putFilterInput) (*createdFil
 	if _, err := filter.Compile(spec); err != nil {
 		return nil, compileProblem(ctx, "", err)
 	}
-	f, created, err := s.Store.PutFilter(ctx, store.Filter{ApplicationID: in.AppID,
+	f, _, err := s.Store.PutFilter(ctx, store.Filter{ApplicationID: in.AppID,
 		IncludeTypes: spec.IncludeTypes, ExcludeTypes: spec.ExcludeTypes, Expression: spec.Expression})
 	if err != nil {
 		return nil, s.storeError(ctx, err, "application", in.AppID)
 	}
 	s.synced(ctx)
-	out := &createdFilterOutput{Status: http.StatusOK, Body: filterOutOf(f)}
-	if created {
-		out.Status = http.StatusCreated
-		out.Location = BasePath + "/applications/" + in.AppID + "/filter"
-	}
-	return out, nil
+	return &filterOutput{Body: filterOutOf(f)}, nil
 }
 
 func (s *server) testFilter(ctx context.Context, in *filterTestInput) (*filterTestOutput, error) {

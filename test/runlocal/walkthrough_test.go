@@ -98,7 +98,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Errorf("the event was answered %+v, want forwarded to usr_2xK9mQ4vL7pR", answer)
 	}
 	// The filter of "Filters", and the test of an event against it.
-	mustCall(t, http.StatusCreated, admin, http.MethodPut, base+"/api/v1/applications/usr_2xK9mQ4vL7pR/filter",
+	mustCall(t, http.StatusOK, admin, http.MethodPut, base+"/api/v1/applications/usr_2xK9mQ4vL7pR/filter",
 		`{"include_types": ["invoice.*"], "exclude_types": ["invoice.draft"],
 		  "expression": "event.data.amount > 100 && event.source == \"billing\""}`)
 	tested := mustCall(t, http.StatusOK, admin, http.MethodPost, base+"/api/v1/applications/usr_2xK9mQ4vL7pR/filter/test",
