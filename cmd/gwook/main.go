@@ -35,6 +35,9 @@ const usage = `Usage:
   gwook migrate          apply the database migrations (serve applies them too)
   gwook token create --name NAME --scope SCOPE [--application ID] [--expires 720h]
                          create an API token in the database and print it
+  gwook receive --secret whsec_... [--port 9000] [flags]
+                         receive webhooks, check their signatures and print a
+                         line for each; gwook receive --help lists the flags
   gwook version          print the version
   gwook help             print this help
 
@@ -116,6 +119,14 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, std
 			return nil
 		}
 		return tokenCommand(ctx, rest, env, stdout, stderr)
+	case "receive":
+		if helpRequested(rest) {
+			if err := receiveCommand(ctx, []string{"-h"}, stdout, stdout); !errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return nil
+		}
+		return receiveCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gwook", version)
 		return nil

@@ -21,6 +21,7 @@ type Webhook struct {
 	Timestamp time.Time   // the webhook-timestamp header (or svix-timestamp); zero when absent or not Unix seconds
 	At        time.Time   // when the Receiver received it
 	Err       error       // nil when it verified; otherwise why not, a *VerifyError for a failed check
+	Status    int         // the HTTP status the Receiver answered
 	Header    http.Header // the request's headers
 	Body      []byte      // the request's body
 }
@@ -116,6 +117,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if wh.Err == nil {
 		status = r.opts.Status
 	}
+	wh.Status = status
 	r.report(wh)
 	if wh.Err != nil {
 		http.Error(w, wh.Err.Error(), status)

@@ -70,7 +70,7 @@ func TestReceiverAcceptsAndRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := got[0]
-	if !w.Verified() || w.Err != nil || w.ID != "msg_1" || !w.Timestamp.Equal(signedAt) || !bytes.Equal(w.Body, body) {
+	if !w.Verified() || w.Err != nil || w.Status != http.StatusNoContent || w.ID != "msg_1" || !w.Timestamp.Equal(signedAt) || !bytes.Equal(w.Body, body) {
 		t.Errorf("recorded %+v", w)
 	}
 	if w.Header.Get("Webhook-Signature") != h.Get("Webhook-Signature") || w.Header.Get("User-Agent") != "gwook/test" {
@@ -119,7 +119,7 @@ func TestReceiverRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			var verr *webhook.VerifyError
-			if w := got[i]; w.Verified() || !errors.As(w.Err, &verr) || verr.Failure != tc.failure || !bytes.Equal(w.Body, tc.body) {
+			if w := got[i]; w.Verified() || w.Status != http.StatusUnauthorized || !errors.As(w.Err, &verr) || verr.Failure != tc.failure || !bytes.Equal(w.Body, tc.body) {
 				t.Errorf("recorded %+v, want the failure %q", w, tc.failure)
 			}
 		})
@@ -167,7 +167,7 @@ func TestReceiverTooLargeBody(t *testing.T) {
 	if status != http.StatusRequestEntityTooLarge || !strings.Contains(answer, "body larger than") {
 		t.Errorf("answer %d %q, want 413", status, answer)
 	}
-	if got, err := r.WaitFor(1, 5*time.Second); err != nil || got[0].Verified() {
+	if got, err := r.WaitFor(1, 5*time.Second); err != nil || got[0].Verified() || got[0].Status != http.StatusRequestEntityTooLarge {
 		t.Errorf("recorded %v, %v", got, err)
 	}
 }
