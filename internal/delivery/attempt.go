@@ -247,15 +247,23 @@ func (e *refusedAddressError) message() string {
 }
 
 // Send makes one attempt: it posts r.Body to r.URL and reads the answer,
-// within the client's timeout and ctx. It never follows a redirect.
+// within the client's timeout and ctx. It never follows a redirect. The
+// status decides: a receiver that answered 2xx and then stalls its body
+// has answered, and the attempt ends at the timeout with the body read so
+// far.
 func (c *Client) Send(ctx context.Context, r Request) Result {
 	start := time.Now()
 	attemptCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
 	req, err := http.NewRequestWithContext(attemptCtx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
-	if err != nil {
+	switch {
+	case err != nil:
 		return Result{Err: attemptError(KindRequest, err, "invalid URL"), Duration: time.Since(start)}
+	case req.URL.Scheme != "https" && req.URL.Scheme != "http":
+		return Result{Err: attemptError(KindRequest, nil, "invalid URL: the scheme must be https or http"), Duration: time.Since(start)}
+	case req.URL.Host == "":
+		return Result{Err: attemptError(KindRequest, nil, "invalid URL: no host"), Duration: time.Since(start)}
 	}
 	header := make(http.Header, len(r.Header)+2)
 	for k, v := range r.Header {
@@ -327,7 +335,7 @@ func (c *Client) classify(ctx, attemptCtx context.Context, err error) *AttemptEr
 	if deadline, _ := attemptCtx.Deadline(); attemptCtx.Err() != nil || isTimeout && !time.Now().Before(deadline) {
 		// The transport's own timeouts race the attempt's deadline when
 		// they are as long.
-		return attemptError(KindTimeout, err, "timeout after %s", c.timeout)
+		return attemptError(KindTimeout, errors.Join(context.DeadlineExceeded, err), "timeout after %s", c.timeout)
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {

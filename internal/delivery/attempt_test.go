@@ -252,9 +252,9 @@ func TestSendConnectionRefused(t *testing.T) {
 
 func TestSendInvalidURL(t *testing.T) {
 	c := loopbackClient(t, 5*time.Second)
-	for _, u := range []string{"://nope", "ftp://127.0.0.1/", "http://[::1"} {
+	for _, u := range []string{"://nope", "ftp://127.0.0.1/", "http://[::1", "/hook", "http:///hook", "https:127.0.0.1"} {
 		res := c.Send(t.Context(), Request{URL: u})
-		if res.Status != 0 || res.Err == nil || strings.Contains(res.Err.Error(), u) {
+		if res.Status != 0 || kindOf(res) != KindRequest || strings.Contains(res.Err.Error(), u) {
 			t.Errorf("Send(%q) = status %d, err %v; want an error not repeating the URL", u, res.Status, res.Err)
 		}
 	}
@@ -464,8 +464,10 @@ func BenchmarkSend(b *testing.B) {
 	header.Set("webhook-signature", "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=")
 	req := Request{URL: srv.URL + "/hook", Body: bytes.Repeat([]byte("z"), 512), Header: header}
 
+	// conns is the connections opened by one run of a sub-benchmark.
 	b.Run("sequential", func(b *testing.B) {
 		b.ReportAllocs()
+		c.CloseIdleConnections()
 		srv.conns.Store(0)
 		for b.Loop() {
 			if res := c.Send(context.Background(), req); !res.OK() {
@@ -476,6 +478,7 @@ func BenchmarkSend(b *testing.B) {
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
+		c.CloseIdleConnections()
 		srv.conns.Store(0)
 		b.SetParallelism(4)
 		b.RunParallel(func(pb *testing.PB) {
