@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gwook/gwook/internal/netguard"
+	"github.com/gwook/gwook/test/dnstest"
 )
 
 // receiver is a loopback test server that counts the connections it
@@ -371,10 +372,10 @@ func TestClientUsesNoProxy(t *testing.T) {
 	proxy := startReceiver(t, func(http.ResponseWriter, *http.Request) {})
 	t.Setenv("HTTP_PROXY", proxy.URL)
 	t.Setenv("http_proxy", proxy.URL)
-	dns := startFakeDNS(t)
-	dns.set("receiver.test", "127.0.0.1")
+	dns := dnstest.Start(t)
+	dns.Set("receiver.test", "127.0.0.1")
 	srv := startReceiver(t, func(http.ResponseWriter, *http.Request) {})
-	c := NewClient(ClientOptions{URLs: netguard.Policy{AllowPrivate: true, Resolver: dns.resolver()}})
+	c := NewClient(ClientOptions{URLs: netguard.Policy{AllowPrivate: true, Resolver: dns.Resolver()}})
 	t.Cleanup(c.CloseIdleConnections)
 	if c.transport.Proxy != nil {
 		t.Error("the transport has a Proxy function")
@@ -388,10 +389,10 @@ func TestClientUsesNoProxy(t *testing.T) {
 // TestSendRefusesForbiddenAddresses: names resolving to non-public
 // addresses are refused when dialing, before any packet is sent.
 func TestSendRefusesForbiddenAddresses(t *testing.T) {
-	dns := startFakeDNS(t)
-	dns.set("loopback.test", "127.0.0.1")
-	dns.set("private.test", "10.0.0.1")
-	dns.set("metadata.test", "169.254.169.254")
+	dns := dnstest.Start(t)
+	dns.Set("loopback.test", "127.0.0.1")
+	dns.Set("private.test", "10.0.0.1")
+	dns.Set("metadata.test", "169.254.169.254")
 	srv := startReceiver(t, func(http.ResponseWriter, *http.Request) {})
 	port := srv.port()
 
@@ -407,7 +408,7 @@ func TestSendRefusesForbiddenAddresses(t *testing.T) {
 		{"http://metadata.test:" + port + "/", true, "refused: 169.254.169.254 is not public (cloud metadata)"},
 		{"http://[::ffff:127.0.0.1]:" + port + "/", false, "refused: 127.0.0.1 is not public (loopback)"},
 	} {
-		c := NewClient(ClientOptions{Timeout: 5 * time.Second, URLs: netguard.Policy{AllowPrivate: tc.allowPrivate, Resolver: dns.resolver()}})
+		c := NewClient(ClientOptions{Timeout: 5 * time.Second, URLs: netguard.Policy{AllowPrivate: tc.allowPrivate, Resolver: dns.Resolver()}})
 		res := c.Send(t.Context(), Request{URL: tc.url})
 		if res.Status != 0 || kindOf(res) != KindRefused || res.Err.Error() != tc.want || !errors.Is(res.Err, netguard.ErrForbiddenAddress) {
 			t.Errorf("Send(%s), AllowPrivate %v = status %d, err %v (kind %q); want %q", tc.url, tc.allowPrivate, res.Status, res.Err, kindOf(res), tc.want)
@@ -419,7 +420,7 @@ func TestSendRefusesForbiddenAddresses(t *testing.T) {
 
 	// The same name is reached where private networks are allowed, so the
 	// dial does use the policy's resolver.
-	c := NewClient(ClientOptions{URLs: netguard.Policy{AllowPrivate: true, Resolver: dns.resolver()}})
+	c := NewClient(ClientOptions{URLs: netguard.Policy{AllowPrivate: true, Resolver: dns.Resolver()}})
 	t.Cleanup(c.CloseIdleConnections)
 	if res := c.Send(t.Context(), Request{URL: "http://loopback.test:" + port + "/"}); !res.OK() || srv.requests.Load() != 1 {
 		t.Errorf("Send with private networks allowed = status %d, err %v", res.Status, res.Err)
@@ -429,15 +430,15 @@ func TestSendRefusesForbiddenAddresses(t *testing.T) {
 // TestSendRefusesRebinding: a name that was public when its URL was
 // checked and resolves to the loopback when delivering is refused.
 func TestSendRefusesRebinding(t *testing.T) {
-	dns := startFakeDNS(t)
-	dns.set("rebind.test", "93.184.216.34")
+	dns := dnstest.Start(t)
+	dns.Set("rebind.test", "93.184.216.34")
 	srv := startReceiver(t, func(http.ResponseWriter, *http.Request) {})
-	policy := netguard.Policy{Resolver: dns.resolver()}
+	policy := netguard.Policy{Resolver: dns.Resolver()}
 	url := "https://rebind.test:" + srv.port() + "/hook"
 	if err := policy.CheckURL(t.Context(), url); err != nil {
 		t.Fatalf("CheckURL while the name is public: %v", err)
 	}
-	dns.set("rebind.test", "127.0.0.1")
+	dns.Set("rebind.test", "127.0.0.1")
 	res := NewClient(ClientOptions{URLs: policy}).Send(t.Context(), Request{URL: url})
 	if kindOf(res) != KindRefused || srv.conns.Load() != 0 {
 		t.Errorf("Send after rebinding = %v (kind %q), %d connections to the receiver", res.Err, kindOf(res), srv.conns.Load())
@@ -445,8 +446,8 @@ func TestSendRefusesRebinding(t *testing.T) {
 }
 
 func TestSendUnknownHost(t *testing.T) {
-	dns := startFakeDNS(t)
-	c := NewClient(ClientOptions{URLs: netguard.Policy{Resolver: dns.resolver()}})
+	dns := dnstest.Start(t)
+	c := NewClient(ClientOptions{URLs: netguard.Policy{Resolver: dns.Resolver()}})
 	res := c.Send(t.Context(), Request{URL: "https://missing.test/hook"})
 	if res.Status != 0 || kindOf(res) != KindDNS || res.Err.Error() != "DNS: host not found" {
 		t.Errorf("Send = status %d, err %v (kind %q); want %q", res.Status, res.Err, kindOf(res), "DNS: host not found")

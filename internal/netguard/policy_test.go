@@ -9,19 +9,21 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/gwook/gwook/test/dnstest"
 )
 
 // testDNS starts a DNS server with the names the URL tests use.
-func testDNS(t testing.TB) *dnsServer {
-	s := startDNSServer(t)
-	s.set("good.test", "93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946")
-	s.set("evil.test", "127.0.0.1")
-	s.set("private.test", "10.1.2.3")
-	s.set("mixed.test", "93.184.216.34", "fd00::1")
-	s.set("mapped.test", "::ffff:192.168.0.1")
-	s.set("meta.test", "169.254.169.254")
-	s.set("nodata.test")
-	s.set("intranet", "10.0.0.8")
+func testDNS(t testing.TB) *dnstest.Server {
+	s := dnstest.Start(t)
+	s.Set("good.test", "93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946")
+	s.Set("evil.test", "127.0.0.1")
+	s.Set("private.test", "10.1.2.3")
+	s.Set("mixed.test", "93.184.216.34", "fd00::1")
+	s.Set("mapped.test", "::ffff:192.168.0.1")
+	s.Set("meta.test", "169.254.169.254")
+	s.Set("nodata.test")
+	s.Set("intranet", "10.0.0.8")
 	return s
 }
 
@@ -132,7 +134,7 @@ func TestCheckURL(t *testing.T) {
 		{"single-label name", "https://intranet/", false, "(private)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := Policy{AllowPrivate: tc.allowPrivate, Resolver: dns.resolver()}
+			p := Policy{AllowPrivate: tc.allowPrivate, Resolver: dns.Resolver()}
 			err := p.CheckURL(t.Context(), tc.url)
 			if tc.want == "" {
 				if err != nil {
@@ -256,16 +258,16 @@ func TestDialRefusesLoopback(t *testing.T) {
 // the URL was checked and resolves to the loopback when dialed is refused.
 func TestDialRefusesRebinding(t *testing.T) {
 	ln, accepted := listen(t)
-	dns := startDNSServer(t)
-	dns.set("rebind.test", "93.184.216.34")
-	p := Policy{Resolver: dns.resolver()}
+	dns := dnstest.Start(t)
+	dns.Set("rebind.test", "93.184.216.34")
+	p := Policy{Resolver: dns.Resolver()}
 	if err := p.CheckURL(t.Context(), "https://rebind.test/hook"); err != nil {
 		t.Fatalf("CheckURL while the name is public: %v", err)
 	}
 
-	dns.set("rebind.test", "127.0.0.1")
+	dns.Set("rebind.test", "127.0.0.1")
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	d := net.Dialer{Resolver: dns.resolver(), Control: p.Control}
+	d := net.Dialer{Resolver: dns.Resolver(), Control: p.Control}
 	conn, err := d.DialContext(t.Context(), "tcp", net.JoinHostPort("rebind.test", port))
 	if err == nil {
 		conn.Close()
@@ -303,7 +305,7 @@ func FuzzCheckURL(f *testing.F) {
 			// only make the fuzzer's minimization slow.
 			return
 		}
-		p := Policy{AllowPrivate: allowPrivate, Resolver: dns.resolver()}
+		p := Policy{AllowPrivate: allowPrivate, Resolver: dns.Resolver()}
 		err := p.CheckURL(context.Background(), raw)
 		if err != nil {
 			var urlErr *URLError

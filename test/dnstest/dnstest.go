@@ -1,4 +1,6 @@
-package netguard
+// Package dnstest runs a DNS server on the loopback for tests, so that
+// name resolution is tested without any network beyond 127.0.0.1.
+package dnstest
 
 import (
 	"context"
@@ -11,23 +13,24 @@ import (
 	"testing"
 )
 
-// dnsServer is a DNS server on 127.0.0.1 that answers A and AAAA queries
-// for the names it was given and NXDOMAIN for every other name, so
-// resolution tests need no network beyond the loopback.
-type dnsServer struct {
+// Server is a DNS server on 127.0.0.1 that answers A and AAAA queries for
+// the names it was given (an empty answer for a name without an address of
+// the asked type) and NXDOMAIN for every other name.
+type Server struct {
 	conn net.PacketConn
 
 	mu      sync.Mutex
 	records map[string][]netip.Addr // by lower-case name without final dot
 }
 
-func startDNSServer(t testing.TB) *dnsServer {
+// Start runs a Server until the test ends.
+func Start(t testing.TB) *Server {
 	t.Helper()
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &dnsServer{conn: conn, records: map[string][]netip.Addr{}}
+	s := &Server{conn: conn, records: map[string][]netip.Addr{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -40,8 +43,8 @@ func startDNSServer(t testing.TB) *dnsServer {
 	return s
 }
 
-// set makes name resolve to addrs (any previous answer is replaced).
-func (s *dnsServer) set(name string, addrs ...string) {
+// Set makes name resolve to addrs (any previous answer is replaced).
+func (s *Server) Set(name string, addrs ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var parsed []netip.Addr
@@ -51,8 +54,8 @@ func (s *dnsServer) set(name string, addrs ...string) {
 	s.records[strings.ToLower(name)] = parsed
 }
 
-// resolver is a pure-Go resolver that sends every query to s.
-func (s *dnsServer) resolver() *net.Resolver {
+// Resolver is a pure-Go resolver that sends every query to s.
+func (s *Server) Resolver() *net.Resolver {
 	return &net.Resolver{
 		PreferGo: true,
 		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -62,7 +65,7 @@ func (s *dnsServer) resolver() *net.Resolver {
 	}
 }
 
-func (s *dnsServer) serve() {
+func (s *Server) serve() {
 	buf := make([]byte, 1500)
 	for {
 		n, from, err := s.conn.ReadFrom(buf)
@@ -82,7 +85,7 @@ const (
 
 // answer builds the response to one query: the header, the question as
 // asked, and one answer record per address of the asked type.
-func (s *dnsServer) answer(query []byte) ([]byte, error) {
+func (s *Server) answer(query []byte) ([]byte, error) {
 	if len(query) < 12 || binary.BigEndian.Uint16(query[4:]) != 1 {
 		return nil, errors.New("not a query with one question")
 	}
