@@ -60,6 +60,11 @@ func (s *Store) migrate(ctx context.Context) (MigrateResult, error) {
 	if err != nil {
 		return MigrateResult{}, fmt.Errorf("store: reading the schema version: %w", err)
 	}
+	// River's tables hold the delivery jobs; River versions its schema
+	// itself, in river_migration.
+	if err := s.migrateRiver(ctx); err != nil {
+		return MigrateResult{}, err
+	}
 	return res, nil
 }
 

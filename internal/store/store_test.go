@@ -66,15 +66,15 @@ func TestMigrate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("migrating a new database: %v", err)
 			}
-			if !slices.Equal(res.Applied, []int64{1, 2}) || res.Version != 2 {
-				t.Fatalf("migrating a new database: %+v, want versions 1 and 2 applied", res)
+			if !slices.Equal(res.Applied, []int64{1, 2, 3}) || res.Version != 3 {
+				t.Fatalf("migrating a new database: %+v, want versions 1 to 3 applied", res)
 			}
 			res, err = store.Migrate(ctx, url, dir)
 			if err != nil {
 				t.Fatalf("migrating again: %v", err)
 			}
-			if len(res.Applied) != 0 || res.Version != 2 {
-				t.Fatalf("migrating again: %+v, want nothing applied, version 2", res)
+			if len(res.Applied) != 0 || res.Version != 3 {
+				t.Fatalf("migrating again: %+v, want nothing applied, version 3", res)
 			}
 			s, err := store.Open(ctx, url, dir)
 			if err != nil {

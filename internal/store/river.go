@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// RiverDriver returns a River driver on the Store's writing connections:
+// riverdatabasesql over the PostgreSQL pool, riversqlite over the single
+// SQLite writer connection. Both work in *sql.Tx, so River jobs can be
+// inserted in the transactions of the Store's writes (see EnqueueMessage).
+// The driver cannot LISTEN: a River client on it must poll (PollOnly).
+func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {
+	if s.dialect == Postgres {
+		return riverdatabasesql.New(s.write)
+	}
+	return riversqlite.New(s.write)
+}
+
+// migrateRiver applies the River migrations that the database lacks. On
+// PostgreSQL it holds the migration lock meanwhile, so that replicas starting
+// together apply River's schema once; River applies each version in a
+// transaction of its own (one of them adds an enum value, which a later
+// version uses, so they cannot share one). On SQLite all run in one
+// transaction of the writer, which begins IMMEDIATE: another process
+// migrating at once waits for it, then finds nothing left to do.
+func (s *Store) migrateRiver(ctx context.Context) error {
+	migrator, err := rivermigrate.New(s.RiverDriver(), &rivermigrate.Config{
+		// River logs each migration at info level; keep it quiet.
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return fmt.Errorf("store: River migrations: %w", err)
+	}
+	if s.dialect == Postgres {
+		err = s.underMigrationLock(ctx, func() error {
+			_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+			return err
+		})
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			_, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil)
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: applying River's migrations: %w", err)
+	}
+	return nil
+}
+
+// underMigrationLock runs fn holding PostgreSQL's migration lock on a
+// connection of its own.
+func (s *Store) underMigrationLock(ctx context.Context, fn func() error) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var lock advisoryLock
+	if err := lock.SessionLock(ctx, conn); err != nil {
+		return err
+	}
+	fnErr := fn()
+	// A failed unlock leaves the lock to the session; closing the
+	// connection would not end the session of a pooled connection, so
+	// discard it instead.
+	if err := lock.SessionUnlock(context.WithoutCancel(ctx), conn); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		return errors.Join(fnErr, err)
+	}
+	return fnErr
+}
