@@ -1,0 +1,361 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Direct delivery keeps, beside River's jobs, three tables: messages (one
+// per accepted event and application), deliveries (the state of a message's
+// delivery to one endpoint) and delivery_attempts (every attempt). A message
+// is stored with its deliveries and River's jobs in one transaction
+// (EnqueueMessage); each attempt is recorded with the delivery's new state
+// in one transaction (RecordAttempt).
+
+// MaxAttemptBody is how much of a response body an attempt record keeps.
+const MaxAttemptBody = 1 << 10
+
+// Message is an accepted event as it is delivered to an application's
+// endpoints.
+type Message struct {
+	// ID is "msg_" and 22 characters: the webhook-id of every attempt.
+	ID            string
+	ApplicationID string
+	// EventID is the event's id; an application has one message per
+	// event id.
+	EventID   string
+	EventType string
+	// Body is the event exactly as accepted.
+	Body      []byte
+	CreatedAt time.Time
+}
+
+// DeliveryStatus is where a message's delivery to one endpoint stands.
+type DeliveryStatus string
+
+// The delivery statuses.
+const (
+	// DeliveryPending: not delivered yet; an attempt is due or scheduled.
+	DeliveryPending DeliveryStatus = "pending"
+	// DeliveryDelivered: the endpoint answered 2xx.
+	DeliveryDelivered DeliveryStatus = "delivered"
+	// DeliveryFailed: no more attempts will be made.
+	DeliveryFailed DeliveryStatus = "failed"
+)
+
+// Delivery is the state of a message's delivery to one endpoint.
+type Delivery struct {
+	MessageID  string
+	EndpointID string
+	Status     DeliveryStatus
+	// Attempts is the number of attempts made.
+	Attempts int
+	// LastError is why the last attempt failed, or why the delivery was
+	// given up without one; empty when it did not fail.
+	LastError string
+	UpdatedAt time.Time
+}
+
+// Attempt is one attempt to deliver a message to an endpoint.
+type Attempt struct {
+	// ID is "atm_" and 22 characters, set by RecordAttempt.
+	ID         string
+	MessageID  string
+	EndpointID string
+	// At is when the attempt started.
+	At time.Time
+	// ResponseStatus is the HTTP status answered, 0 when there was no
+	// response (stored as NULL).
+	ResponseStatus int
+	Duration       time.Duration // stored in whole milliseconds
+	// Error is why the attempt failed; empty when it succeeded.
+	Error string
+	// ResponseBody is the start of the response body, at most
+	// MaxAttemptBody bytes (RecordAttempt truncates a longer one).
+	ResponseBody []byte
+}
+
+// NewMessageID returns a new message id, "msg_" and 22 characters.
+func NewMessageID() string { return newID("msg_") }
+
+const messageColumns = `id, application_id, event_id, event_type, body, created_at`
+
+func scanMessage(row interface{ Scan(...any) error }) (Message, error) {
+	var m Message
+	err := row.Scan(&m.ID, &m.ApplicationID, &m.EventID, &m.EventType, &m.Body, timeCol{&m.CreatedAt})
+	return m, err
+}
+
+const deliveryColumns = `message_id, endpoint_id, status, attempts, last_error, updated_at`
+
+func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
+	var d Delivery
+	var status string
+	err := row.Scan(&d.MessageID, &d.EndpointID, &status, &d.Attempts, &d.LastError, timeCol{&d.UpdatedAt})
+	d.Status = DeliveryStatus(status)
+	return d, err
+}
+
+const attemptColumns = `id, message_id, endpoint_id, created_at, response_status, duration_ms, error, response_body`
+
+func scanAttempt(row interface{ Scan(...any) error }) (Attempt, error) {
+	var a Attempt
+	var status sql.NullInt64
+	var ms int64
+	err := row.Scan(&a.ID, &a.MessageID, &a.EndpointID, timeCol{&a.At}, &status, &ms, &a.Error, &a.ResponseBody)
+	a.ResponseStatus = int(status.Int64)
+	a.Duration = time.Duration(ms) * time.Millisecond
+	return a, err
+}
+
+// MatchingEndpoints returns the endpoints of the application that are
+// enabled and take events of eventType (EventTypes nil, or naming it
+// exactly), oldest first. An application without any, or that does not
+// exist, has none.
+func (s *Store) MatchingEndpoints(ctx context.Context, appID, eventType string) ([]Endpoint, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT `+endpointColumns+` FROM endpoints WHERE application_id = $1 AND NOT disabled ORDER BY created_at, id`, appID)
+	if err != nil {
+		return nil, dbError("finding matching endpoints", err)
+	}
+	defer rows.Close()
+	var matching []Endpoint
+	for rows.Next() {
+		e, err := scanEndpoint(rows)
+		if err != nil {
+			return nil, dbError("finding matching endpoints", err)
+		}
+		if e.EventTypes == nil || slices.Contains(e.EventTypes, eventType) {
+			matching = append(matching, e)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError("finding matching endpoints", err)
+	}
+	return matching, nil
+}
+
+// EnqueueMessage stores msg (with ID NewMessageID when empty and CreatedAt
+// now) and a pending delivery to each of endpointIDs, then calls enqueue
+// with the transaction, to insert the delivery jobs in it, and commits: the
+// message, its deliveries and the jobs are stored together or not at all.
+// It returns the message as stored.
+//
+// When the application already has a message of msg.EventID, nothing is
+// stored, enqueue is not called, and EnqueueMessage returns that message and
+// an error wrapping ErrConflict. It returns ErrNotFound when the application
+// does not exist, and enqueue's error as it is (wrapped) when it fails.
+func (s *Store) EnqueueMessage(ctx context.Context, msg Message, endpointIDs []string, enqueue func(tx *sql.Tx) error) (Message, error) {
+	now := dbTime(s.now())
+	m := Message{
+		ID:            msg.ID,
+		ApplicationID: msg.ApplicationID,
+		EventID:       msg.EventID,
+		EventType:     msg.EventType,
+		Body:          slices.Clone(msg.Body),
+		CreatedAt:     now,
+	}
+	if m.ID == "" {
+		m.ID = NewMessageID()
+	}
+	if m.Body == nil {
+		m.Body = []byte{}
+	}
+	var existing Message
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO messages (`+messageColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (application_id, event_id) DO NOTHING`,
+			m.ID, m.ApplicationID, m.EventID, m.EventType, m.Body, s.timeArg(now))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			existing, err = scanMessage(tx.QueryRowContext(ctx,
+				`SELECT `+messageColumns+` FROM messages WHERE application_id = $1 AND event_id = $2`, m.ApplicationID, m.EventID))
+			if err != nil {
+				return err
+			}
+			return ErrConflict
+		}
+		for _, ep := range endpointIDs {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO deliveries (`+deliveryColumns+`) VALUES ($1, $2, $3, 0, '', $4)`,
+				m.ID, ep, string(DeliveryPending), s.timeArg(now)); err != nil {
+				return err
+			}
+		}
+		if enqueue != nil {
+			if err := enqueue(tx); err != nil {
+				return fmt.Errorf("enqueueing the deliveries: %w", err)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrConflict) && existing.ID != "" {
+		return existing, dbError("storing a message", err)
+	}
+	if err != nil {
+		return Message{}, dbError("storing a message", err)
+	}
+	return m, nil
+}
+
+// GetMessage returns the message with the given id of the given
+// application.
+func (s *Store) GetMessage(ctx context.Context, appID, id string) (Message, error) {
+	m, err := scanMessage(s.read.QueryRowContext(ctx,
+		`SELECT `+messageColumns+` FROM messages WHERE application_id = $1 AND id = $2`, appID, id))
+	if err != nil {
+		return Message{}, dbError("reading a message", err)
+	}
+	return m, nil
+}
+
+// ListMessages returns a page of the messages of the given application,
+// oldest first. An application without messages, or that does not exist,
+// has an empty page.
+func (s *Store) ListMessages(ctx context.Context, appID string, opts ListOptions) (Page[Message], error) {
+	return listPage(ctx, s, opts, listQuery[Message]{what: "listing messages",
+		from:   `SELECT ` + messageColumns + ` FROM messages`,
+		filter: `application_id = $2`, filterArgs: []any{appID}, scan: scanMessage,
+		key: func(m Message) (time.Time, string) { return m.CreatedAt, m.ID }})
+}
+
+// GetDelivery returns the state of the message's delivery to the endpoint.
+func (s *Store) GetDelivery(ctx context.Context, messageID, endpointID string) (Delivery, error) {
+	d, err := scanDelivery(s.read.QueryRowContext(ctx,
+		`SELECT `+deliveryColumns+` FROM deliveries WHERE message_id = $1 AND endpoint_id = $2`, messageID, endpointID))
+	if err != nil {
+		return Delivery{}, dbError("reading a delivery", err)
+	}
+	return d, nil
+}
+
+// ListDeliveries returns the message's deliveries, one per endpoint it was
+// fanned out to, by endpoint id.
+func (s *Store) ListDeliveries(ctx context.Context, messageID string) ([]Delivery, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT `+deliveryColumns+` FROM deliveries WHERE message_id = $1 ORDER BY endpoint_id`, messageID)
+	if err != nil {
+		return nil, dbError("listing deliveries", err)
+	}
+	defer rows.Close()
+	deliveries := []Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, dbError("listing deliveries", err)
+		}
+		deliveries = append(deliveries, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError("listing deliveries", err)
+	}
+	return deliveries, nil
+}
+
+// RecordAttempt stores attempt a (its ID set here, its response body
+// truncated to MaxAttemptBody), adds one to the delivery's attempts and sets
+// its status and last error (a.Error), in one transaction. It returns the
+// attempt and the delivery as stored, or ErrNotFound when the delivery does
+// not exist.
+func (s *Store) RecordAttempt(ctx context.Context, a Attempt, status DeliveryStatus) (Attempt, Delivery, error) {
+	a.ID = newID("atm_")
+	a.At = dbTime(a.At)
+	a.Duration = a.Duration.Truncate(time.Millisecond)
+	if len(a.ResponseBody) > MaxAttemptBody {
+		a.ResponseBody = a.ResponseBody[:MaxAttemptBody]
+	}
+	a.ResponseBody = slices.Clip(slices.Clone(a.ResponseBody))
+	if a.ResponseBody == nil {
+		a.ResponseBody = []byte{}
+	}
+	var responseStatus any
+	if a.ResponseStatus != 0 {
+		responseStatus = a.ResponseStatus
+	}
+	var d Delivery
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDelivery(tx.QueryRowContext(ctx,
+			`UPDATE deliveries SET attempts = attempts + 1, status = $1, last_error = $2, updated_at = $3
+			WHERE message_id = $4 AND endpoint_id = $5
+			RETURNING `+deliveryColumns,
+			string(status), a.Error, s.timeArg(s.now()), a.MessageID, a.EndpointID))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO delivery_attempts (`+attemptColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody)
+		return err
+	})
+	if err != nil {
+		return Attempt{}, Delivery{}, dbError("recording an attempt", err)
+	}
+	return a, d, nil
+}
+
+// GiveUpDelivery marks the message's delivery to the endpoint failed without
+// an attempt, with reason as its last error (an endpoint deleted or disabled
+// since the message was accepted, say). It returns the delivery as stored,
+// or ErrNotFound when it does not exist.
+func (s *Store) GiveUpDelivery(ctx context.Context, messageID, endpointID, reason string) (Delivery, error) {
+	var d Delivery
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDelivery(tx.QueryRowContext(ctx,
+			`UPDATE deliveries SET status = $1, last_error = $2, updated_at = $3
+			WHERE message_id = $4 AND endpoint_id = $5
+			RETURNING `+deliveryColumns,
+			string(DeliveryFailed), reason, s.timeArg(s.now()), messageID, endpointID))
+		return err
+	})
+	if err != nil {
+		return Delivery{}, dbError("giving up a delivery", err)
+	}
+	return d, nil
+}
+
+// ListAttempts returns a page of the attempts to deliver the message, to
+// every endpoint, oldest first. A message without attempts, or that does
+// not exist, has an empty page.
+func (s *Store) ListAttempts(ctx context.Context, messageID string, opts ListOptions) (Page[Attempt], error) {
+	return listPage(ctx, s, opts, listQuery[Attempt]{what: "listing attempts",
+		from:   `SELECT ` + attemptColumns + ` FROM delivery_attempts`,
+		filter: `message_id = $2`, filterArgs: []any{messageID}, scan: scanAttempt,
+		key: func(a Attempt) (time.Time, string) { return a.At, a.ID }})
+}
+
+// DisableEndpoint disables the endpoint with the given id of the given
+// application (an endpoint that answered 410 Gone), recording the change as
+// UpdateEndpoint does. Disabling a disabled endpoint changes nothing.
+func (s *Store) DisableEndpoint(ctx context.Context, appID, id string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var disabled bool
+		if err := tx.QueryRowContext(ctx,
+			`SELECT disabled FROM endpoints WHERE application_id = $1 AND id = $2`, appID, id).Scan(&disabled); err != nil {
+			return err
+		}
+		if disabled {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE endpoints SET disabled = $1, updated_at = $2 WHERE application_id = $3 AND id = $4`,
+			true, s.timeArg(s.now()), appID, id); err != nil {
+			return err
+		}
+		return s.recordChanges(ctx, tx, Change{Kind: KindEndpoint, Op: OpUpdate, ID: id, ApplicationID: appID})
+	})
+	if err != nil {
+		return dbError("disabling an endpoint", err)
+	}
+	return nil
+}

@@ -1,0 +1,389 @@
+package store_test
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gwook/gwook/internal/store"
+	"github.com/gwook/gwook/test/pgtest"
+)
+
+func TestMessagesSQLite(t *testing.T)   { runMessages(t, openSQLite) }
+func TestMessagesPostgres(t *testing.T) { runMessages(t, openPostgres) }
+
+// runMessages checks the direct delivery records on a database.
+func runMessages(t *testing.T, open opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s *store.Store)
+	}{
+		{"MatchingEndpoints", testMatchingEndpoints},
+		{"EnqueueMessage", testEnqueueMessage},
+		{"EnqueueDuplicate", testEnqueueDuplicate},
+		{"EnqueueRollsBack", testEnqueueRollsBack},
+		{"EnqueueUnknownApplication", testEnqueueUnknownApplication},
+		{"EnqueueConcurrentDuplicates", testEnqueueConcurrentDuplicates},
+		{"RecordAttempt", testRecordAttempt},
+		{"GiveUpDelivery", testGiveUpDelivery},
+		{"PaginateMessagesAndAttempts", testPaginateMessagesAndAttempts},
+		{"DisableEndpoint", testDisableEndpoint},
+		{"MessagesCascade", testMessagesCascade},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+func testMatchingEndpoints(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	createApp(t, s, "other")
+	mk := func(app string, types []string, disabled bool) store.Endpoint {
+		e, err := s.CreateEndpoint(ctx, store.Endpoint{ApplicationID: app, URL: "https://example.com/", EventTypes: types, Disabled: disabled})
+		mustNot(t, err, "creating an endpoint")
+		return e
+	}
+	all := mk("app", nil, false)
+	exact := mk("app", []string{"user.created", "user.deleted"}, false)
+	mk("app", []string{"user.created"}, true)     // disabled
+	mk("app", []string{"user.created.v2"}, false) // another type
+	mk("app", []string{}, false)                  // no type
+	mk("other", nil, false)                       // another application
+	mk("app", []string{"user.*"}, false)          // names are exact, not patterns
+	got, err := s.MatchingEndpoints(ctx, "app", "user.created")
+	mustNot(t, err, "matching endpoints")
+	if ids := endpointIDs(got); !slices.Equal(ids, []string{all.ID, exact.ID}) {
+		t.Fatalf("matching endpoints %v, want %v", ids, []string{all.ID, exact.ID})
+	}
+	got, err = s.MatchingEndpoints(ctx, "nope", "user.created")
+	if err != nil || len(got) != 0 {
+		t.Fatalf("matching endpoints of a missing application: %v, %v; want none", got, err)
+	}
+}
+
+var messageIDPattern = regexp.MustCompile(`^msg_[0-9a-zA-Z]{22}$`)
+
+func testEnqueueMessage(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	before := time.Now()
+	createApp(t, s, "app")
+	body := []byte(`{"id":"ev1","type":"t","data":{"a":1}}` + "\n")
+	called := 0
+	m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev1", EventType: "t", Body: body},
+		[]string{"ep_b", "ep_a"}, func(tx *sql.Tx) error {
+			called++
+			// The deliveries are visible in the transaction.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
+				return err
+			}
+			if n != 2 {
+				return fmt.Errorf("%d deliveries in the transaction, want 2", n)
+			}
+			return nil
+		})
+	mustNot(t, err, "enqueueing a message")
+	if called != 1 {
+		t.Fatalf("enqueue called %d times, want once", called)
+	}
+	if !messageIDPattern.MatchString(m.ID) {
+		t.Fatalf("message id %q, want msg_ and 22 base-62 characters", m.ID)
+	}
+	checkFresh(t, "CreatedAt", m.CreatedAt, before)
+	got, err := s.GetMessage(ctx, "app", m.ID)
+	mustNot(t, err, "reading the message")
+	if got.ID != m.ID || got.EventID != "ev1" || got.EventType != "t" || !bytes.Equal(got.Body, body) || !got.CreatedAt.Equal(m.CreatedAt) {
+		t.Fatalf("read %+v, want %+v", got, m)
+	}
+	_, err = s.GetMessage(ctx, "other", m.ID)
+	wantErr(t, err, store.ErrNotFound, "reading the message as another application")
+
+	ds, err := s.ListDeliveries(ctx, m.ID)
+	mustNot(t, err, "listing deliveries")
+	if len(ds) != 2 || ds[0].EndpointID != "ep_a" || ds[1].EndpointID != "ep_b" {
+		t.Fatalf("deliveries %+v, want ep_a and ep_b", ds)
+	}
+	for _, d := range ds {
+		if d.Status != store.DeliveryPending || d.Attempts != 0 || d.LastError != "" {
+			t.Fatalf("new delivery %+v, want pending with no attempts", d)
+		}
+	}
+
+	// No endpoint: the message is stored all the same.
+	m2, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev2", EventType: "t", Body: body}, nil, nil)
+	mustNot(t, err, "enqueueing a message for no endpoint")
+	if ds, err := s.ListDeliveries(ctx, m2.ID); err != nil || len(ds) != 0 {
+		t.Fatalf("deliveries of a message for no endpoint: %v, %v", ds, err)
+	}
+}
+
+func testEnqueueDuplicate(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	createApp(t, s, "other")
+	first, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, []string{"ep_1"}, nil)
+	mustNot(t, err, "enqueueing")
+	called := false
+	again, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t2", Body: []byte(`{"x":1}`)}, []string{"ep_2"},
+		func(*sql.Tx) error { called = true; return nil })
+	wantErr(t, err, store.ErrConflict, "enqueueing the same event again")
+	if called {
+		t.Fatal("enqueue was called for a duplicate")
+	}
+	if again.ID != first.ID || string(again.Body) != `{}` || again.EventType != "t" {
+		t.Fatalf("duplicate returned %+v, want the first message %+v", again, first)
+	}
+	if ds, _ := s.ListDeliveries(ctx, first.ID); len(ds) != 1 || ds[0].EndpointID != "ep_1" {
+		t.Fatalf("deliveries after a duplicate: %+v, want only ep_1", ds)
+	}
+	// The same event id of another application is another message.
+	_, err = s.EnqueueMessage(ctx, store.Message{ApplicationID: "other", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, nil, nil)
+	mustNot(t, err, "enqueueing the same event id for another application")
+}
+
+func testEnqueueRollsBack(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	boom := errors.New("boom")
+	_, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, []string{"ep_1"},
+		func(tx *sql.Tx) error { return boom })
+	wantErr(t, err, boom, "enqueueing with a failing enqueue")
+	page, err := s.ListMessages(ctx, "app", store.ListOptions{})
+	mustNot(t, err, "listing messages")
+	if len(page.Items) != 0 {
+		t.Fatalf("%d messages stored after a failed enqueue, want none", len(page.Items))
+	}
+	// The event can be accepted afterwards.
+	_, err = s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, []string{"ep_1"}, nil)
+	mustNot(t, err, "enqueueing after a failed enqueue")
+}
+
+func testEnqueueUnknownApplication(t *testing.T, s *store.Store) {
+	_, err := s.EnqueueMessage(ctxFor(t), store.Message{ApplicationID: "nope", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, nil, nil)
+	wantErr(t, err, store.ErrNotFound, "enqueueing for a missing application")
+}
+
+func testEnqueueConcurrentDuplicates(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	const n = 8
+	msgs := make([]store.Message, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			msgs[i], errs[i] = s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, []string{"ep"}, nil)
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrConflict):
+			t.Fatalf("enqueue %d: %v, want nil or ErrConflict", i, err)
+		}
+		if msgs[i].ID != msgs[0].ID {
+			t.Fatalf("enqueue %d returned message %s, enqueue 0 %s", i, msgs[i].ID, msgs[0].ID)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d enqueues stored the event, want 1", won)
+	}
+}
+
+func testRecordAttempt(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, []string{"ep_1", "ep_2"}, nil)
+	mustNot(t, err, "enqueueing")
+	at := time.Now().Add(-time.Second)
+	long := bytes.Repeat([]byte("x"), 3000)
+	a1, d, err := s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: "ep_1", At: at, ResponseStatus: 500,
+		Duration: 1234567 * time.Microsecond, Error: "HTTP 500", ResponseBody: long}, store.DeliveryPending)
+	mustNot(t, err, "recording attempt 1")
+	if d.Attempts != 1 || d.Status != store.DeliveryPending || d.LastError != "HTTP 500" {
+		t.Fatalf("delivery after attempt 1: %+v", d)
+	}
+	if len(a1.ResponseBody) != store.MaxAttemptBody || !strings.HasPrefix(a1.ID, "atm_") {
+		t.Fatalf("attempt 1 as stored: id %s, body of %d bytes", a1.ID, len(a1.ResponseBody))
+	}
+	_, d, err = s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: "ep_1", At: at.Add(time.Millisecond),
+		Duration: 5 * time.Millisecond, Error: "connect: refused"}, store.DeliveryPending)
+	mustNot(t, err, "recording attempt 2")
+	_, d, err = s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: "ep_1", At: at.Add(2 * time.Millisecond),
+		ResponseStatus: 204, Duration: 7 * time.Millisecond}, store.DeliveryDelivered)
+	mustNot(t, err, "recording attempt 3")
+	if d.Attempts != 3 || d.Status != store.DeliveryDelivered || d.LastError != "" {
+		t.Fatalf("delivery after attempt 3: %+v", d)
+	}
+	if other, _ := s.GetDelivery(ctx, m.ID, "ep_2"); other.Attempts != 0 || other.Status != store.DeliveryPending {
+		t.Fatalf("the other endpoint's delivery changed: %+v", other)
+	}
+	_, _, err = s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: "ep_3", At: at}, store.DeliveryPending)
+	wantErr(t, err, store.ErrNotFound, "recording an attempt of no delivery")
+
+	page, err := s.ListAttempts(ctx, m.ID, store.ListOptions{})
+	mustNot(t, err, "listing attempts")
+	if len(page.Items) != 3 {
+		t.Fatalf("%d attempts, want 3", len(page.Items))
+	}
+	got := page.Items
+	if got[0].ID != a1.ID || got[0].ResponseStatus != 500 || got[0].Duration != 1234*time.Millisecond ||
+		!bytes.Equal(got[0].ResponseBody, long[:store.MaxAttemptBody]) || !got[0].At.Equal(at.UTC().Truncate(time.Microsecond)) {
+		t.Fatalf("attempt 1 read back as %+v", got[0])
+	}
+	if got[1].ResponseStatus != 0 || got[1].Error != "connect: refused" || len(got[1].ResponseBody) != 0 {
+		t.Fatalf("attempt 2 (no response) read back as %+v", got[1])
+	}
+	if got[2].ResponseStatus != 204 || got[2].Error != "" {
+		t.Fatalf("attempt 3 read back as %+v", got[2])
+	}
+}
+
+func testGiveUpDelivery(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, []string{"ep_1"}, nil)
+	mustNot(t, err, "enqueueing")
+	d, err := s.GiveUpDelivery(ctx, m.ID, "ep_1", "endpoint deleted")
+	mustNot(t, err, "giving up")
+	if d.Status != store.DeliveryFailed || d.LastError != "endpoint deleted" || d.Attempts != 0 {
+		t.Fatalf("given up delivery %+v", d)
+	}
+	_, err = s.GiveUpDelivery(ctx, m.ID, "ep_2", "x")
+	wantErr(t, err, store.ErrNotFound, "giving up no delivery")
+}
+
+func testPaginateMessagesAndAttempts(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	createApp(t, s, "other")
+	var want []string
+	for i := range 7 {
+		m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: fmt.Sprint("ev", i), EventType: "t", Body: []byte(`{}`)}, []string{"ep"}, nil)
+		mustNot(t, err, "enqueueing")
+		want = append(want, m.ID)
+	}
+	_, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "other", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, nil, nil)
+	mustNot(t, err, "enqueueing for another application")
+	var got []string
+	opts := store.ListOptions{Limit: 3}
+	for {
+		page, err := s.ListMessages(ctx, "app", opts)
+		mustNot(t, err, "listing messages")
+		for _, m := range page.Items {
+			got = append(got, m.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		opts.Cursor = page.NextCursor
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged messages %v, want %v", got, want)
+	}
+	_, err = s.ListMessages(ctx, "app", store.ListOptions{Limit: store.MaxLimit + 1})
+	wantErr(t, err, store.ErrInvalidPage, "listing messages with too large a limit")
+
+	at := time.Now()
+	var wantAttempts []string
+	for i := range 5 {
+		a, _, err := s.RecordAttempt(ctx, store.Attempt{MessageID: want[0], EndpointID: "ep", At: at.Add(time.Duration(i) * time.Millisecond), ResponseStatus: 500}, store.DeliveryPending)
+		mustNot(t, err, "recording an attempt")
+		wantAttempts = append(wantAttempts, a.ID)
+	}
+	var gotAttempts []string
+	opts = store.ListOptions{Limit: 2}
+	for {
+		page, err := s.ListAttempts(ctx, want[0], opts)
+		mustNot(t, err, "listing attempts")
+		for _, a := range page.Items {
+			gotAttempts = append(gotAttempts, a.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		opts.Cursor = page.NextCursor
+	}
+	if !slices.Equal(gotAttempts, wantAttempts) {
+		t.Fatalf("paged attempts %v, want %v", gotAttempts, wantAttempts)
+	}
+}
+
+func testDisableEndpoint(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	e := createEndpoint(t, s, "app")
+	seq, err := s.ChangeSeq(ctx)
+	mustNot(t, err, "reading the change sequence")
+	mustNot(t, s.DisableEndpoint(ctx, "app", e.ID), "disabling the endpoint")
+	got, err := s.GetEndpoint(ctx, "app", e.ID)
+	mustNot(t, err, "reading the endpoint")
+	if !got.Disabled || !got.UpdatedAt.After(e.UpdatedAt) {
+		t.Fatalf("endpoint after disabling: disabled %v, updated %v (was %v)", got.Disabled, got.UpdatedAt, e.UpdatedAt)
+	}
+	changes, next, err := s.ChangesSince(ctx, seq)
+	mustNot(t, err, "reading changes")
+	if len(changes) != 1 || changes[0].Kind != store.KindEndpoint || changes[0].Op != store.OpUpdate || changes[0].ID != e.ID || changes[0].ApplicationID != "app" {
+		t.Fatalf("changes after disabling: %+v", changes)
+	}
+	mustNot(t, s.DisableEndpoint(ctx, "app", e.ID), "disabling the endpoint again")
+	if changes, _, _ := s.ChangesSince(ctx, next); len(changes) != 0 {
+		t.Fatalf("disabling a disabled endpoint recorded %+v", changes)
+	}
+	wantErr(t, s.DisableEndpoint(ctx, "other", e.ID), store.ErrNotFound, "disabling as another application")
+}
+
+func testMessagesCascade(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, []string{"ep"}, nil)
+	mustNot(t, err, "enqueueing")
+	_, _, err = s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: "ep", At: time.Now()}, store.DeliveryPending)
+	mustNot(t, err, "recording an attempt")
+	mustNot(t, s.DeleteApplication(ctx, "app"), "deleting the application")
+	_, err = s.GetDelivery(ctx, m.ID, "ep")
+	wantErr(t, err, store.ErrNotFound, "reading a delivery of a deleted application")
+	if page, err := s.ListAttempts(ctx, m.ID, store.ListOptions{}); err != nil || len(page.Items) != 0 {
+		t.Fatalf("attempts of a deleted application's message: %v, %v", page.Items, err)
+	}
+}
+
+// TestPostgresReplicasMigrateRiverTogether opens several Stores on one new
+// database at once: River's schema is applied once.
+func TestPostgresReplicasMigrateRiverTogether(t *testing.T) {
+	ctx := ctxFor(t)
+	url := pgtest.NewDatabase(t)
+	for i, err := range openAtOnce(ctx, 4, url, "") {
+		if err != nil {
+			t.Errorf("replica %d: %v", i, err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var rows, versions int
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT version) FROM river_migration`).Scan(&rows, &versions); err != nil {
+		t.Fatal(err)
+	}
+	if rows == 0 || rows != versions {
+		t.Fatalf("river_migration holds %d rows of %d versions, want each version once", rows, versions)
+	}
+}
