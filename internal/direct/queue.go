@@ -1,0 +1,418 @@
+// Package direct delivers events to applications' webhook endpoints itself,
+// durably, without Svix: each accepted event becomes a message stored with
+// one River job per matching endpoint in one transaction, and River workers,
+// on any replica sharing the database, make the attempts, sign them with the
+// endpoint's secrets, record each one and retry on the delivery schedule.
+//
+// # Guarantees
+//
+// Send returns only once the message and its jobs are committed, so an event
+// it accepted survives a crash of the process at any moment. Delivery is at
+// least once: a job in progress when its process died is worked again once
+// River rescues it (RescueStuckJobsAfter, Timeout + 30 s). Without failures
+// each message reaches each endpoint once: River hands a job to one worker
+// at a time, and a job whose delivery is already delivered or failed (its
+// process died after recording the attempt, before River completed the job)
+// ends without sending again.
+//
+// # Attempts
+//
+// A job sends the message's body as accepted, with webhook-id the message id
+// (the same on every attempt to every endpoint) and a signature per active
+// secret of the endpoint. The attempt is recorded with the delivery's new
+// state; then delivery.Schedule decides: delivered, retried after a delay
+// (the job is snoozed, which does not spend River's attempts: the count of
+// attempts is the delivery's), the endpoint gone (410: it is disabled) or
+// the message failed for the endpoint (counted as stats.Failed). An attempt
+// cut short by the queue stopping is not counted and is made again at once
+// by the next worker. An endpoint deleted or disabled since the message was
+// accepted is not sent to; its delivery fails with the reason.
+//
+// At most MaxInFlightPerEndpoint attempts to one endpoint run at once in a
+// process; a job finding its endpoint busy is snoozed briefly, freeing its
+// worker, so a slow endpoint cannot hold every worker.
+//
+// River polls the database (every 20 ms): the store's database/sql drivers
+// cannot LISTEN.
+package direct
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/gwook/gwook/internal/delivery"
+	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/stats"
+	"github.com/gwook/gwook/internal/store"
+	"github.com/gwook/gwook/internal/webhook"
+)
+
+// Defaults of Options.
+const (
+	DefaultWorkers                = 100
+	DefaultMaxInFlightPerEndpoint = 10
+)
+
+// queueName is River's queue of delivery jobs.
+const queueName = "gwook_delivery"
+
+// River's settings.
+const (
+	fetchPollInterval = 20 * time.Millisecond
+	fetchCooldown     = 5 * time.Millisecond
+	// jobTimeoutMargin is how much longer than an attempt a job may run:
+	// the reads and writes around the attempt.
+	jobTimeoutMargin = 5 * time.Second
+	// rescueMargin is how much longer than an attempt a job must run
+	// before River takes it for the job of a dead process and works it
+	// again.
+	rescueMargin = 30 * time.Second
+	// maxJobAttempts is River's own bound, reached only by jobs failing
+	// with errors of the database; the schedule bounds the attempts.
+	maxJobAttempts = 1000
+	// completedRetention keeps finished jobs an hour, so that river_job
+	// stays small; the deliveries table keeps their outcome.
+	completedRetention = time.Hour
+	// busySnooze is how long a job finding its endpoint busy waits.
+	busySnooze = 50 * time.Millisecond
+	// recordTimeout bounds recording an attempt already made, which goes
+	// ahead when the job's context ends.
+	recordTimeout = 10 * time.Second
+)
+
+// Options configure a Queue. The zero value gives the defaults.
+type Options struct {
+	// Workers is how many jobs the process works at once; default
+	// DefaultWorkers.
+	Workers int
+	// MaxInFlightPerEndpoint bounds the attempts to one endpoint running
+	// at once in the process; default DefaultMaxInFlightPerEndpoint.
+	MaxInFlightPerEndpoint int
+	// Timeout is the delivery client's timeout (DELIVERY_TIMEOUT), from
+	// which River's job timeout and the time after which it rescues the
+	// job of a dead process are derived; default delivery.DefaultTimeout.
+	Timeout time.Duration
+	// Logger receives River's logs and the queue's; default
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of the webhook timestamps and of the secrets'
+	// expiry; default time.Now.
+	Now func() time.Time
+}
+
+// Result is what Send did with an event.
+type Result struct {
+	// MessageID is the message's id: the webhook-id of its attempts.
+	MessageID string
+	// Endpoints is how many endpoints the message goes to; 0 when none
+	// matched (the message is stored all the same).
+	Endpoints int
+	// Duplicate is true when the application had the event already: no
+	// new message was made, and MessageID and Endpoints are the first's.
+	Duplicate bool
+}
+
+// Queue sends events to endpoints through River jobs in the store's
+// database. Create it with New, start its workers with Start and stop them
+// with Stop; Send works whether the workers run or not.
+type Queue struct {
+	store    *store.Store
+	client   *delivery.Client
+	schedule delivery.Schedule
+	stats    *stats.Recorder
+	logger   *slog.Logger
+	now      func() time.Time
+	river    *river.Client[*sql.Tx]
+	inFlight *endpointLimit
+}
+
+// deliveryArgs are a delivery job's arguments: one message to one
+// endpoint.
+type deliveryArgs struct {
+	MessageID     string `json:"message_id"`
+	EndpointID    string `json:"endpoint_id"`
+	ApplicationID string `json:"application_id"`
+}
+
+func (deliveryArgs) Kind() string { return "gwook_delivery" }
+
+// New returns a Queue on st, making attempts with client and retrying on
+// schedule; failures are counted in rec, which may be nil.
+func New(st *store.Store, client *delivery.Client, schedule delivery.Schedule, rec *stats.Recorder, opts Options) (*Queue, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.MaxInFlightPerEndpoint <= 0 {
+		opts.MaxInFlightPerEndpoint = DefaultMaxInFlightPerEndpoint
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = delivery.DefaultTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	q := &Queue{
+		store:    st,
+		client:   client,
+		schedule: schedule,
+		stats:    rec,
+		logger:   opts.Logger,
+		now:      opts.Now,
+		inFlight: newEndpointLimit(opts.MaxInFlightPerEndpoint),
+	}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &worker{q: q}); err != nil {
+		return nil, fmt.Errorf("direct: %w", err)
+	}
+	rc, err := river.NewClient(st.RiverDriver(), &river.Config{
+		Workers:                     workers,
+		Queues:                      map[string]river.QueueConfig{queueName: {MaxWorkers: opts.Workers}},
+		PollOnly:                    true,
+		FetchPollInterval:           fetchPollInterval,
+		FetchCooldown:               fetchCooldown,
+		JobTimeout:                  opts.Timeout + jobTimeoutMargin,
+		RescueStuckJobsAfter:        opts.Timeout + rescueMargin,
+		MaxAttempts:                 maxJobAttempts,
+		CompletedJobRetentionPeriod: completedRetention,
+		Logger:                      opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("direct: creating the River client: %w", err)
+	}
+	q.river = rc
+	return q, nil
+}
+
+// Start starts the workers. They run until Stop, or until ctx ends.
+func (q *Queue) Start(ctx context.Context) error {
+	if err := q.river.Start(ctx); err != nil {
+		return fmt.Errorf("direct: starting the workers: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching jobs and waits for the attempts in progress to end,
+// as long as ctx allows; then it cancels them, and they are made again by
+// the next worker to start.
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.river.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		err = q.river.StopAndCancel(context.Background())
+	}
+	if err != nil {
+		return fmt.Errorf("direct: stopping the workers: %w", err)
+	}
+	return nil
+}
+
+// Send stores the event n of application appID as a message, with a
+// delivery job for each of the application's endpoints that is enabled and
+// takes n's type, and returns once they are committed. The body sent is
+// n.Raw, which must be set. The same event (by id) of the same application
+// again makes nothing new: the Result is the first message's, Duplicate.
+// An application that does not exist is an error wrapping
+// store.ErrNotFound.
+func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (Result, error) {
+	if len(n.Raw) == 0 {
+		return Result{}, errors.New("direct: the event has no body (Notification.Raw)")
+	}
+	endpoints, err := q.store.MatchingEndpoints(ctx, appID, n.Type)
+	if err != nil {
+		return Result{}, fmt.Errorf("direct: %w", err)
+	}
+	ids := make([]string, len(endpoints))
+	for i, e := range endpoints {
+		ids[i] = e.ID
+	}
+	msg := store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw}
+	stored, err := q.store.EnqueueMessage(ctx, msg, ids, func(tx *sql.Tx) error {
+		if len(ids) == 0 {
+			return nil
+		}
+		params := make([]river.InsertManyParams, len(ids))
+		for i, id := range ids {
+			params[i] = river.InsertManyParams{
+				Args:       deliveryArgs{MessageID: msg.ID, EndpointID: id, ApplicationID: appID},
+				InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts},
+			}
+		}
+		_, err := q.river.InsertManyTx(ctx, tx, params)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) && stored.ID != "" {
+		deliveries, err := q.store.ListDeliveries(ctx, stored.ID)
+		if err != nil {
+			return Result{}, fmt.Errorf("direct: %w", err)
+		}
+		return Result{MessageID: stored.ID, Endpoints: len(deliveries), Duplicate: true}, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("direct: %w", err)
+	}
+	return Result{MessageID: stored.ID, Endpoints: len(ids)}, nil
+}
+
+// worker works delivery jobs: one attempt each time.
+type worker struct {
+	river.WorkerDefaults[deliveryArgs]
+	q *Queue
+}
+
+func (w *worker) Work(ctx context.Context, job *river.Job[deliveryArgs]) error {
+	return w.q.attempt(ctx, job.Args)
+}
+
+// attempt makes one attempt of the delivery a, and returns what River is
+// to do with the job: nil when it is done, a snooze to attempt again later,
+// a cancel when there is nothing more to do, or another error (of the
+// database) to have River retry it.
+func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
+	d, err := q.store.GetDelivery(ctx, a.MessageID, a.EndpointID)
+	if errors.Is(err, store.ErrNotFound) {
+		// The message went with its application.
+		return river.JobCancel(fmt.Errorf("message %s is gone", a.MessageID))
+	}
+	if err != nil {
+		return err
+	}
+	if d.Status != store.DeliveryPending {
+		// Done already, by a process that died before River heard of it.
+		return nil
+	}
+	ep, err := q.store.GetEndpoint(ctx, a.ApplicationID, a.EndpointID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return q.giveUp(ctx, a, "endpoint deleted")
+	case err != nil:
+		return err
+	case ep.Disabled:
+		return q.giveUp(ctx, a, "endpoint disabled")
+	}
+	msg, err := q.store.GetMessage(ctx, a.ApplicationID, a.MessageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("message %s is gone", a.MessageID))
+	}
+	if err != nil {
+		return err
+	}
+
+	if !q.inFlight.acquire(ep.ID) {
+		return river.JobSnooze(busySnooze)
+	}
+	start := q.now()
+	res := q.send(ctx, ep, msg, start)
+	q.inFlight.release(ep.ID)
+	var attemptErr *delivery.AttemptError
+	if errors.As(res.Err, &attemptErr) && attemptErr.Kind == delivery.KindCanceled {
+		// Cut short by the queue stopping: not an attempt.
+		return river.JobSnooze(0)
+	}
+
+	number := d.Attempts + 1
+	verdict, delay := q.schedule.Next(number, res, rand.Float64)
+	status := store.DeliveryPending
+	switch verdict {
+	case delivery.Delivered:
+		status = store.DeliveryDelivered
+	case delivery.Gone, delivery.Failed:
+		status = store.DeliveryFailed
+	}
+	record := store.Attempt{
+		MessageID:      a.MessageID,
+		EndpointID:     a.EndpointID,
+		At:             start,
+		ResponseStatus: res.Status,
+		Duration:       res.Duration,
+		ResponseBody:   res.Body,
+	}
+	if res.Err != nil {
+		record.Error = res.Err.Error()
+	}
+	// The attempt was made: record it even when the job's context ends.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if _, _, err := q.store.RecordAttempt(recordCtx, record, status); err != nil {
+		return err
+	}
+
+	switch verdict {
+	case delivery.Delivered:
+		return nil
+	case delivery.Retry:
+		return river.JobSnooze(delay)
+	case delivery.Gone:
+		if err := q.store.DisableEndpoint(recordCtx, a.ApplicationID, a.EndpointID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			q.logger.Error("direct: disabling an endpoint that answered 410", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID, "error", err)
+		}
+		q.logger.Info("direct: endpoint answered 410 Gone and is disabled", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID)
+		return river.JobCancel(fmt.Errorf("endpoint %s answered 410 Gone", a.EndpointID))
+	default:
+		q.stats.Add(a.ApplicationID, stats.Failed)
+		return river.JobCancel(fmt.Errorf("message %s failed for endpoint %s after %d attempts", a.MessageID, a.EndpointID, number))
+	}
+}
+
+// send signs msg for ep at now and makes the attempt. A secret that cannot
+// sign makes a failed attempt that sent nothing.
+func (q *Queue) send(ctx context.Context, ep store.Endpoint, msg store.Message, now time.Time) delivery.Result {
+	header := make(http.Header, 5)
+	// The client sets its own User-Agent.
+	if err := webhook.Headers(header, "", ep.Secrets(now), msg.ID, now, msg.Body); err != nil {
+		return delivery.Result{Err: fmt.Errorf("signing: %w", err)}
+	}
+	return q.client.Send(ctx, delivery.Request{URL: ep.URL, Body: msg.Body, Header: header})
+}
+
+// giveUp fails the delivery a without an attempt, for reason, and cancels
+// its job.
+func (q *Queue) giveUp(ctx context.Context, a deliveryArgs, reason string) error {
+	if _, err := q.store.GiveUpDelivery(ctx, a.MessageID, a.EndpointID, reason); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return river.JobCancel(fmt.Errorf("message %s not sent to endpoint %s: %s", a.MessageID, a.EndpointID, reason))
+}
+
+// endpointLimit bounds the attempts running at once per endpoint.
+type endpointLimit struct {
+	max     int
+	mu      sync.Mutex
+	running map[string]int
+}
+
+func newEndpointLimit(max int) *endpointLimit {
+	return &endpointLimit{max: max, running: make(map[string]int)}
+}
+
+// acquire takes a slot of the endpoint, or reports false when all are
+// taken.
+func (l *endpointLimit) acquire(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running[id] >= l.max {
+		return false
+	}
+	l.running[id]++
+	return true
+}
+
+func (l *endpointLimit) release(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running[id] <= 1 {
+		delete(l.running, id)
+		return
+	}
+	l.running[id]--
+}
