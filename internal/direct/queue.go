@@ -343,6 +343,13 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 	// The attempt was made: record it even when the job's context ends.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
+	if verdict == delivery.Gone {
+		// Disabled before the delivery is seen to fail.
+		if err := q.store.DisableEndpoint(recordCtx, a.ApplicationID, a.EndpointID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		q.logger.Info("direct: endpoint answered 410 Gone and is disabled", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID)
+	}
 	if _, _, err := q.store.RecordAttempt(recordCtx, record, status); err != nil {
 		return err
 	}
@@ -353,10 +360,6 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 	case delivery.Retry:
 		return river.JobSnooze(delay)
 	case delivery.Gone:
-		if err := q.store.DisableEndpoint(recordCtx, a.ApplicationID, a.EndpointID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			q.logger.Error("direct: disabling an endpoint that answered 410", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID, "error", err)
-		}
-		q.logger.Info("direct: endpoint answered 410 Gone and is disabled", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID)
 		return river.JobCancel(fmt.Errorf("endpoint %s answered 410 Gone", a.EndpointID))
 	default:
 		q.stats.Add(a.ApplicationID, stats.Failed)

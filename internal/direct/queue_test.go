@@ -93,7 +93,7 @@ var testLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Le
 
 // newQueue returns a Queue on st with the schedule, not started, stopped
 // when the test ends.
-func newQueue(t *testing.T, st *store.Store, schedule string, rec *stats.Recorder, opts direct.Options) *direct.Queue {
+func newQueue(t testing.TB, st *store.Store, schedule string, rec *stats.Recorder, opts direct.Options) *direct.Queue {
 	t.Helper()
 	sched, err := delivery.ParseSchedule(schedule)
 	if err != nil {
@@ -113,7 +113,7 @@ func newQueue(t *testing.T, st *store.Store, schedule string, rec *stats.Recorde
 }
 
 // startQueue starts q until the test ends.
-func startQueue(t *testing.T, q *direct.Queue) {
+func startQueue(t testing.TB, q *direct.Queue) {
 	t.Helper()
 	if err := q.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ type receiver struct {
 	requests atomic.Int64
 }
 
-func newReceiver(t *testing.T, secrets []string, statuses ...int) *receiver {
+func newReceiver(t testing.TB, secrets []string, statuses ...int) *receiver {
 	t.Helper()
 	rcv, err := webhook.NewReceiver(secrets, webhook.ReceiverOptions{Keep: true})
 	if err != nil {

@@ -26,13 +26,12 @@ func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {
 	return riversqlite.New(s.write)
 }
 
-// migrateRiver applies the River migrations that the database lacks. On
-// PostgreSQL it holds the migration lock meanwhile, so that replicas starting
-// together apply River's schema once; River applies each version in a
-// transaction of its own (one of them adds an enum value, which a later
-// version uses, so they cannot share one). On SQLite all run in one
-// transaction of the writer, which begins IMMEDIATE: another process
-// migrating at once waits for it, then finds nothing left to do.
+// migrateRiver applies the River migrations that the database lacks, each
+// version in a transaction of its own (one adds an enum value that a later
+// one uses, so they cannot share one). On PostgreSQL it holds the migration
+// lock meanwhile, so that replicas starting together apply River's schema
+// once. SQLite has no such lock; processes opening a new file at once may
+// collide, and openMigrated tries again, as it does for goose's migrations.
 func (s *Store) migrateRiver(ctx context.Context) error {
 	migrator, err := rivermigrate.New(s.RiverDriver(), &rivermigrate.Config{
 		// River logs each migration at info level; keep it quiet.
@@ -41,16 +40,14 @@ func (s *Store) migrateRiver(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: River migrations: %w", err)
 	}
+	migrate := func() error {
+		_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		return err
+	}
 	if s.dialect == Postgres {
-		err = s.underMigrationLock(ctx, func() error {
-			_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
-			return err
-		})
+		err = s.underMigrationLock(ctx, migrate)
 	} else {
-		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			_, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil)
-			return err
-		})
+		err = migrate()
 	}
 	if err != nil {
 		return fmt.Errorf("store: applying River's migrations: %w", err)
