@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runMainEnv, set in a child's environment, makes the test binary run main
@@ -26,8 +28,12 @@ func TestMain(m *testing.M) {
 // env, and returns what it wrote and its exit status.
 func gwook(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append([]string{runMainEnv + "=1"}, env...)
+	// A command that should exit but serves instead is killed after a
+	// minute, and writes no database into the source tree meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append([]string{runMainEnv + "=1", "DATA_DIR=" + t.TempDir()}, env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -101,7 +107,7 @@ func TestExitStatus(t *testing.T) {
 	}{
 		{"version", nil, []string{"version"}, 0, "gwook dev\n", ""},
 		{"--version", nil, []string{"--version"}, 0, "gwook dev\n", ""},
-		{"serve without configuration", nil, nil, 1, "", "SVIX_AUTH_TOKEN"},
+		{"serve with Svix but no token", []string{"DELIVERY_BACKEND=svix"}, nil, 1, "", "SVIX_AUTH_TOKEN is required with DELIVERY_BACKEND=svix"},
 		{"serve with a bad port", []string{"SVIX_AUTH_TOKEN=sk", "PUBSUB_VERIFICATION_TOKEN=t", "HTTP_SERVER_PORT=0"}, []string{"serve"}, 1, "", "HTTP_SERVER_PORT"},
 		{"replay without a subscription", nil, []string{"replay"}, 1, "", "--subscription is required"},
 	} {

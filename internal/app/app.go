@@ -56,6 +56,7 @@ type App struct {
 	store    *store.Store
 	catalog  *catalog.Catalog
 	stats    *stats.Recorder
+	version  string
 	closers  []func()
 	// tokenCheckInterval overrides svixTokenCheckInterval when not 0.
 	tokenCheckInterval time.Duration
@@ -81,7 +82,7 @@ type Options struct {
 // degrades as it would at any other time.) Close releases what it opened.
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (_ *App, err error) {
 	a := &App{cfg: cfg, logger: logger, metrics: telemetry.NewMetrics(opts.Version), tracing: opts.Tracing,
-		tokenCheckInterval: opts.SvixTokenCheckInterval}
+		tokenCheckInterval: opts.SvixTokenCheckInterval, version: opts.Version}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -94,7 +95,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	a.stats = a.startStats()
-	p, checks, err := a.buildPipeline(ctx)
+	p, checks, err := a.buildPipeline(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +196,7 @@ func NewPipeline(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		a.Close()
 		return nil, err
 	}
-	p, _, err := a.buildPipeline(ctx)
+	p, _, err := a.buildPipeline(ctx, false)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -229,8 +230,44 @@ func (a *App) PubSub(ctx context.Context) (*pubsub.Client, error) {
 }
 
 // buildPipeline opens the pipeline's dependencies and returns the /ready
-// checks for them.
-func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.Check, error) {
+// checks for them. work starts the workers of direct delivery (not for
+// the replay command, which only enqueues).
+func (a *App) buildPipeline(ctx context.Context, work bool) (*pipeline.Pipeline, []httpapi.Check, error) {
+	cfg := a.cfg
+	var backend pipeline.Backend
+	var checks []httpapi.Check
+	if cfg.Direct() {
+		q, err := a.startDirect(work)
+		if err != nil {
+			return nil, nil, err
+		}
+		backend = directBackend{q}
+	} else {
+		sender, svixChecks, err := a.startSvix(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		backend, checks = sender, svixChecks
+	}
+	pc := pipeline.Config{
+		Backend:   backend,
+		Filter:    filter.GlobalTypes(cfg.FilterIncludeTypes, cfg.FilterExcludeTypes),
+		AppFilter: a.catalog.Filter,
+		Stats:     a.stats,
+		AppID:     cfg.SvixApplicationID,
+		// Direct delivery has nowhere to send an event of an application
+		// it does not know: such events end as no_application.
+		DropUnknown: cfg.DropUnknownApplications() || cfg.Direct(),
+		Logger:      a.logger,
+		Metrics:     a.metrics,
+		Reporter:    a.reporter,
+	}
+	return a.finishPipeline(ctx, pc, checks)
+}
+
+// startSvix builds the Svix sender, checks its token, and returns the
+// /ready checks of Svix.
+func (a *App) startSvix(ctx context.Context) (*svix.Sender, []httpapi.Check, error) {
 	cfg := a.cfg
 	sender, err := svix.New(svix.Config{
 		Token:            cfg.SvixAuthToken,
@@ -262,21 +299,16 @@ func (a *App) buildPipeline(ctx context.Context) (*pipeline.Pipeline, []httpapi.
 	// topic), so it only degrades readiness: taking every replica out of the
 	// load balancer would turn it into a total outage. A token Svix refuses
 	// is never survived: every event would fail until it is fixed.
-	checks := []httpapi.Check{
+	return sender, []httpapi.Check{
 		{Name: "svix", Check: sender.Ping, Degrades: cfg.DeadLetterEnabled()},
 		tokenCheck,
-	}
-	pc := pipeline.Config{
-		Sender:      sender,
-		Filter:      filter.GlobalTypes(cfg.FilterIncludeTypes, cfg.FilterExcludeTypes),
-		AppFilter:   a.catalog.Filter,
-		Stats:       a.stats,
-		AppID:       cfg.SvixApplicationID,
-		DropUnknown: cfg.DropUnknownApplications(),
-		Logger:      a.logger,
-		Metrics:     a.metrics,
-		Reporter:    a.reporter,
-	}
+	}, nil
+}
+
+// finishPipeline adds duplicate suppression and the dead-letter topic to pc
+// and builds the pipeline.
+func (a *App) finishPipeline(ctx context.Context, pc pipeline.Config, checks []httpapi.Check) (*pipeline.Pipeline, []httpapi.Check, error) {
+	cfg := a.cfg
 	if a.tracing != nil {
 		pc.Tracer = a.tracing.Tracer(telemetry.TracerName)
 	}

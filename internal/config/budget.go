@@ -32,7 +32,8 @@ func (c *Config) RedisCommandBudget() time.Duration {
 
 // SendBudget is the longest an event holds its dedup claim in flight: the
 // claim command, every attempt at Svix (SVIX_RETRY_MAX_ELAPSED, which Svix's
-// sender enforces as a deadline) and the release or commit of the claim.
+// sender enforces as a deadline) or the enqueue of direct delivery
+// (EnqueueTimeout), and the release or commit of the claim.
 // A claim still in flight after it belongs to a holder that is gone, and
 // DEDUP_TTL must be longer.
 func (c *Config) SendBudget() time.Duration {
@@ -51,19 +52,28 @@ func (c *Config) RequestBudget() time.Duration {
 }
 
 // ShutdownBudget is the longest a shutdown takes from SIGTERM: the drain
-// delay, the graceful shutdown of requests in flight, and the last write
-// of the stats held in memory. A pod's terminationGracePeriodSeconds must
+// delay, the graceful shutdown of requests in flight, with direct delivery
+// the webhook attempts in progress, and the last write of the stats held
+// in memory. A pod's terminationGracePeriodSeconds must
 // be longer.
 func (c *Config) ShutdownBudget() time.Duration {
 	return sum(c.shutdownBudgetTerms())
 }
 
+// DeliveryStopTimeout is how long a shutdown waits for the webhook attempts
+// in progress (direct delivery) before it cuts them off; an attempt cut off
+// is made again by the next replica that runs.
+const DeliveryStopTimeout = 5 * time.Second
+
 func (c *Config) shutdownBudgetTerms() []budgetTerm {
-	return []budgetTerm{
+	terms := []budgetTerm{
 		{"HTTP_SERVER_DRAIN_DELAY", c.DrainDelay},
 		{"HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT", c.GracefulShutdownTimeout},
-		{"the last stats write", StatsFlushTimeout},
 	}
+	if c.Direct() {
+		terms = append(terms, budgetTerm{"the webhook attempts in progress", DeliveryStopTimeout})
+	}
+	return append(terms, budgetTerm{"the last stats write", StatsFlushTimeout})
 }
 
 // DescribeShutdownBudget is ShutdownBudget with its terms, for messages.
@@ -75,13 +85,26 @@ type budgetTerm struct {
 	d    time.Duration
 }
 
+// EnqueueTimeout bounds handing one event to Gwook's own delivery: the
+// transaction that stores its message and delivery jobs.
+const EnqueueTimeout = 5 * time.Second
+
+// backendTerm is the handing of one event to the delivery backend: every
+// attempt at Svix, or the enqueue transaction of direct delivery.
+func (c *Config) backendTerm() budgetTerm {
+	if c.Direct() {
+		return budgetTerm{"the enqueue (direct delivery)", EnqueueTimeout}
+	}
+	return budgetTerm{"SVIX_RETRY_MAX_ELAPSED", c.SvixRetryMaxElapsed}
+}
+
 func (c *Config) sendBudgetTerms() []budgetTerm {
 	if !c.DedupEnabled() {
-		return []budgetTerm{{"SVIX_RETRY_MAX_ELAPSED", c.SvixRetryMaxElapsed}}
+		return []budgetTerm{c.backendTerm()}
 	}
 	return []budgetTerm{
 		c.claimTerm(),
-		{"SVIX_RETRY_MAX_ELAPSED", c.SvixRetryMaxElapsed},
+		c.backendTerm(),
 		{"the claim's release", dedup.SettleTimeout},
 	}
 }
@@ -91,7 +114,7 @@ func (c *Config) requestBudgetTerms() []budgetTerm {
 	if c.DedupEnabled() {
 		terms = append(terms, c.claimTerm(), budgetTerm{"DEDUP_WAIT", c.DedupWait})
 	}
-	terms = append(terms, budgetTerm{"SVIX_RETRY_MAX_ELAPSED", c.SvixRetryMaxElapsed})
+	terms = append(terms, c.backendTerm())
 	if c.DedupEnabled() {
 		terms = append(terms, budgetTerm{"the claim's release", dedup.SettleTimeout})
 	}

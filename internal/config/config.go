@@ -17,6 +17,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/gwook/gwook/internal/dedup"
+	"github.com/gwook/gwook/internal/delivery"
 )
 
 // Config is every setting Gwook reads. The env tags are the documented
@@ -81,12 +82,23 @@ type Config struct {
 	UnknownApplication           string `env:"UNKNOWN_APPLICATION, default=forward"`
 	DeliveryAllowPrivateNetworks bool   `env:"DELIVERY_ALLOW_PRIVATE_NETWORKS, default=false"`
 
+	DeliveryBackendName            string        `env:"DELIVERY_BACKEND"`
+	DeliveryTimeout                time.Duration `env:"DELIVERY_TIMEOUT, default=15s"`
+	DeliveryRetrySchedule          string        `env:"DELIVERY_RETRY_SCHEDULE, default=5s,5m,30m,2h,5h,10h,10h"`
+	DeliveryMaxInFlightPerEndpoint int           `env:"DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT, default=10"`
+	DeliveryWorkers                int           `env:"DELIVERY_WORKERS, default=100"`
+
 	StatsFlushInterval time.Duration `env:"STATS_FLUSH_INTERVAL, default=10s"`
 	StatsRetention     time.Duration `env:"STATS_RETENTION, default=720h"`
 
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
 }
+
+// MaxDeliveryTimeout is the longest DELIVERY_TIMEOUT: an attempt cut off
+// by a replica's death is made again within DELIVERY_TIMEOUT plus 30 s,
+// which must stay within a minute.
+const MaxDeliveryTimeout = 30 * time.Second
 
 // MaxDeadLetterBodyBytes is the largest MAX_BODY_BYTES with a dead-letter
 // topic: Pub/Sub's limit of 10,000,000 bytes for a message, less 64 KiB
@@ -147,6 +159,28 @@ func (c *Config) SeparateMetricsPort() bool { return c.MetricsPort != 0 }
 // application is dropped rather than forwarded with its user_id as the Svix
 // application uid.
 func (c *Config) DropUnknownApplications() bool { return c.UnknownApplication == "drop" }
+
+// The delivery backends (DELIVERY_BACKEND).
+const (
+	BackendSvix   = "svix"
+	BackendDirect = "direct"
+)
+
+// DeliveryBackend is the backend events are handed to: DELIVERY_BACKEND,
+// or by default Svix when SVIX_AUTH_TOKEN is set and Gwook's own delivery
+// otherwise.
+func (c *Config) DeliveryBackend() string {
+	switch {
+	case c.DeliveryBackendName != "":
+		return c.DeliveryBackendName
+	case c.SvixAuthToken != "":
+		return BackendSvix
+	}
+	return BackendDirect
+}
+
+// Direct reports whether Gwook delivers webhooks itself.
+func (c *Config) Direct() bool { return c.DeliveryBackend() == BackendDirect }
 
 // DedupEnabled reports whether duplicate suppression is on.
 func (c *Config) DedupEnabled() bool { return c.DedupTTL > 0 }
@@ -285,8 +319,26 @@ func (c *Config) validateServer(p *problems) {
 }
 
 func (c *Config) validateShared(p *problems) {
-	if c.SvixAuthToken == "" {
-		p.add("SVIX_AUTH_TOKEN is required")
+	switch c.DeliveryBackendName {
+	case "", BackendSvix, BackendDirect:
+	default:
+		p.add("DELIVERY_BACKEND must be svix or direct, got %q", c.DeliveryBackendName)
+	}
+	if c.DeliveryBackend() == BackendSvix && c.SvixAuthToken == "" {
+		p.add("SVIX_AUTH_TOKEN is required with DELIVERY_BACKEND=svix")
+	}
+	if _, err := delivery.ParseSchedule(c.DeliveryRetrySchedule); err != nil {
+		p.add("DELIVERY_RETRY_SCHEDULE: %v", err)
+	}
+	if c.DeliveryTimeout <= 0 || c.DeliveryTimeout > MaxDeliveryTimeout {
+		p.add("DELIVERY_TIMEOUT must be above 0 and at most %s (an attempt in progress when a replica dies is made again after DELIVERY_TIMEOUT and 30s), got %s",
+			MaxDeliveryTimeout, c.DeliveryTimeout)
+	}
+	if c.DeliveryMaxInFlightPerEndpoint < 1 {
+		p.add("DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT must be at least 1, got %d", c.DeliveryMaxInFlightPerEndpoint)
+	}
+	if c.DeliveryWorkers < 1 {
+		p.add("DELIVERY_WORKERS must be at least 1, got %d", c.DeliveryWorkers)
 	}
 	if c.SvixServerURL != "" {
 		if u, err := url.Parse(c.SvixServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

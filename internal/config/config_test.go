@@ -53,7 +53,8 @@ func TestDefaults(t *testing.T) {
 		RedisTimeout: 500 * time.Millisecond, DedupTTL: time.Minute, DedupKeyFields: []string{"type", "project", "source"},
 		DedupFailureMode: "open", DedupWait: time.Second, DeadLetterPublishTimeout: 5 * time.Second,
 		SentryEnvironment: "production", SentrySampleRate: 1, DataDir: "./data", UnknownApplication: "forward",
-		StatsFlushInterval: 10 * time.Second, StatsRetention: 30 * 24 * time.Hour,
+		DeliveryTimeout: 15 * time.Second, DeliveryRetrySchedule: "5s,5m,30m,2h,5h,10h,10h", DeliveryMaxInFlightPerEndpoint: 10,
+		DeliveryWorkers: 100, StatsFlushInterval: 10 * time.Second, StatsRetention: 30 * 24 * time.Hour,
 		LogLevel: "info", LogFormat: "json",
 	}
 	// %+v prints every field, and a nil slice like an empty one.
@@ -62,19 +63,29 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-func TestMissingRequiredNamesEverything(t *testing.T) {
-	_, err := loadEnv(map[string]string{})
-	if err == nil {
-		t.Fatal("want an error")
+// TestBackendChoice checks DELIVERY_BACKEND's default: Svix with a Svix
+// token, Gwook's own delivery without one, so that an empty environment
+// starts (API tokens from the database always authenticate producers).
+func TestBackendChoice(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, BackendDirect},
+		{map[string]string{"SVIX_AUTH_TOKEN": "sk"}, BackendSvix},
+		{map[string]string{"SVIX_AUTH_TOKEN": "sk", "DELIVERY_BACKEND": "direct"}, BackendDirect},
+	} {
+		c, err := loadEnv(tc.env)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if got := c.DeliveryBackend(); got != tc.want {
+			t.Errorf("%v: backend %s, want %s", tc.env, got, tc.want)
+		}
 	}
-	msg := err.Error()
-	// API tokens from the database always authenticate producers, so no
-	// other method is required.
-	if !strings.Contains(msg, "SVIX_AUTH_TOKEN") {
-		t.Errorf("error does not name SVIX_AUTH_TOKEN:\n%s", msg)
-	}
-	if n := len(problemsOf(err)); n != 1 {
-		t.Errorf("want exactly one problem listed, got %d:\n%s", n, msg)
+	_, err := loadEnv(map[string]string{"DELIVERY_BACKEND": "svix"})
+	if problems := problemsOf(err); len(problems) != 1 || !strings.Contains(problems[0], "SVIX_AUTH_TOKEN is required with DELIVERY_BACKEND=svix") {
+		t.Errorf("Svix without a token: %v", err)
 	}
 }
 
@@ -132,6 +143,11 @@ func TestInvalidCombinations(t *testing.T) {
 		{"no event size", map[string]string{"MAX_EVENT_BYTES": "0"}, []string{"MAX_EVENT_BYTES must be positive"}},
 		{"body limit below a push of the largest event", map[string]string{"MAX_BODY_BYTES": "1048576"},
 			[]string{"MAX_BODY_BYTES (1048576) must hold a Pub/Sub push envelope of an event of MAX_EVENT_BYTES (1048576): at least 1660248"}},
+		{"unknown backend", map[string]string{"DELIVERY_BACKEND": "sqs"}, []string{`DELIVERY_BACKEND must be svix or direct, got "sqs"`}},
+		{"bad retry schedule", map[string]string{"DELIVERY_RETRY_SCHEDULE": "5s,soon"}, []string{"DELIVERY_RETRY_SCHEDULE: "}},
+		{"delivery timeout too long", map[string]string{"DELIVERY_TIMEOUT": "45s"}, []string{"DELIVERY_TIMEOUT must be above 0 and at most 30s"}},
+		{"no attempt per endpoint", map[string]string{"DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT": "0"}, []string{"DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT must be at least 1"}},
+		{"no delivery worker", map[string]string{"DELIVERY_WORKERS": "0"}, []string{"DELIVERY_WORKERS must be at least 1"}},
 		{"no stats flush interval", map[string]string{"STATS_FLUSH_INTERVAL": "0s"}, []string{"STATS_FLUSH_INTERVAL must be positive"}},
 		{"stats kept less than a day", map[string]string{"STATS_RETENTION": "12h"},
 			[]string{"STATS_RETENTION must be between 24h0m0s and 9600h0m0s"}},
@@ -170,6 +186,7 @@ func TestBudgets(t *testing.T) {
 			600 * time.Millisecond, 9600 * time.Millisecond, 10600 * time.Millisecond},
 		{"no dedup, dead-letter topic", with(redis, dlq, map[string]string{"DEDUP_TTL": "0"}), 3 * time.Second, 8 * time.Second, 13 * time.Second},
 		{"longer dedup wait", with(map[string]string{"DEDUP_WAIT": "4s"}), 0, 9 * time.Second, 13 * time.Second},
+		{"direct delivery", with(map[string]string{"DELIVERY_BACKEND": "direct"}), 0, 6 * time.Second, 7 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := loadEnv(tc.env)
@@ -185,7 +202,11 @@ func TestBudgets(t *testing.T) {
 			if got := c.RequestBudget(); got != tc.request {
 				t.Errorf("RequestBudget() = %s, want %s", got, tc.request)
 			}
-			if got, want := c.ShutdownBudget(), c.DrainDelay+c.GracefulShutdownTimeout+StatsFlushTimeout; got != want {
+			want := c.DrainDelay + c.GracefulShutdownTimeout + StatsFlushTimeout
+			if c.Direct() {
+				want += DeliveryStopTimeout
+			}
+			if got := c.ShutdownBudget(); got != want {
 				t.Errorf("ShutdownBudget() = %s, want %s", got, want)
 			}
 			// The write timeout also covers reading the body, which the
@@ -274,7 +295,7 @@ func TestReplayNeedsNoAuthMethod(t *testing.T) {
 	if _, err := LoadReplay(context.Background(), envconfig.MapLookuper(map[string]string{"SVIX_AUTH_TOKEN": "sk"})); err != nil {
 		t.Errorf("replay: %v", err)
 	}
-	_, err := LoadReplay(context.Background(), envconfig.MapLookuper(map[string]string{}))
+	_, err := LoadReplay(context.Background(), envconfig.MapLookuper(map[string]string{"DELIVERY_BACKEND": "svix"}))
 	if err == nil || !strings.Contains(err.Error(), "SVIX_AUTH_TOKEN") || strings.Contains(err.Error(), "AUTH_USERNAME") {
 		t.Errorf("replay without Svix token: %v", err)
 	}

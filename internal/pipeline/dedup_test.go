@@ -57,7 +57,7 @@ func newPipeline(t *testing.T, svx *svixserver.Server, store dedup.Deduper, wait
 // newPipelineWithLease is newPipeline with the claims' lease given.
 func newPipelineWithLease(t *testing.T, svx *svixserver.Server, store dedup.Deduper, wait, lease time.Duration) *pipeline.Pipeline {
 	t.Helper()
-	return pipeline.New(pipeline.Config{Sender: testSender(t, svx), Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
+	return pipeline.New(pipeline.Config{Backend: testSender(t, svx), Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
 		Store: store, TTL: time.Minute, Lease: lease, Wait: wait, KeyFields: dedup.DefaultKeyFields,
 	}})
 }
@@ -330,7 +330,7 @@ func TestStoreErrorIsNeverADuplicate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := pipeline.New(pipeline.Config{Sender: sender, Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
+			p := pipeline.New(pipeline.Config{Backend: sender, Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
 				Store: store, TTL: time.Minute, Lease: testLease, Wait: time.Minute, KeyFields: dedup.DefaultKeyFields, FailOpen: tc.failOpen,
 			}})
 			event := sameKey("usr_1")

@@ -75,7 +75,7 @@ func TestFiltersAndStats(t *testing.T) {
 	}
 	known := map[string]bool{"app_filtered": true, "app_open": true}
 	p := pipeline.New(pipeline.Config{
-		Sender:       sender,
+		Backend:      sender,
 		Filter:       filter.GlobalTypes(nil, []string{"internal.*"}),
 		AppFilter:    func(id string) *filter.Filter { return filters[id] },
 		Applications: func(id string) bool { return known[id] },

@@ -100,9 +100,17 @@ type Dedup struct {
 	FailOpen bool
 }
 
+// Backend takes an event for delivery to the application appID: the Svix
+// sender, or Gwook's own delivery queue. Its Result's Outcome says what
+// became of the event; Delivered means accepted for delivery (by Svix, or
+// durably queued).
+type Backend interface {
+	Send(ctx context.Context, appID string, n *event.Notification) svix.Result
+}
+
 // Config is what a Pipeline is built from.
 type Config struct {
-	Sender *svix.Sender
+	Backend Backend
 	// Filter is the global type filter (FILTER_INCLUDE_TYPES and
 	// FILTER_EXCLUDE_TYPES), applied to every event first.
 	Filter filter.Types
@@ -267,7 +275,7 @@ func (p *Pipeline) process(ctx context.Context, m *Message) Result {
 		res.AppID = appID
 		return *res
 	}
-	sent := p.cfg.Sender.Send(ctx, appID, &m.Event)
+	sent := p.cfg.Backend.Send(ctx, appID, &m.Event)
 	r := Result{Outcome: outcomeOf(sent.Outcome), AppID: appID, Svix: sent, Err: sent.Err}
 	if claim.Status == dedup.Claimed {
 		p.settle(ctx, claim, r.Outcome)

@@ -120,6 +120,18 @@
 // rows, each table with its own cut-off, so that days can be kept longer;
 // TopFiltered ranks applications by events filtered. Stats are not changes.
 //
+// # Direct delivery
+//
+// With Gwook's own delivery, each accepted event is a message (unique per
+// application and event id) with a delivery row per endpoint it goes to,
+// and each delivery's attempts are recorded. EnqueueMessage writes the
+// message and its deliveries and runs the caller's enqueue function in the
+// same transaction, where River inserts its jobs: River's own tables live
+// in the same database, created by its migrations (package rivermigrate)
+// right after Gwook's, under the same advisory lock on PostgreSQL.
+// RiverDriver gives River the store's connections: database/sql over the
+// pgx pool on PostgreSQL, and the single writer connection on SQLite.
+//
 // # Changes
 //
 // Every create, update and delete of a token, application, endpoint or
