@@ -359,3 +359,37 @@ func (s *Store) DisableEndpoint(ctx context.Context, appID, id string) error {
 	}
 	return nil
 }
+
+// RequeueDeliveries sets the message's deliveries to each of endpointIDs
+// back to pending, then calls enqueue with the transaction, to insert their
+// jobs in it, and commits: the deliveries are pending again only with their
+// jobs. Attempts and last errors are kept. It returns ErrNotFound, and
+// changes nothing, when the message has no delivery to one of endpointIDs.
+func (s *Store) RequeueDeliveries(ctx context.Context, messageID string, endpointIDs []string, enqueue func(tx *sql.Tx) error) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		now := s.timeArg(s.now())
+		for _, ep := range endpointIDs {
+			res, err := tx.ExecContext(ctx,
+				`UPDATE deliveries SET status = $1, updated_at = $2 WHERE message_id = $3 AND endpoint_id = $4`,
+				string(DeliveryPending), now, messageID, ep)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				return ErrNotFound
+			}
+		}
+		if enqueue != nil {
+			if err := enqueue(tx); err != nil {
+				return fmt.Errorf("enqueueing the deliveries: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return dbError("requeueing deliveries", err)
+	}
+	return nil
+}

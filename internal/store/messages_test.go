@@ -35,6 +35,7 @@ func runMessages(t *testing.T, open opener) {
 		{"EnqueueConcurrentDuplicates", testEnqueueConcurrentDuplicates},
 		{"RecordAttempt", testRecordAttempt},
 		{"GiveUpDelivery", testGiveUpDelivery},
+		{"RequeueDeliveries", testRequeueDeliveries},
 		{"PaginateMessagesAndAttempts", testPaginateMessagesAndAttempts},
 		{"DisableEndpoint", testDisableEndpoint},
 		{"MessagesCascade", testMessagesCascade},
@@ -267,6 +268,49 @@ func testGiveUpDelivery(t *testing.T, s *store.Store) {
 	}
 	_, err = s.GiveUpDelivery(ctx, m.ID, "ep_2", "x")
 	wantErr(t, err, store.ErrNotFound, "giving up no delivery")
+}
+
+func testRequeueDeliveries(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, []string{"ep_1", "ep_2"}, nil)
+	mustNot(t, err, "enqueueing")
+	_, err = s.GiveUpDelivery(ctx, m.ID, "ep_1", "endpoint disabled")
+	mustNot(t, err, "giving up")
+	_, _, err = s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: "ep_2", At: time.Now(), ResponseStatus: 500, Error: "500"}, store.DeliveryFailed)
+	mustNot(t, err, "recording an attempt")
+
+	// A failing enqueue leaves the deliveries as they were.
+	boom := errors.New("boom")
+	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_1", "ep_2"}, func(*sql.Tx) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("requeueing with a failing enqueue: %v, want boom", err)
+	}
+	// So does an endpoint the message was not for.
+	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_2", "ep_3"}, nil)
+	wantErr(t, err, store.ErrNotFound, "requeueing to an endpoint without a delivery")
+	for _, ep := range []string{"ep_1", "ep_2"} {
+		d, err := s.GetDelivery(ctx, m.ID, ep)
+		mustNot(t, err, "reading a delivery")
+		if d.Status != store.DeliveryFailed {
+			t.Fatalf("delivery to %s is %s after failed requeues, want failed", ep, d.Status)
+		}
+	}
+
+	called := false
+	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_2"}, func(*sql.Tx) error { called = true; return nil })
+	mustNot(t, err, "requeueing")
+	if !called {
+		t.Fatal("enqueue was not called")
+	}
+	d, err := s.GetDelivery(ctx, m.ID, "ep_2")
+	mustNot(t, err, "reading a delivery")
+	if d.Status != store.DeliveryPending || d.Attempts != 1 || d.LastError != "500" {
+		t.Fatalf("requeued delivery %+v, want pending with its attempt and last error kept", d)
+	}
+	if d, _ := s.GetDelivery(ctx, m.ID, "ep_1"); d.Status != store.DeliveryFailed {
+		t.Fatalf("the other delivery became %s", d.Status)
+	}
 }
 
 func testPaginateMessagesAndAttempts(t *testing.T, s *store.Store) {
