@@ -241,14 +241,7 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 		if len(ids) == 0 {
 			return nil
 		}
-		params := make([]river.InsertManyParams, len(ids))
-		for i, id := range ids {
-			params[i] = river.InsertManyParams{
-				Args:       deliveryArgs{MessageID: msg.ID, EndpointID: id, ApplicationID: appID},
-				InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts},
-			}
-		}
-		_, err := q.river.InsertManyTx(ctx, tx, params)
+		_, err := q.river.InsertManyTx(ctx, tx, q.jobs(appID, msg.ID, ids))
 		return err
 	})
 	if errors.Is(err, store.ErrConflict) && stored.ID != "" {
@@ -262,6 +255,95 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 		return Result{}, fmt.Errorf("direct: %w", err)
 	}
 	return Result{MessageID: stored.ID, Endpoints: len(ids)}, nil
+}
+
+// Errors of Resend, beside store.ErrNotFound for a message that does not
+// exist.
+var (
+	// ErrNoDelivery: the message was not for the endpoint, or, without
+	// one, was for no endpoint at all.
+	ErrNoDelivery = errors.New("the message was not for the endpoint")
+	// ErrEndpointDisabled: the endpoint is disabled, so nothing is sent
+	// to it.
+	ErrEndpointDisabled = errors.New("the endpoint is disabled")
+	// ErrEndpointDeleted: the endpoint was deleted since the message was
+	// sent to it.
+	ErrEndpointDeleted = errors.New("the endpoint was deleted")
+)
+
+// Resend sends the message messageID of application appID again: its
+// delivery to endpointID, or, for "", each of its deliveries to an enabled
+// endpoint, is set back to pending with a new job, whatever its status,
+// and returns once they are committed. The attempts are the same message
+// (the same webhook-id and body), signed anew. A delivery that failed gets
+// one more attempt (its count of attempts, which the schedule bounds, is
+// kept); one still pending is attempted now besides its scheduled retry,
+// and the attempts of both still count towards the schedule.
+//
+// It returns an error wrapping store.ErrNotFound for a message the
+// application does not have, ErrNoDelivery for an endpoint the message was
+// not for, and ErrEndpointDisabled or ErrEndpointDeleted for an endpoint
+// that may not be sent to; without endpointID, those two only when no
+// endpoint of the message may be sent to.
+func (q *Queue) Resend(ctx context.Context, appID, messageID, endpointID string) error {
+	if _, err := q.store.GetMessage(ctx, appID, messageID); err != nil {
+		return fmt.Errorf("direct: %w", err)
+	}
+	deliveries, err := q.store.ListDeliveries(ctx, messageID)
+	if err != nil {
+		return fmt.Errorf("direct: %w", err)
+	}
+	var candidates []string
+	for _, d := range deliveries {
+		if endpointID == "" || d.EndpointID == endpointID {
+			candidates = append(candidates, d.EndpointID)
+		}
+	}
+	if len(candidates) == 0 {
+		if endpointID == "" {
+			return fmt.Errorf("direct: message %s went to no endpoint: %w", messageID, ErrNoDelivery)
+		}
+		return fmt.Errorf("direct: message %s, endpoint %s: %w", messageID, endpointID, ErrNoDelivery)
+	}
+	var targets []string
+	var refused error
+	for _, id := range candidates {
+		ep, err := q.store.GetEndpoint(ctx, appID, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			refused = fmt.Errorf("direct: endpoint %s: %w", id, ErrEndpointDeleted)
+		case err != nil:
+			return fmt.Errorf("direct: %w", err)
+		case ep.Disabled:
+			refused = fmt.Errorf("direct: endpoint %s: %w", id, ErrEndpointDisabled)
+		default:
+			targets = append(targets, id)
+		}
+	}
+	if len(targets) == 0 {
+		return refused
+	}
+	err = q.store.RequeueDeliveries(ctx, messageID, targets, func(tx *sql.Tx) error {
+		_, err := q.river.InsertManyTx(ctx, tx, q.jobs(appID, messageID, targets))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("direct: %w", err)
+	}
+	return nil
+}
+
+// jobs are the insert parameters of the delivery jobs of the message to
+// each of endpointIDs.
+func (q *Queue) jobs(appID, messageID string, endpointIDs []string) []river.InsertManyParams {
+	params := make([]river.InsertManyParams, len(endpointIDs))
+	for i, id := range endpointIDs {
+		params[i] = river.InsertManyParams{
+			Args:       deliveryArgs{MessageID: messageID, EndpointID: id, ApplicationID: appID},
+			InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts},
+		}
+	}
+	return params
 }
 
 // worker works delivery jobs: one attempt each time.
