@@ -1,6 +1,7 @@
 // Package api serves Gwook's management API under /api/v1: API tokens,
-// applications (one per customer), their webhook endpoints and filters, and
-// per-application stats, on the database of package store. The wire contract is API.md; Huma v2 on chi
+// applications (one per customer), their webhook endpoints and filters,
+// per-application stats, and, under direct delivery, the messages sent to
+// each application (listed, inspected with their attempts, and resent), on the database of package store. The wire contract is API.md; Huma v2 on chi
 // generates the OpenAPI 3.1 document (GET /openapi.json, rendered at
 // GET /docs) from the Go types and validates every request against it.
 //
@@ -59,6 +60,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gwook/gwook/internal/catalog"
+	"github.com/gwook/gwook/internal/direct"
 	"github.com/gwook/gwook/internal/httpapi"
 	"github.com/gwook/gwook/internal/netguard"
 	"github.com/gwook/gwook/internal/pipeline"
@@ -83,6 +85,9 @@ type Deps struct {
 	Pipeline *pipeline.Pipeline
 	// Svix, when set, mirrors applications and endpoints to Svix.
 	Svix *svix.Sender
+	// Messages, set under direct delivery, resends messages; without it
+	// the messages operations answer 404.
+	Messages *direct.Queue
 	// URLs checks endpoint URLs.
 	URLs    netguard.Policy
 	Logger  *slog.Logger
@@ -120,6 +125,7 @@ func New(r chi.Router, d Deps) huma.API {
 	s.registerEndpoints()
 	s.registerFilters()
 	s.registerStats()
+	s.registerMessages()
 	return s.api
 }
 

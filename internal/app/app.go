@@ -24,6 +24,7 @@ import (
 	"github.com/gwook/gwook/internal/config"
 	"github.com/gwook/gwook/internal/deadletter"
 	"github.com/gwook/gwook/internal/dedup"
+	"github.com/gwook/gwook/internal/direct"
 	"github.com/gwook/gwook/internal/filter"
 	"github.com/gwook/gwook/internal/httpapi"
 	"github.com/gwook/gwook/internal/netguard"
@@ -53,11 +54,13 @@ type App struct {
 	tracing  trace.TracerProvider
 	reporter *telemetry.Reporter
 	sender   *svix.Sender
-	store    *store.Store
-	catalog  *catalog.Catalog
-	stats    *stats.Recorder
-	version  string
-	closers  []func()
+	// direct is the queue of direct delivery; nil under Svix.
+	direct  *direct.Queue
+	store   *store.Store
+	catalog *catalog.Catalog
+	stats   *stats.Recorder
+	version string
+	closers []func()
 	// tokenCheckInterval overrides svixTokenCheckInterval when not 0.
 	tokenCheckInterval time.Duration
 }
@@ -136,6 +139,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 			Catalog:  a.catalog,
 			Pipeline: p,
 			Svix:     a.sender,
+			Messages: a.direct,
 			URLs:     netguard.Policy{AllowPrivate: cfg.DeliveryAllowPrivateNetworks},
 			Logger:   logger,
 			Metrics:  a.metrics,
@@ -241,6 +245,7 @@ func (a *App) buildPipeline(ctx context.Context, work bool) (*pipeline.Pipeline,
 		if err != nil {
 			return nil, nil, err
 		}
+		a.direct = q
 		backend = directBackend{q}
 	} else {
 		sender, svixChecks, err := a.startSvix(ctx)
