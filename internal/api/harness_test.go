@@ -16,6 +16,7 @@ import (
 
 	"github.com/gwook/gwook/internal/api"
 	"github.com/gwook/gwook/internal/catalog"
+	"github.com/gwook/gwook/internal/direct"
 	"github.com/gwook/gwook/internal/filter"
 	"github.com/gwook/gwook/internal/netguard"
 	"github.com/gwook/gwook/internal/pipeline"
@@ -75,6 +76,9 @@ type harnessOptions struct {
 	allowPrivate bool
 	// globalTypes is the global type filter (FILTER_*).
 	globalTypes filter.Types
+	// queue, when set, is the queue of direct delivery, which the
+	// messages operations read and resend through.
+	queue *direct.Queue
 }
 
 func newHarness(t testing.TB, st *store.Store, opts harnessOptions) *harness {
@@ -89,7 +93,8 @@ func newHarness(t testing.TB, st *store.Store, opts harnessOptions) *harness {
 	t.Cleanup(cat.Close)
 	h := &harness{t: t, store: st, catalog: cat}
 	p := pipeline.New(pipeline.Config{Filter: opts.globalTypes, AppFilter: cat.Filter, Applications: cat.HasApplication, Logger: logger})
-	deps := api.Deps{Store: st, Catalog: cat, Pipeline: p, URLs: netguard.Policy{AllowPrivate: opts.allowPrivate}, Logger: logger, Version: "test"}
+	deps := api.Deps{Store: st, Catalog: cat, Pipeline: p, URLs: netguard.Policy{AllowPrivate: opts.allowPrivate}, Logger: logger, Version: "test",
+		Messages: opts.queue}
 	if opts.svix {
 		h.svix = svixserver.New(t)
 		url := h.svix.URL()
