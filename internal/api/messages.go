@@ -202,6 +202,8 @@ func (s *server) message(ctx context.Context, appID, id string) (*messageOutput,
 // resendError answers an error of direct.Queue.Resend.
 func (s *server) resendError(ctx context.Context, err error, messageID, endpointID string) error {
 	switch {
+	case errors.Is(err, direct.ErrPending), errors.Is(err, store.ErrConflict):
+		return newProblem(ctx, http.StatusConflict, "message "+quote(messageID)+" is still being delivered: it is attempted on its schedule; resend it once it is delivered or failed")
 	case errors.Is(err, store.ErrNotFound):
 		return s.storeError(ctx, err, "message", messageID)
 	case errors.Is(err, direct.ErrNoDelivery) && endpointID == "":

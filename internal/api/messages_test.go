@@ -152,6 +152,9 @@ func TestMessages(t *testing.T) {
 			t.Fatalf("list %v", page)
 		}
 
+		// A pending delivery is attempted on its schedule: no resend.
+		h.must(http.StatusConflict, h.admin, http.MethodPost, base+"/"+msgOK+"/resend", nil)
+
 		if err := q.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +232,9 @@ func TestMessages(t *testing.T) {
 
 		// Resending to one endpoint of two.
 		msgBoth := sendEvent(t, q, "app_1", "ev-both", "both")
-		waitFor(t, "delivered to both", func() bool { return ok.ids()[msgBoth] == 1 && failing.ids()[msgBoth] == 1 })
+		waitFor(t, "delivered to both", func() bool {
+			return h.must(http.StatusOK, h.admin, http.MethodGet, base+"/"+msgBoth, nil).json(t)["status"] == "delivered"
+		})
 		h.must(http.StatusAccepted, h.admin, http.MethodPost, base+"/"+msgBoth+"/resend", map[string]any{"endpoint_id": epFail})
 		waitFor(t, "resent to one endpoint", func() bool { return failing.ids()[msgBoth] == 2 })
 		waitFor(t, "the resend recorded", func() bool {

@@ -269,6 +269,9 @@ var (
 	// ErrEndpointDeleted: the endpoint was deleted since the message was
 	// sent to it.
 	ErrEndpointDeleted = errors.New("the endpoint was deleted")
+	// ErrPending: the delivery is still pending, attempted on its
+	// schedule; resending it then could race with an attempt in progress.
+	ErrPending = errors.New("the delivery is still pending")
 )
 
 // Resend sends the message messageID of application appID again: its
@@ -294,13 +297,23 @@ func (q *Queue) Resend(ctx context.Context, appID, messageID, endpointID string)
 		return fmt.Errorf("direct: %w", err)
 	}
 	var candidates []string
+	pending := false
 	for _, d := range deliveries {
-		if endpointID == "" || d.EndpointID == endpointID {
-			candidates = append(candidates, d.EndpointID)
+		if endpointID != "" && d.EndpointID != endpointID {
+			continue
 		}
+		if d.Status == store.DeliveryPending {
+			// Attempted on its schedule anyway; see ErrPending.
+			pending = true
+			continue
+		}
+		candidates = append(candidates, d.EndpointID)
 	}
 	if len(candidates) == 0 {
-		if endpointID == "" {
+		switch {
+		case pending:
+			return fmt.Errorf("direct: message %s: %w", messageID, ErrPending)
+		case endpointID == "":
 			return fmt.Errorf("direct: message %s went to no endpoint: %w", messageID, ErrNoDelivery)
 		}
 		return fmt.Errorf("direct: message %s, endpoint %s: %w", messageID, endpointID, ErrNoDelivery)

@@ -369,16 +369,26 @@ func (s *Store) RequeueDeliveries(ctx context.Context, messageID string, endpoin
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.timeArg(s.now())
 		for _, ep := range endpointIDs {
+			// Only a delivery that is over is set back: one still pending
+			// may be in an attempt whose record would then overwrite the
+			// requeue, and the new job would find nothing to do.
 			res, err := tx.ExecContext(ctx,
-				`UPDATE deliveries SET status = $1, updated_at = $2 WHERE message_id = $3 AND endpoint_id = $4`,
+				`UPDATE deliveries SET status = $1, updated_at = $2 WHERE message_id = $3 AND endpoint_id = $4 AND status <> $1`,
 				string(DeliveryPending), now, messageID, ep)
 			if err != nil {
 				return err
 			}
-			if n, err := res.RowsAffected(); err != nil {
+			n, err := res.RowsAffected()
+			if err != nil {
 				return err
-			} else if n == 0 {
-				return ErrNotFound
+			}
+			if n == 0 {
+				var exists int
+				err := tx.QueryRowContext(ctx, `SELECT 1 FROM deliveries WHERE message_id = $1 AND endpoint_id = $2`, messageID, ep).Scan(&exists)
+				if err == nil {
+					return fmt.Errorf("%w: the delivery to %s is still pending", ErrConflict, ep)
+				}
+				return err // sql.ErrNoRows: ErrNotFound
 			}
 		}
 		if enqueue != nil {

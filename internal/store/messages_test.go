@@ -311,6 +311,10 @@ func testRequeueDeliveries(t *testing.T, s *store.Store) {
 	if d, _ := s.GetDelivery(ctx, m.ID, "ep_1"); d.Status != store.DeliveryFailed {
 		t.Fatalf("the other delivery became %s", d.Status)
 	}
+	// A delivery still pending is not set back: an attempt in progress
+	// would overwrite it.
+	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_2"}, func(*sql.Tx) error { t.Fatal("enqueue called for a pending delivery"); return nil })
+	wantErr(t, err, store.ErrConflict, "requeueing a pending delivery")
 }
 
 func testPaginateMessagesAndAttempts(t *testing.T, s *store.Store) {
