@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -407,13 +408,7 @@ func bucketsOf(want map[minuteKey]store.StatsCounts, app string) []statsBucket {
 			out = append(out, statsBucket{Start: k.minute, Counts: countsOf(c)})
 		}
 	}
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j].Start.Before(out[i].Start) {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
+	slices.SortFunc(out, func(a, b statsBucket) int { return a.Start.Compare(b.Start) })
 	return out
 }
 
