@@ -64,7 +64,10 @@ type harness struct {
 	store   *store.Store
 	catalog *catalog.Catalog
 	svix    *svixserver.Server // nil without the Svix mirror
-	admin   string
+	// queue is the queue of direct delivery, not started; nil without
+	// harnessOptions.direct.
+	queue *direct.Queue
+	admin string
 }
 
 type harnessOptions struct {
@@ -76,9 +79,9 @@ type harnessOptions struct {
 	allowPrivate bool
 	// globalTypes is the global type filter (FILTER_*).
 	globalTypes filter.Types
-	// queue, when set, is the queue of direct delivery, which the
+	// direct makes a queue of direct delivery (harness.queue), which the
 	// messages operations read and resend through.
-	queue *direct.Queue
+	direct bool
 }
 
 func newHarness(t testing.TB, st *store.Store, opts harnessOptions) *harness {
@@ -93,8 +96,11 @@ func newHarness(t testing.TB, st *store.Store, opts harnessOptions) *harness {
 	t.Cleanup(cat.Close)
 	h := &harness{t: t, store: st, catalog: cat}
 	p := pipeline.New(pipeline.Config{Filter: opts.globalTypes, AppFilter: cat.Filter, Applications: cat.HasApplication, Logger: logger})
-	deps := api.Deps{Store: st, Catalog: cat, Pipeline: p, URLs: netguard.Policy{AllowPrivate: opts.allowPrivate}, Logger: logger, Version: "test",
-		Messages: opts.queue}
+	deps := api.Deps{Store: st, Catalog: cat, Pipeline: p, URLs: netguard.Policy{AllowPrivate: opts.allowPrivate}, Logger: logger, Version: "test"}
+	if opts.direct {
+		h.queue = newDirectQueue(t, st, cat)
+		deps.Messages = h.queue
+	}
 	if opts.svix {
 		h.svix = svixserver.New(t)
 		url := h.svix.URL()

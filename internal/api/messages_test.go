@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gwook/gwook/internal/catalog"
 	"github.com/gwook/gwook/internal/delivery"
 	"github.com/gwook/gwook/internal/direct"
 	"github.com/gwook/gwook/internal/event"
@@ -23,9 +24,10 @@ import (
 // deliveryWait bounds every wait for direct delivery.
 const deliveryWait = 30 * time.Second
 
-// newDirectQueue returns a direct delivery queue on st retrying after 10
-// and 20 ms (three attempts), not started, stopped when the test ends.
-func newDirectQueue(t *testing.T, st *store.Store) *direct.Queue {
+// newDirectQueue returns a direct delivery queue on st and its catalog cat,
+// retrying after 10 and 20 ms (three attempts), not started, stopped when
+// the test ends.
+func newDirectQueue(t testing.TB, st *store.Store, cat *catalog.Catalog) *direct.Queue {
 	t.Helper()
 	sched, err := delivery.ParseSchedule("10ms,20ms")
 	if err != nil {
@@ -33,7 +35,7 @@ func newDirectQueue(t *testing.T, st *store.Store) *direct.Queue {
 	}
 	client := delivery.NewClient(delivery.ClientOptions{Timeout: 5 * time.Second, URLs: netguard.Policy{AllowPrivate: true}})
 	t.Cleanup(client.CloseIdleConnections)
-	q, err := direct.New(st, client, sched, nil, direct.Options{Timeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	q, err := direct.New(st, cat, client, sched, nil, direct.Options{Timeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +123,8 @@ func statuses(t *testing.T, page map[string]any) []string {
 
 func TestMessages(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, st *store.Store) {
-		q := newDirectQueue(t, st)
-		h := newHarness(t, st, harnessOptions{allowPrivate: true, queue: q})
+		h := newHarness(t, st, harnessOptions{allowPrivate: true, direct: true})
+		q := h.queue
 		h.createApp("app_1")
 		h.createApp("app_2")
 		secretOK, secretFail := store.NewEndpointSecret(), store.NewEndpointSecret()

@@ -50,7 +50,7 @@ func (a *App) startDirect(work bool) (*direct.Queue, error) {
 		URLs:      netguard.Policy{AllowPrivate: cfg.DeliveryAllowPrivateNetworks},
 		UserAgent: webhook.UserAgent(a.version),
 	})
-	q, err := direct.New(a.store, client, schedule, a.stats, direct.Options{
+	q, err := direct.New(a.store, a.catalog, client, schedule, a.stats, direct.Options{
 		Workers:                cfg.DeliveryWorkers,
 		MaxInFlightPerEndpoint: cfg.DeliveryMaxInFlightPerEndpoint,
 		Timeout:                cfg.DeliveryTimeout,

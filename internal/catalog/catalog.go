@@ -53,7 +53,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Catalog is one replica's in-memory view of every token and application.
+// Catalog is one replica's in-memory view of every token, application,
+// filter and endpoint.
 // Create it with New, fill it with Start, stop it with Close. It is safe for
 // concurrent use.
 type Catalog struct {
@@ -69,6 +70,10 @@ type Catalog struct {
 	apps      map[string]struct{}
 	// filters maps an application id to its compiled filter.
 	filters map[string]*filter.Filter
+	// endpoints maps an application id to its endpoints, oldest first.
+	// A slice is never changed once stored: a change stores a new one, so
+	// that Endpoints can hand it out without copying.
+	endpoints map[string][]store.Endpoint
 
 	// pollLock (capacity one) is held while the snapshot is loaded or
 	// changes are polled, so that polls apply in order; a channel rather
@@ -117,6 +122,7 @@ func New(st *store.Store, opts Options) *Catalog {
 		tokenKeys: map[string]string{},
 		apps:      map[string]struct{}{},
 		filters:   map[string]*filter.Filter{},
+		endpoints: map[string][]store.Endpoint{},
 		pollLock:  make(chan struct{}, 1),
 		used:      map[string]time.Time{},
 		done:      make(chan struct{}),
@@ -243,6 +249,30 @@ func (c *Catalog) Filter(appID string) *filter.Filter {
 	return f
 }
 
+// Endpoints returns the endpoints of the application with the given id,
+// oldest first, without a database query; none when it has none or does not
+// exist. The slice is shared: the caller must not change it.
+func (c *Catalog) Endpoints(appID string) []store.Endpoint {
+	c.mu.RLock()
+	eps := c.endpoints[appID]
+	c.mu.RUnlock()
+	return eps
+}
+
+// Endpoint returns the endpoint with the given id of the given application,
+// without a database query, and whether there is one. Its slices are
+// shared: the caller must not change them.
+func (c *Catalog) Endpoint(appID, id string) (store.Endpoint, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, e := range c.endpoints[appID] {
+		if e.ID == id {
+			return e, true
+		}
+	}
+	return store.Endpoint{}, false
+}
+
 // compile compiles the stored filter f, logging one that no longer compiles.
 func (c *Catalog) compile(f store.Filter) *filter.Filter {
 	compiled, err := filter.Compile(filter.Spec{IncludeTypes: f.IncludeTypes, ExcludeTypes: f.ExcludeTypes, Expression: f.Expression})
@@ -365,6 +395,7 @@ func (c *Catalog) apply(ctx context.Context, ch store.Change) error {
 			// a change later than this one.
 			delete(c.apps, ch.ID)
 			delete(c.filters, ch.ID)
+			delete(c.endpoints, ch.ID)
 			for key, t := range c.tokens {
 				if t.ApplicationID == ch.ID {
 					delete(c.tokens, key)
@@ -391,9 +422,33 @@ func (c *Catalog) apply(ctx context.Context, ch store.Change) error {
 		} else {
 			c.filters[ch.ID] = compiled
 		}
+	case store.KindEndpoint:
+		e, err := c.st.GetEndpoint(ctx, ch.ApplicationID, ch.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		eps := slices.DeleteFunc(slices.Clone(c.endpoints[ch.ApplicationID]), func(old store.Endpoint) bool { return old.ID == ch.ID })
+		if err == nil {
+			eps = append(eps, e)
+			slices.SortFunc(eps, compareEndpoints)
+		}
+		if len(eps) == 0 {
+			delete(c.endpoints, ch.ApplicationID)
+		} else {
+			c.endpoints[ch.ApplicationID] = eps
+		}
 	}
-	// Endpoints are not part of the catalog.
 	return nil
+}
+
+// compareEndpoints orders endpoints oldest first, as the store lists them.
+func compareEndpoints(a, b store.Endpoint) int {
+	if n := a.CreatedAt.Compare(b.CreatedAt); n != 0 {
+		return n
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 // addToken adds t to the snapshot. The caller holds mu for writing.
@@ -413,7 +468,7 @@ func (c *Catalog) removeToken(id string) {
 }
 
 // reload reads the change log's sequence number, then every token,
-// application and filter, and swaps the new snapshot in. The caller holds pollLock.
+// application, filter and endpoint, and swaps the new snapshot in. The caller holds pollLock.
 func (c *Catalog) reload(ctx context.Context) error {
 	// The sequence number first: a change committed during the listing is
 	// after it, so the next poll applies it whether the listing saw it or
@@ -442,8 +497,15 @@ func (c *Catalog) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("catalog: loading filters: %w", err)
 	}
+	endpoints := map[string][]store.Endpoint{}
+	err = listAll(ctx, c.st.ListAllEndpoints, func(e store.Endpoint) {
+		endpoints[e.ApplicationID] = append(endpoints[e.ApplicationID], e)
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: loading endpoints: %w", err)
+	}
 	c.mu.Lock()
-	c.tokens, c.tokenKeys, c.apps, c.filters = tokens, tokenKeys, apps, filters
+	c.tokens, c.tokenKeys, c.apps, c.filters, c.endpoints = tokens, tokenKeys, apps, filters, endpoints
 	c.mu.Unlock()
 	c.seq = seq
 	return nil

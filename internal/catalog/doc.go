@@ -1,8 +1,9 @@
 // Package catalog is each replica's in-memory view of the management data
 // that the request path needs: every API token, the id of every
-// application, and every application's filter, compiled. With it,
-// authenticating a bearer token, checking that an event's application
-// exists and filtering its events cost no database query, and a change made on
+// application, every application's filter, compiled, and every endpoint
+// (with its secrets). With it, authenticating a bearer token, checking that
+// an event's application exists, filtering its events and finding the
+// endpoints direct delivery sends them to cost no database query, and a change made on
 // any replica reaches every replica within a few seconds.
 //
 // # Consistency
@@ -17,8 +18,8 @@
 // dropped. Reading the record instead of trusting the change makes applying
 // a change idempotent and order-proof: whatever was read, a later change of
 // the same record is read again. Deleting an application appends one change,
-// for the application only, because the database deletes its tokens and its
-// filter by cascade; the catalog drops them itself. A filter is compiled
+// for the application only, because the database deletes its tokens, its
+// filter and its endpoints by cascade; the catalog drops them itself. A filter is compiled
 // once, when it is loaded or changes; one that no longer compiles drops
 // every event of its application (see Filter). When the
 // change log no longer holds every change since the catalog's sequence number

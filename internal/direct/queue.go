@@ -32,6 +32,14 @@
 // process; a job finding its endpoint busy is snoozed briefly, freeing its
 // worker, so a slow endpoint cannot hold every worker.
 //
+// # Endpoints
+//
+// Send fans out to the endpoints that the catalog holds, without a query,
+// so an endpoint created or changed on another replica takes its events
+// from this one within the catalog's poll (about 1 s). An attempt signs
+// with the secrets the catalog holds; an endpoint the catalog lacks or
+// holds disabled is read from the store before its delivery is given up.
+//
 // River polls the database (every 20 ms): the store's database/sql drivers
 // cannot LISTEN.
 package direct
@@ -49,6 +57,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/gwook/gwook/internal/catalog"
 	"github.com/gwook/gwook/internal/delivery"
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/stats"
@@ -126,6 +135,7 @@ type Result struct {
 // with Stop; Send works whether the workers run or not.
 type Queue struct {
 	store    *store.Store
+	catalog  *catalog.Catalog
 	client   *delivery.Client
 	schedule delivery.Schedule
 	stats    *stats.Recorder
@@ -145,9 +155,10 @@ type deliveryArgs struct {
 
 func (deliveryArgs) Kind() string { return "gwook_delivery" }
 
-// New returns a Queue on st, making attempts with client and retrying on
-// schedule; failures are counted in rec, which may be nil.
-func New(st *store.Store, client *delivery.Client, schedule delivery.Schedule, rec *stats.Recorder, opts Options) (*Queue, error) {
+// New returns a Queue on st, finding endpoints in cat (a started catalog of
+// st), making attempts with client and retrying on schedule; failures are
+// counted in rec, which may be nil.
+func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedule delivery.Schedule, rec *stats.Recorder, opts Options) (*Queue, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
 	}
@@ -165,6 +176,7 @@ func New(st *store.Store, client *delivery.Client, schedule delivery.Schedule, r
 	}
 	q := &Queue{
 		store:    st,
+		catalog:  cat,
 		client:   client,
 		schedule: schedule,
 		stats:    rec,
@@ -228,13 +240,11 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 	if len(n.Raw) == 0 {
 		return Result{}, errors.New("direct: the event has no body (Notification.Raw)")
 	}
-	endpoints, err := q.store.MatchingEndpoints(ctx, appID, n.Type)
-	if err != nil {
-		return Result{}, fmt.Errorf("direct: %w", err)
-	}
-	ids := make([]string, len(endpoints))
-	for i, e := range endpoints {
-		ids[i] = e.ID
+	var ids []string
+	for _, e := range q.catalog.Endpoints(appID) {
+		if e.Takes(n.Type) {
+			ids = append(ids, e.ID)
+		}
 	}
 	msg := store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw}
 	stored, err := q.store.EnqueueMessage(ctx, msg, ids, func(tx *sql.Tx) error {
@@ -374,7 +384,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[deliveryArgs]) error {
 // a cancel when there is nothing more to do, or another error (of the
 // database) to have River retry it.
 func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
-	d, err := q.store.GetDelivery(ctx, a.MessageID, a.EndpointID)
+	d, msg, err := q.store.GetDeliveryMessage(ctx, a.MessageID, a.EndpointID)
 	if errors.Is(err, store.ErrNotFound) {
 		// The message went with its application.
 		return river.JobCancel(fmt.Errorf("message %s is gone", a.MessageID))
@@ -386,7 +396,7 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 		// Done already, by a process that died before River heard of it.
 		return nil
 	}
-	ep, err := q.store.GetEndpoint(ctx, a.ApplicationID, a.EndpointID)
+	ep, err := q.endpoint(ctx, a.ApplicationID, a.EndpointID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return q.giveUp(ctx, a, "endpoint deleted")
@@ -394,13 +404,6 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 		return err
 	case ep.Disabled:
 		return q.giveUp(ctx, a, "endpoint disabled")
-	}
-	msg, err := q.store.GetMessage(ctx, a.ApplicationID, a.MessageID)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("message %s is gone", a.MessageID))
-	}
-	if err != nil {
-		return err
 	}
 
 	if !q.inFlight.acquire(ep.ID) {
@@ -460,6 +463,18 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 		q.stats.Add(a.ApplicationID, stats.Failed)
 		return river.JobCancel(fmt.Errorf("message %s failed for endpoint %s after %d attempts", a.MessageID, a.EndpointID, number))
 	}
+}
+
+// endpoint returns the endpoint appID/id as the catalog holds it. One that
+// the catalog lacks or holds disabled is read from the store: the catalog
+// may not have applied a change made on another replica yet (an endpoint
+// just created there, or enabled again), and a delivery is given up only on
+// the store's word.
+func (q *Queue) endpoint(ctx context.Context, appID, id string) (store.Endpoint, error) {
+	if ep, ok := q.catalog.Endpoint(appID, id); ok && !ep.Disabled {
+		return ep, nil
+	}
+	return q.store.GetEndpoint(ctx, appID, id)
 }
 
 // send signs msg for ep at now and makes the attempt. A secret that cannot

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gwook/gwook/internal/catalog"
 	"github.com/gwook/gwook/internal/delivery"
 	"github.com/gwook/gwook/internal/direct"
 	"github.com/gwook/gwook/internal/event"
@@ -91,9 +92,30 @@ func (s *statsSink) failed(appID string) int64 {
 
 var testLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
+// testQueue is a Queue with the catalog it finds endpoints in.
+type testQueue struct {
+	*direct.Queue
+	catalog *catalog.Catalog
+}
+
+// Send syncs the catalog, so that the endpoints the test made are held,
+// then sends.
+func (q testQueue) Send(ctx context.Context, appID string, n *event.Notification) (direct.Result, error) {
+	if err := q.catalog.Sync(ctx); err != nil {
+		return direct.Result{}, err
+	}
+	return q.Queue.Send(ctx, appID, n)
+}
+
 // newQueue returns a Queue on st with the schedule, not started, stopped
-// when the test ends.
-func newQueue(t testing.TB, st *store.Store, schedule string, rec *stats.Recorder, opts direct.Options) *direct.Queue {
+// when the test ends, and a started catalog of st.
+func newQueue(t testing.TB, st *store.Store, schedule string, rec *stats.Recorder, opts direct.Options) testQueue {
+	t.Helper()
+	return newQueueWithCatalog(t, st, schedule, rec, opts, catalog.Options{})
+}
+
+// newQueueWithCatalog is newQueue with a catalog of the given options.
+func newQueueWithCatalog(t testing.TB, st *store.Store, schedule string, rec *stats.Recorder, opts direct.Options, catOpts catalog.Options) testQueue {
 	t.Helper()
 	sched, err := delivery.ParseSchedule(schedule)
 	if err != nil {
@@ -105,15 +127,23 @@ func newQueue(t testing.TB, st *store.Store, schedule string, rec *stats.Recorde
 	if opts.Logger == nil {
 		opts.Logger = testLogger
 	}
-	q, err := direct.New(st, client, sched, rec, opts)
+	if catOpts.Logger == nil {
+		catOpts.Logger = opts.Logger
+	}
+	cat := catalog.New(st, catOpts)
+	if err := cat.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cat.Close)
+	q, err := direct.New(st, cat, client, sched, rec, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return q
+	return testQueue{Queue: q, catalog: cat}
 }
 
 // startQueue starts q until the test ends.
-func startQueue(t testing.TB, q *direct.Queue) {
+func startQueue(t testing.TB, q testQueue) {
 	t.Helper()
 	if err := q.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -179,7 +209,7 @@ func newEvent(id, typ string) *event.Notification {
 	return &event.Notification{ID: id, Type: typ, Raw: []byte(raw)}
 }
 
-func send(t *testing.T, q *direct.Queue, appID string, n *event.Notification) direct.Result {
+func send(t *testing.T, q testQueue, appID string, n *event.Notification) direct.Result {
 	t.Helper()
 	res, err := q.Send(ctxFor(t), appID, n)
 	if err != nil {
@@ -519,6 +549,34 @@ func TestEndpointConcurrencyLimit(t *testing.T) {
 		}
 		if m := most.Load(); m != 2 {
 			t.Fatalf("at most %d attempts ran at once, want 2", m)
+		}
+	})
+}
+
+// A replica whose catalog has not applied a change made on another one yet
+// (an endpoint just created) still delivers: an endpoint it lacks is read
+// from the store before the delivery is given up.
+func TestEndpointNotYetInTheCatalog(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, st *store.Store) {
+		createApp(t, st, "app")
+		// The worker's catalog is loaded now and polls only hourly.
+		worker := newQueueWithCatalog(t, st, fastSchedule, nil, direct.Options{}, catalog.Options{PollInterval: time.Hour})
+		startQueue(t, worker)
+		secret := store.NewEndpointSecret()
+		rcv := newReceiver(t, []string{secret})
+		ep, err := st.CreateEndpoint(ctxFor(t), store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender := newQueue(t, st, fastSchedule, nil, direct.Options{})
+		if r := send(t, sender, "app", newEvent("ev-1", "t")); r.Endpoints != 1 {
+			t.Fatalf("sent to %d endpoints, want 1", r.Endpoints)
+		}
+		if _, ok := worker.catalog.Endpoint("app", ep.ID); ok {
+			t.Fatal("the worker's catalog has the endpoint already: the test proves nothing")
+		}
+		if _, err := rcv.WaitFor(1, waitTimeout); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

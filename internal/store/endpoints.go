@@ -45,6 +45,12 @@ func (e Endpoint) Secrets(now time.Time) []string {
 const endpointColumns = `id, application_id, url, description, event_types, disabled, secret,
 	previous_secret, previous_secret_expires_at, created_at, updated_at`
 
+// Takes reports whether the endpoint receives events of eventType: it is
+// enabled, and its EventTypes is nil or names eventType exactly.
+func (e Endpoint) Takes(eventType string) bool {
+	return !e.Disabled && (e.EventTypes == nil || slices.Contains(e.EventTypes, eventType))
+}
+
 func scanEndpoint(row interface{ Scan(...any) error }) (Endpoint, error) {
 	var e Endpoint
 	err := row.Scan(&e.ID, &e.ApplicationID, &e.URL, &e.Description, jsonCol{&e.EventTypes}, &e.Disabled, &e.Secret,
@@ -122,6 +128,14 @@ func (s *Store) ListEndpoints(ctx context.Context, appID string, opts ListOption
 		return Page[Endpoint]{}, dbError("listing endpoints", err)
 	}
 	return page, nil
+}
+
+// ListAllEndpoints returns a page of the endpoints of every application,
+// oldest first: what a replica loads to hold every endpoint in memory.
+func (s *Store) ListAllEndpoints(ctx context.Context, opts ListOptions) (Page[Endpoint], error) {
+	return listPage(ctx, s, opts, listQuery[Endpoint]{what: "listing every endpoint",
+		from: `SELECT ` + endpointColumns + ` FROM endpoints`, scan: scanEndpoint,
+		key: func(e Endpoint) (time.Time, string) { return e.CreatedAt, e.ID }})
 }
 
 // UpdateEndpoint replaces the URL, Description, EventTypes and Disabled of

@@ -112,33 +112,6 @@ func scanAttempt(row interface{ Scan(...any) error }) (Attempt, error) {
 	return a, err
 }
 
-// MatchingEndpoints returns the endpoints of the application that are
-// enabled and take events of eventType (EventTypes nil, or naming it
-// exactly), oldest first. An application without any, or that does not
-// exist, has none.
-func (s *Store) MatchingEndpoints(ctx context.Context, appID, eventType string) ([]Endpoint, error) {
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT `+endpointColumns+` FROM endpoints WHERE application_id = $1 AND NOT disabled ORDER BY created_at, id`, appID)
-	if err != nil {
-		return nil, dbError("finding matching endpoints", err)
-	}
-	defer rows.Close()
-	var matching []Endpoint
-	for rows.Next() {
-		e, err := scanEndpoint(rows)
-		if err != nil {
-			return nil, dbError("finding matching endpoints", err)
-		}
-		if e.EventTypes == nil || slices.Contains(e.EventTypes, eventType) {
-			matching = append(matching, e)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbError("finding matching endpoints", err)
-	}
-	return matching, nil
-}
-
 // EnqueueMessage stores msg (with ID NewMessageID when empty and CreatedAt
 // now) and a pending delivery to each of endpointIDs, then calls enqueue
 // with the transaction, to insert the delivery jobs in it, and commits: the
@@ -184,10 +157,19 @@ func (s *Store) EnqueueMessage(ctx context.Context, msg Message, endpointIDs []s
 			}
 			return ErrConflict
 		}
-		for _, ep := range endpointIDs {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO deliveries (`+deliveryColumns+`) VALUES ($1, $2, $3, 0, '', $4)`,
-				m.ID, ep, string(DeliveryPending), s.timeArg(now)); err != nil {
+		if len(endpointIDs) > 0 {
+			// One statement for every delivery: $1-$3 are shared, then
+			// one endpoint id each.
+			query := []byte(`INSERT INTO deliveries (` + deliveryColumns + `) VALUES `)
+			args := []any{m.ID, string(DeliveryPending), s.timeArg(now)}
+			for i, ep := range endpointIDs {
+				if i > 0 {
+					query = append(query, ", "...)
+				}
+				query = fmt.Appendf(query, "($1, $%d, $2, 0, '', $3)", len(args)+1)
+				args = append(args, ep)
+			}
+			if _, err := tx.ExecContext(ctx, string(query), args...); err != nil {
 				return err
 			}
 		}
@@ -238,6 +220,26 @@ func (s *Store) GetDelivery(ctx context.Context, messageID, endpointID string) (
 	return d, nil
 }
 
+// GetDeliveryMessage returns the state of the message's delivery to the
+// endpoint and the message, in one query: what an attempt needs.
+func (s *Store) GetDeliveryMessage(ctx context.Context, messageID, endpointID string) (Delivery, Message, error) {
+	var d Delivery
+	var m Message
+	var status string
+	err := s.read.QueryRowContext(ctx,
+		`SELECT d.status, d.attempts, d.last_error, d.updated_at,
+			m.id, m.application_id, m.event_id, m.event_type, m.body, m.created_at
+		FROM deliveries d JOIN messages m ON m.id = d.message_id
+		WHERE d.message_id = $1 AND d.endpoint_id = $2`, messageID, endpointID).
+		Scan(&status, &d.Attempts, &d.LastError, timeCol{&d.UpdatedAt},
+			&m.ID, &m.ApplicationID, &m.EventID, &m.EventType, &m.Body, timeCol{&m.CreatedAt})
+	if err != nil {
+		return Delivery{}, Message{}, dbError("reading a delivery and its message", err)
+	}
+	d.MessageID, d.EndpointID, d.Status = messageID, endpointID, DeliveryStatus(status)
+	return d, m, nil
+}
+
 // ListDeliveries returns the message's deliveries, one per endpoint it was
 // fanned out to, by endpoint id.
 func (s *Store) ListDeliveries(ctx context.Context, messageID string) ([]Delivery, error) {
@@ -281,22 +283,34 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt, status DeliverySta
 	if a.ResponseStatus != 0 {
 		responseStatus = a.ResponseStatus
 	}
+	const update = `UPDATE deliveries SET attempts = attempts + 1, status = $1, last_error = $2, updated_at = $3
+		WHERE message_id = $4 AND endpoint_id = $5
+		RETURNING ` + deliveryColumns
+	args := []any{string(status), a.Error, s.timeArg(s.now()), a.MessageID, a.EndpointID,
+		a.ID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.ResponseBody}
 	var d Delivery
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		d, err = scanDelivery(tx.QueryRowContext(ctx,
-			`UPDATE deliveries SET attempts = attempts + 1, status = $1, last_error = $2, updated_at = $3
-			WHERE message_id = $4 AND endpoint_id = $5
-			RETURNING `+deliveryColumns,
-			string(status), a.Error, s.timeArg(s.now()), a.MessageID, a.EndpointID))
-		if err != nil {
+	var err error
+	if s.dialect == Postgres {
+		// One statement, so one round trip, instead of four: every
+		// attempt is recorded, and this is half the writes of a webhook.
+		d, err = scanDelivery(s.write.QueryRowContext(ctx,
+			`WITH d AS (`+update+`),
+			a AS (INSERT INTO delivery_attempts (`+attemptColumns+`)
+				SELECT $6, message_id, endpoint_id, $7, $8, $9, $2, $10 FROM d)
+			SELECT `+deliveryColumns+` FROM d`, args...))
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			d, err = scanDelivery(tx.QueryRowContext(ctx, update, args[:5]...))
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx,
+				`INSERT INTO delivery_attempts (`+attemptColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody)
 			return err
-		}
-		_, err = tx.ExecContext(ctx,
-			`INSERT INTO delivery_attempts (`+attemptColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody)
-		return err
-	})
+		})
+	}
 	if err != nil {
 		return Attempt{}, Delivery{}, dbError("recording an attempt", err)
 	}

@@ -27,7 +27,6 @@ func runMessages(t *testing.T, open opener) {
 		name string
 		fn   func(t *testing.T, s *store.Store)
 	}{
-		{"MatchingEndpoints", testMatchingEndpoints},
 		{"EnqueueMessage", testEnqueueMessage},
 		{"EnqueueDuplicate", testEnqueueDuplicate},
 		{"EnqueueRollsBack", testEnqueueRollsBack},
@@ -45,30 +44,23 @@ func runMessages(t *testing.T, open opener) {
 	}
 }
 
-func testMatchingEndpoints(t *testing.T, s *store.Store) {
-	ctx := ctxFor(t)
-	createApp(t, s, "app")
-	createApp(t, s, "other")
-	mk := func(app string, types []string, disabled bool) store.Endpoint {
-		e, err := s.CreateEndpoint(ctx, store.Endpoint{ApplicationID: app, URL: "https://example.com/", EventTypes: types, Disabled: disabled})
-		mustNot(t, err, "creating an endpoint")
-		return e
-	}
-	all := mk("app", nil, false)
-	exact := mk("app", []string{"user.created", "user.deleted"}, false)
-	mk("app", []string{"user.created"}, true)     // disabled
-	mk("app", []string{"user.created.v2"}, false) // another type
-	mk("app", []string{}, false)                  // no type
-	mk("other", nil, false)                       // another application
-	mk("app", []string{"user.*"}, false)          // names are exact, not patterns
-	got, err := s.MatchingEndpoints(ctx, "app", "user.created")
-	mustNot(t, err, "matching endpoints")
-	if ids := endpointIDs(got); !slices.Equal(ids, []string{all.ID, exact.ID}) {
-		t.Fatalf("matching endpoints %v, want %v", ids, []string{all.ID, exact.ID})
-	}
-	got, err = s.MatchingEndpoints(ctx, "nope", "user.created")
-	if err != nil || len(got) != 0 {
-		t.Fatalf("matching endpoints of a missing application: %v, %v; want none", got, err)
+func TestEndpointTakes(t *testing.T) {
+	for _, tc := range []struct {
+		types    []string
+		disabled bool
+		want     bool
+	}{
+		{nil, false, true},
+		{[]string{"user.created", "user.deleted"}, false, true},
+		{[]string{"user.created"}, true, false},     // disabled
+		{[]string{"user.created.v2"}, false, false}, // another type
+		{[]string{}, false, false},                  // no type
+		{[]string{"user.*"}, false, false},          // names are exact, not patterns
+	} {
+		e := store.Endpoint{EventTypes: tc.types, Disabled: tc.disabled}
+		if got := e.Takes("user.created"); got != tc.want {
+			t.Errorf("an endpoint of types %q, disabled %v, takes user.created: %v, want %v", tc.types, tc.disabled, got, tc.want)
+		}
 	}
 }
 
@@ -235,6 +227,15 @@ func testRecordAttempt(t *testing.T, s *store.Store) {
 	if other, _ := s.GetDelivery(ctx, m.ID, "ep_2"); other.Attempts != 0 || other.Status != store.DeliveryPending {
 		t.Fatalf("the other endpoint's delivery changed: %+v", other)
 	}
+	// What an attempt reads: the delivery and its message, in one query.
+	d, msg, err := s.GetDeliveryMessage(ctx, m.ID, "ep_1")
+	mustNot(t, err, "reading the delivery and its message")
+	if d.MessageID != m.ID || d.EndpointID != "ep_1" || d.Attempts != 3 || d.Status != store.DeliveryDelivered ||
+		msg.ID != m.ID || msg.EventID != "ev" || msg.EventType != "t" || string(msg.Body) != `{}` || !msg.CreatedAt.Equal(m.CreatedAt) {
+		t.Fatalf("delivery and message read: %+v, %+v", d, msg)
+	}
+	_, _, err = s.GetDeliveryMessage(ctx, m.ID, "ep_3")
+	wantErr(t, err, store.ErrNotFound, "reading a delivery that does not exist, with its message")
 	_, _, err = s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: "ep_3", At: at}, store.DeliveryPending)
 	wantErr(t, err, store.ErrNotFound, "recording an attempt of no delivery")
 
