@@ -539,6 +539,10 @@ func TestDashboard(t *testing.T) {
 		{"Svix requests", "gwook_svix_requests_total"},
 		{"dead-letter publishes", "gwook_dead_letter_publishes_total"},
 		{"dedup claims", "gwook_dedup_claims_total"},
+		{"direct delivery attempts", "gwook_delivery_attempts_total"},
+		{"direct delivery latency", "gwook_delivery_attempt_duration_seconds"},
+		{"the delivery queue's oldest due job", "gwook_delivery_oldest_due_job_age_seconds"},
+		{"endpoints disabled", "gwook_delivery_endpoints_disabled_total"},
 	} {
 		found := false
 		for _, q := range queries {
@@ -709,6 +713,19 @@ var alertCases = []promtoolTest{
 		Alerts: []alertTest{
 			{"5m", "GwookStatsWritesFailing", noAlert},
 			{"25m", "GwookStatsWritesFailing", fires(labelSet{"severity": "warning", "instance": "a"})},
+		},
+	},
+	{
+		Name: "delivery backlog", Interval: "1m",
+		Series: []inputSeries{
+			// Two replicas read the same queue; the oldest due job waits
+			// 10 s until 10m, then ever longer.
+			{`gwook_delivery_oldest_due_job_age_seconds{job="gwook", instance="a"}`, "10x10 60+60x30"},
+			{`gwook_delivery_oldest_due_job_age_seconds{job="gwook", instance="b"}`, "10x10 60+60x30"},
+		},
+		Alerts: []alertTest{
+			{"10m", "GwookDeliveryBacklog", noAlert},
+			{"30m", "GwookDeliveryBacklog", fires(labelSet{"severity": "warning"})},
 		},
 	},
 	{

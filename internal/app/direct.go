@@ -55,6 +55,8 @@ func (a *App) startDirect(work bool) (*direct.Queue, error) {
 		MaxInFlightPerEndpoint: cfg.DeliveryMaxInFlightPerEndpoint,
 		Timeout:                cfg.DeliveryTimeout,
 		Logger:                 a.logger,
+		DisableAfter:           cfg.DeliveryDisableAfter,
+		Metrics:                a.metrics,
 	})
 	if err != nil {
 		return nil, err

@@ -87,6 +87,7 @@ type Config struct {
 	DeliveryRetrySchedule          string        `env:"DELIVERY_RETRY_SCHEDULE, default=5s,5m,30m,2h,5h,10h,10h"`
 	DeliveryMaxInFlightPerEndpoint int           `env:"DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT, default=10"`
 	DeliveryWorkers                int           `env:"DELIVERY_WORKERS, default=100"`
+	DeliveryDisableAfter           time.Duration `env:"DELIVERY_DISABLE_AFTER, default=120h"`
 
 	StatsFlushInterval time.Duration `env:"STATS_FLUSH_INTERVAL, default=10s"`
 	StatsRetention     time.Duration `env:"STATS_RETENTION, default=720h"`
@@ -339,6 +340,9 @@ func (c *Config) validateShared(p *problems) {
 	}
 	if c.DeliveryWorkers < 1 {
 		p.add("DELIVERY_WORKERS must be at least 1, got %d", c.DeliveryWorkers)
+	}
+	if c.DeliveryDisableAfter < 0 {
+		p.add("DELIVERY_DISABLE_AFTER must be 0 (never) or positive, got %s", c.DeliveryDisableAfter)
 	}
 	if c.SvixServerURL != "" {
 		if u, err := url.Parse(c.SvixServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

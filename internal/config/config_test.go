@@ -148,6 +148,7 @@ func TestInvalidCombinations(t *testing.T) {
 		{"delivery timeout too long", map[string]string{"DELIVERY_TIMEOUT": "45s"}, []string{"DELIVERY_TIMEOUT must be above 0 and at most 30s"}},
 		{"no attempt per endpoint", map[string]string{"DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT": "0"}, []string{"DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT must be at least 1"}},
 		{"no delivery worker", map[string]string{"DELIVERY_WORKERS": "0"}, []string{"DELIVERY_WORKERS must be at least 1"}},
+		{"disable after below 0", map[string]string{"DELIVERY_DISABLE_AFTER": "-1h"}, []string{"DELIVERY_DISABLE_AFTER must be 0 (never) or positive"}},
 		{"no stats flush interval", map[string]string{"STATS_FLUSH_INTERVAL": "0s"}, []string{"STATS_FLUSH_INTERVAL must be positive"}},
 		{"stats kept less than a day", map[string]string{"STATS_RETENTION": "12h"},
 			[]string{"STATS_RETENTION must be between 24h0m0s and 9600h0m0s"}},

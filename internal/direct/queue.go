@@ -28,6 +28,10 @@
 // by the next worker. An endpoint deleted or disabled since the message was
 // accepted is not sent to; its delivery fails with the reason.
 //
+// An endpoint that has failed every attempt, to any message and from any
+// replica, for DisableAfter is disabled at its next failed attempt, whose
+// delivery fails with it (store.Attempt.FailingSince tracks the run).
+//
 // At most MaxInFlightPerEndpoint attempts to one endpoint run at once in a
 // process; a job finding its endpoint busy is snoozed briefly, freeing its
 // worker, so a slow endpoint cannot hold every worker.
@@ -62,6 +66,7 @@ import (
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/stats"
 	"github.com/gwook/gwook/internal/store"
+	"github.com/gwook/gwook/internal/telemetry"
 	"github.com/gwook/gwook/internal/webhook"
 )
 
@@ -96,6 +101,8 @@ const (
 	// recordTimeout bounds recording an attempt already made, which goes
 	// ahead when the job's context ends.
 	recordTimeout = 10 * time.Second
+	// backlogInterval is how often the backlog is read into the metrics.
+	backlogInterval = 15 * time.Second
 )
 
 // Options configure a Queue. The zero value gives the defaults.
@@ -116,6 +123,12 @@ type Options struct {
 	// Now is the clock of the webhook timestamps and of the secrets'
 	// expiry; default time.Now.
 	Now func() time.Time
+	// DisableAfter disables an endpoint that has failed every attempt
+	// for this long (DELIVERY_DISABLE_AFTER); 0 never does.
+	DisableAfter time.Duration
+	// Metrics records the attempts, the queue's backlog and the endpoints
+	// disabled; nil records nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Result is what Send did with an event.
@@ -143,6 +156,13 @@ type Queue struct {
 	now      func() time.Time
 	river    *river.Client[*sql.Tx]
 	inFlight *endpointLimit
+	metrics  *telemetry.Metrics
+	// disableAfter is Options.DisableAfter.
+	disableAfter time.Duration
+	// stopSampling ends the goroutine reading the backlog; sampled is
+	// closed when it has ended. Both are nil until Start.
+	stopSampling context.CancelFunc
+	sampled      chan struct{}
 }
 
 // deliveryArgs are a delivery job's arguments: one message to one
@@ -183,6 +203,9 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 		logger:   opts.Logger,
 		now:      opts.Now,
 		inFlight: newEndpointLimit(opts.MaxInFlightPerEndpoint),
+		metrics:  opts.Metrics,
+
+		disableAfter: opts.DisableAfter,
 	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &worker{q: q}); err != nil {
@@ -207,18 +230,48 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 	return q, nil
 }
 
-// Start starts the workers. They run until Stop, or until ctx ends.
+// Start starts the workers, and the reading of the backlog into the
+// metrics every backlogInterval. They run until Stop, or until ctx ends.
 func (q *Queue) Start(ctx context.Context) error {
 	if err := q.river.Start(ctx); err != nil {
 		return fmt.Errorf("direct: starting the workers: %w", err)
 	}
+	sampleCtx, stop := context.WithCancel(ctx)
+	q.stopSampling, q.sampled = stop, make(chan struct{})
+	go q.sampleBacklog(sampleCtx)
 	return nil
+}
+
+// sampleBacklog reads the backlog into the metrics now and every
+// backlogInterval until ctx ends.
+func (q *Queue) sampleBacklog(ctx context.Context) {
+	defer close(q.sampled)
+	ticker := time.NewTicker(backlogInterval)
+	defer ticker.Stop()
+	for {
+		readCtx, cancel := context.WithTimeout(ctx, backlogInterval)
+		b, err := q.store.RiverBacklog(readCtx, queueName)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		q.metrics.DeliveryQueue(b.Jobs, b.OldestDue, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // Stop stops fetching jobs and waits for the attempts in progress to end,
 // as long as ctx allows; then it cancels them, and they are made again by
 // the next worker to start.
 func (q *Queue) Stop(ctx context.Context) error {
+	if q.stopSampling != nil {
+		q.stopSampling()
+		<-q.sampled
+	}
 	err := q.river.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = q.river.StopAndCancel(context.Background())
@@ -420,6 +473,7 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 
 	number := d.Attempts + 1
 	verdict, delay := q.schedule.Next(number, res, rand.Float64)
+	q.metrics.DeliveryAttempt(verdict.String(), res.Status, res.Duration)
 	status := store.DeliveryPending
 	switch verdict {
 	case delivery.Delivered:
@@ -446,10 +500,23 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 		if err := q.store.DisableEndpoint(recordCtx, a.ApplicationID, a.EndpointID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		q.logger.Info("direct: endpoint answered 410 Gone and is disabled", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID)
+		q.metrics.EndpointDisabled("gone")
+		q.logger.Warn("direct: endpoint answered 410 Gone and is disabled", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID)
 	}
-	if _, _, err := q.store.RecordAttempt(recordCtx, record, status); err != nil {
+	recorded, _, err := q.store.RecordAttempt(recordCtx, record, status)
+	if err != nil {
 		return err
+	}
+	if (verdict == delivery.Retry || verdict == delivery.Failed) && q.failingTooLong(recorded.FailingSince) {
+		if err := q.disableFailing(recordCtx, a, recorded.FailingSince); err != nil {
+			return err
+		}
+		if verdict == delivery.Retry {
+			// No more attempts to a disabled endpoint: the message
+			// failed for it.
+			q.stats.Add(a.ApplicationID, stats.Failed)
+			return q.giveUp(recordCtx, a, fmt.Sprintf("endpoint disabled: it failed every attempt since %s", recorded.FailingSince.UTC().Format(time.RFC3339)))
+		}
 	}
 
 	switch verdict {
@@ -486,6 +553,25 @@ func (q *Queue) send(ctx context.Context, ep store.Endpoint, msg store.Message, 
 		return delivery.Result{Err: fmt.Errorf("signing: %w", err)}
 	}
 	return q.client.Send(ctx, delivery.Request{URL: ep.URL, Body: msg.Body, Header: header})
+}
+
+// failingTooLong reports whether an endpoint failing since since (zero: it
+// is not failing) has failed for DisableAfter.
+func (q *Queue) failingTooLong(since time.Time) bool {
+	return q.disableAfter > 0 && !since.IsZero() && q.now().Sub(since) >= q.disableAfter
+}
+
+// disableFailing disables the endpoint of a, which has failed every attempt
+// since since.
+func (q *Queue) disableFailing(ctx context.Context, a deliveryArgs, since time.Time) error {
+	if err := q.store.DisableEndpoint(ctx, a.ApplicationID, a.EndpointID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	q.metrics.EndpointDisabled("failing")
+	q.logger.Warn("direct: endpoint failed every attempt for DELIVERY_DISABLE_AFTER and is disabled; enable it again through the API once it works",
+		"application_id", a.ApplicationID, "endpoint_id", a.EndpointID,
+		"failing_since", since.UTC().Format(time.RFC3339), "disable_after", q.disableAfter.String())
+	return nil
 }
 
 // giveUp fails the delivery a without an attempt, for reason, and cancels

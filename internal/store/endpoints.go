@@ -140,7 +140,8 @@ func (s *Store) ListAllEndpoints(ctx context.Context, opts ListOptions) (Page[En
 
 // UpdateEndpoint replaces the URL, Description, EventTypes and Disabled of
 // the endpoint with ep.ID of ep.ApplicationID, and returns it as stored. The
-// secrets are changed only by RotateEndpointSecret.
+// secrets are changed only by RotateEndpointSecret. Enabling or disabling
+// the endpoint forgets its run of failed attempts (Attempt.FailingSince).
 func (s *Store) UpdateEndpoint(ctx context.Context, ep Endpoint) (Endpoint, error) {
 	types, err := jsonArg(ep.EventTypes, ep.EventTypes == nil)
 	if err != nil {
@@ -150,7 +151,8 @@ func (s *Store) UpdateEndpoint(ctx context.Context, ep Endpoint) (Endpoint, erro
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		e, err = scanEndpoint(tx.QueryRowContext(ctx,
-			`UPDATE endpoints SET url = $1, description = $2, event_types = $3, disabled = $4, updated_at = $5
+			`UPDATE endpoints SET url = $1, description = $2, event_types = $3, disabled = $4, updated_at = $5,
+				failing_since = CASE WHEN disabled = $4 THEN failing_since END
 			WHERE application_id = $6 AND id = $7
 			RETURNING `+endpointColumns,
 			ep.URL, ep.Description, types, ep.Disabled, s.timeArg(s.now()), ep.ApplicationID, ep.ID))

@@ -77,6 +77,11 @@ type Attempt struct {
 	// ResponseBody is the start of the response body, at most
 	// MaxAttemptBody bytes (RecordAttempt truncates a longer one).
 	ResponseBody []byte
+	// FailingSince, set by RecordAttempt, is when the endpoint's unbroken
+	// run of failed attempts began, this one included; zero after an
+	// attempt that delivered. It is the endpoint's, across messages and
+	// replicas, and is not kept with the attempt.
+	FailingSince time.Time
 }
 
 // NewMessageID returns a new message id, "msg_" and 22 characters.
@@ -98,6 +103,19 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	err := row.Scan(&d.MessageID, &d.EndpointID, &status, &d.Attempts, &d.LastError, timeCol{&d.UpdatedAt})
 	d.Status = DeliveryStatus(status)
 	return d, err
+}
+
+// tailRow is a row whose Scan fills tail after the destinations it is
+// given: the columns a query selects after a scanned record's.
+type tailRow struct {
+	row  interface{ Scan(...any) error }
+	tail []any
+}
+
+func (r tailRow) Scan(dest ...any) error { return r.row.Scan(append(dest, r.tail...)...) }
+
+func scanWithTail(row interface{ Scan(...any) error }, tail ...any) tailRow {
+	return tailRow{row: row, tail: tail}
 }
 
 const attemptColumns = `id, message_id, endpoint_id, created_at, response_status, duration_ms, error, response_body`
@@ -265,9 +283,11 @@ func (s *Store) ListDeliveries(ctx context.Context, messageID string) ([]Deliver
 
 // RecordAttempt stores attempt a (its ID set here, its response body
 // truncated to MaxAttemptBody), adds one to the delivery's attempts and sets
-// its status and last error (a.Error), in one transaction. It returns the
-// attempt and the delivery as stored, or ErrNotFound when the delivery does
-// not exist.
+// its status and last error (a.Error), in one transaction. An attempt with
+// status DeliveryDelivered ends the endpoint's run of failed attempts; any
+// other starts one at a.At when none is running. It returns the attempt
+// (with FailingSince) and the delivery as stored, or ErrNotFound when the
+// delivery does not exist.
 func (s *Store) RecordAttempt(ctx context.Context, a Attempt, status DeliveryStatus) (Attempt, Delivery, error) {
 	a.ID = newID("atm_")
 	a.At = dbTime(a.At)
@@ -286,18 +306,28 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt, status DeliverySta
 	const update = `UPDATE deliveries SET attempts = attempts + 1, status = $1, last_error = $2, updated_at = $3
 		WHERE message_id = $4 AND endpoint_id = $5
 		RETURNING ` + deliveryColumns
+	delivered := status == DeliveryDelivered
+	// The endpoint's failing_since changes only when a run of failures
+	// starts or ends, so a healthy endpoint costs a lookup, not a write.
+	const endpointUpdate = `UPDATE endpoints SET failing_since = CASE WHEN $2 THEN NULL ELSE $3 END
+		WHERE id = $1 AND (failing_since IS NULL) <> $2`
 	args := []any{string(status), a.Error, s.timeArg(s.now()), a.MessageID, a.EndpointID,
-		a.ID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.ResponseBody}
+		a.ID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.ResponseBody, delivered}
 	var d Delivery
+	var failingBefore *time.Time
 	var err error
 	if s.dialect == Postgres {
-		// One statement, so one round trip, instead of four: every
+		// One statement, so one round trip, instead of six: every
 		// attempt is recorded, and this is half the writes of a webhook.
-		d, err = scanDelivery(s.write.QueryRowContext(ctx,
+		// The last SELECT sees failing_since as it was before e.
+		row := s.write.QueryRowContext(ctx,
 			`WITH d AS (`+update+`),
 			a AS (INSERT INTO delivery_attempts (`+attemptColumns+`)
-				SELECT $6, message_id, endpoint_id, $7, $8, $9, $2, $10 FROM d)
-			SELECT `+deliveryColumns+` FROM d`, args...))
+				SELECT $6, message_id, endpoint_id, $7, $8, $9, $2, $10 FROM d),
+			e AS (UPDATE endpoints SET failing_since = CASE WHEN $11 THEN NULL ELSE $7 END
+				WHERE id = $5 AND (failing_since IS NULL) <> $11 AND EXISTS (SELECT 1 FROM d))
+			SELECT `+deliveryColumns+`, (SELECT failing_since FROM endpoints WHERE id = $5) FROM d`, args...)
+		d, err = scanDelivery(scanWithTail(row, nullTimeCol{&failingBefore}))
 	} else {
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
 			var err error
@@ -308,11 +338,29 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt, status DeliverySta
 			_, err = tx.ExecContext(ctx,
 				`INSERT INTO delivery_attempts (`+attemptColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 				a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody)
+			if err != nil {
+				return err
+			}
+			err = tx.QueryRowContext(ctx, `SELECT failing_since FROM endpoints WHERE id = $1`, a.EndpointID).Scan(nullTimeCol{&failingBefore})
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil // the endpoint was deleted
+			}
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, endpointUpdate, a.EndpointID, delivered, s.timeArg(a.At))
 			return err
 		})
 	}
 	if err != nil {
 		return Attempt{}, Delivery{}, dbError("recording an attempt", err)
+	}
+	switch {
+	case delivered:
+	case failingBefore != nil:
+		a.FailingSince = *failingBefore
+	default:
+		a.FailingSince = a.At
 	}
 	return a, d, nil
 }
@@ -362,7 +410,7 @@ func (s *Store) DisableEndpoint(ctx context.Context, appID, id string) error {
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx,
-			`UPDATE endpoints SET disabled = $1, updated_at = $2 WHERE application_id = $3 AND id = $4`,
+			`UPDATE endpoints SET disabled = $1, updated_at = $2, failing_since = NULL WHERE application_id = $3 AND id = $4`,
 			true, s.timeArg(s.now()), appID, id); err != nil {
 			return err
 		}

@@ -37,6 +37,7 @@ func runMessages(t *testing.T, open opener) {
 		{"RequeueDeliveries", testRequeueDeliveries},
 		{"PaginateMessagesAndAttempts", testPaginateMessagesAndAttempts},
 		{"DisableEndpoint", testDisableEndpoint},
+		{"EndpointFailingSince", testEndpointFailingSince},
 		{"MessagesCascade", testMessagesCascade},
 	}
 	for _, tc := range tests {
@@ -434,5 +435,56 @@ func TestPostgresReplicasMigrateRiverTogether(t *testing.T) {
 	}
 	if rows == 0 || rows != versions {
 		t.Fatalf("river_migration holds %d rows of %d versions, want each version once", rows, versions)
+	}
+}
+
+// An endpoint's run of failed attempts spans its messages, ends with an
+// attempt that delivers, and is forgotten when it is disabled or enabled.
+func testEndpointFailingSince(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	e, err := s.CreateEndpoint(ctx, store.Endpoint{ApplicationID: "app", URL: "https://example.com/"})
+	mustNot(t, err, "creating an endpoint")
+	m1, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev1", EventType: "t", Body: []byte(`{}`)}, []string{e.ID}, nil)
+	mustNot(t, err, "enqueueing")
+	m2, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev2", EventType: "t", Body: []byte(`{}`)}, []string{e.ID}, nil)
+	mustNot(t, err, "enqueueing")
+	t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Hour)
+	record := func(m store.Message, at time.Duration, status store.DeliveryStatus) time.Time {
+		t.Helper()
+		a, _, err := s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: e.ID, At: t0.Add(at), Error: "x"}, status)
+		mustNot(t, err, "recording an attempt")
+		return a.FailingSince
+	}
+	if got := record(m1, 0, store.DeliveryPending); !got.Equal(t0) {
+		t.Fatalf("failing since %v after a first failure at %v", got, t0)
+	}
+	if got := record(m2, time.Minute, store.DeliveryFailed); !got.Equal(t0) {
+		t.Fatalf("failing since %v after a failure of another message, want %v", got, t0)
+	}
+	if got := record(m1, 2*time.Minute, store.DeliveryDelivered); !got.IsZero() {
+		t.Fatalf("failing since %v after an attempt that delivered, want zero", got)
+	}
+	if got := record(m2, 3*time.Minute, store.DeliveryPending); !got.Equal(t0.Add(3 * time.Minute)) {
+		t.Fatalf("failing since %v after a new run of failures, want %v", got, t0.Add(3*time.Minute))
+	}
+	// Disabling forgets the run.
+	mustNot(t, s.DisableEndpoint(ctx, "app", e.ID), "disabling the endpoint")
+	if got := record(m2, 4*time.Minute, store.DeliveryPending); !got.Equal(t0.Add(4 * time.Minute)) {
+		t.Fatalf("failing since %v after disabling, want %v", got, t0.Add(4*time.Minute))
+	}
+	// So does enabling.
+	e.Disabled = false
+	_, err = s.UpdateEndpoint(ctx, e)
+	mustNot(t, err, "enabling the endpoint")
+	if got := record(m2, 5*time.Minute, store.DeliveryPending); !got.Equal(t0.Add(5 * time.Minute)) {
+		t.Fatalf("failing since %v after enabling, want %v", got, t0.Add(5*time.Minute))
+	}
+	// An update that leaves Disabled as it is keeps it.
+	e.Description = "changed"
+	_, err = s.UpdateEndpoint(ctx, e)
+	mustNot(t, err, "updating the endpoint")
+	if got := record(m2, 6*time.Minute, store.DeliveryPending); !got.Equal(t0.Add(5 * time.Minute)) {
+		t.Fatalf("failing since %v after an update, want %v", got, t0.Add(5*time.Minute))
 	}
 }

@@ -47,7 +47,11 @@ func TestPostgresReplicasMigrateTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Goose's version 0 row, then each migration once.
-	if want := []string{"0×1", "1×1", "2×1", "3×1"}; !slices.Equal(got, want) {
+	want := []string{"0×1"}
+	for v := range store.Migrations() {
+		want = append(want, fmt.Sprintf("%d×1", v+1))
+	}
+	if !slices.Equal(got, want) {
 		t.Fatalf("recorded migrations %v, want %v", got, want)
 	}
 }

@@ -44,6 +44,12 @@ type Metrics struct {
 	statsPending      prometheus.Gauge
 	statsDropped      prometheus.Counter
 	topFiltered       *prometheus.GaugeVec
+	deliveryAttempts  *prometheus.CounterVec
+	deliveryDuration  prometheus.Histogram
+	deliveryJobs      prometheus.Gauge
+	deliveryOldestDue prometheus.Gauge
+	deliveryBacklogOK prometheus.Gauge
+	endpointsDisabled *prometheus.CounterVec
 }
 
 // latencyBuckets cover a fast local hop to a Svix call with every retry.
@@ -127,6 +133,22 @@ var (
 		"expression_error",
 		"invalid_filter",
 	}}
+	// deliveryResultLabel is what followed an attempt of direct delivery
+	// (delivery.Verdict): delivered, retried later, the endpoint gone
+	// (410) or the message failed for the endpoint (schedule exhausted).
+	deliveryResultLabel = label{"result", []string{
+		"delivered",
+		"retry",
+		"gone",
+		"failed",
+	}}
+	// disabledReasonLabel is why direct delivery disabled an endpoint: it
+	// answered 410 Gone, or it failed every attempt for
+	// DELIVERY_DISABLE_AFTER.
+	disabledReasonLabel = label{"reason", []string{
+		"gone",
+		"failing",
+	}}
 	// The request duration is created for the route the latency alert
 	// watches; other routes appear when first answered.
 	routeLabel  = label{"route", []string{"/notifications"}}
@@ -190,6 +212,20 @@ func NewMetrics(version string) *Metrics {
 			Help: "Per-application, per-minute stats rows counted in memory and not yet written."}),
 		statsDropped: f.NewCounter(prometheus.CounterOpts{Name: "gwook_stats_dropped_events_total",
 			Help: "Events left out of the stats because too many rows were waiting for a database that failed."}),
+		deliveryAttempts: counterVec(f, prometheus.CounterOpts{Name: "gwook_delivery_attempts_total",
+			Help: "Attempts of direct delivery, by what followed (" + deliveryResultLabel.list() + ") and the response's status class (error: no response)."},
+			deliveryResultLabel, statusClassLabel),
+		deliveryDuration: f.NewHistogram(prometheus.HistogramOpts{Name: "gwook_delivery_attempt_duration_seconds",
+			Help: "Duration of the attempts of direct delivery, to the end of the response read.", Buckets: latencyBuckets}),
+		deliveryJobs: f.NewGauge(prometheus.GaugeOpts{Name: "gwook_delivery_queue_jobs",
+			Help: "Delivery jobs not finished (due, scheduled for a retry, or running), in the database shared by every replica; read every 15 s."}),
+		deliveryOldestDue: f.NewGauge(prometheus.GaugeOpts{Name: "gwook_delivery_oldest_due_job_age_seconds",
+			Help: "How long the oldest delivery job that is due has waited for a worker; 0 when none waits."}),
+		deliveryBacklogOK: f.NewGauge(prometheus.GaugeOpts{Name: "gwook_delivery_queue_read_ok",
+			Help: "1 when the last read of the delivery queue's depth succeeded, 0 when it failed (the two gauges above are then stale)."}),
+		endpointsDisabled: counterVec(f, prometheus.CounterOpts{Name: "gwook_delivery_endpoints_disabled_total",
+			Help: "Endpoints disabled by direct delivery, by reason (" + disabledReasonLabel.list() + ")."},
+			disabledReasonLabel),
 		topFiltered: f.NewGaugeVec(prometheus.GaugeOpts{Name: "gwook_stats_top_filtered_events",
 			Help: "Events filtered in the last hour for the 10 applications with the most, from the stats in the database; refreshed at most once a minute."},
 			[]string{"application_id"}),
@@ -400,5 +436,40 @@ func (m *Metrics) SetTopFiltered(counts map[string]int64) {
 	m.topFiltered.Reset()
 	for app, n := range counts {
 		m.topFiltered.WithLabelValues(app).Set(float64(n))
+	}
+}
+
+// DeliveryAttempt records one attempt of direct delivery: what followed
+// (a value of deliveryResultLabel), the response status (0 for none) and
+// how long it took.
+func (m *Metrics) DeliveryAttempt(result string, status int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.deliveryAttempts.WithLabelValues(result, statusClass(status)).Inc()
+	m.deliveryDuration.Observe(took.Seconds())
+}
+
+// DeliveryQueue records a read of the delivery queue: the jobs not
+// finished and the age of the oldest due one; err says the read failed,
+// and leaves the two as they were.
+func (m *Metrics) DeliveryQueue(jobs int64, oldestDue time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.deliveryBacklogOK.Set(0)
+		return
+	}
+	m.deliveryBacklogOK.Set(1)
+	m.deliveryJobs.Set(float64(jobs))
+	m.deliveryOldestDue.Set(oldestDue.Seconds())
+}
+
+// EndpointDisabled counts one endpoint disabled by direct delivery, for
+// reason, a value of disabledReasonLabel.
+func (m *Metrics) EndpointDisabled(reason string) {
+	if m != nil {
+		m.endpointsDisabled.WithLabelValues(reason).Inc()
 	}
 }
