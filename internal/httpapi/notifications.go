@@ -139,8 +139,8 @@ func logResult(log *RequestLog, m *pipeline.Message, res *pipeline.Result) {
 		slog.String("event_id", bounded(m.Event.ID)),
 		slog.String("event_type", bounded(m.Event.Type)),
 		slog.String("application", res.AppID),
-		slog.Int("svix_status", res.Svix.Status),
-		slog.Int("attempts", res.Svix.Attempts),
+		slog.Int("svix_status", res.Sent.Status),
+		slog.Int("attempts", res.Sent.Attempts),
 	)
 	if m.Delivery.Entry == pipeline.EntryPush {
 		log.Add(
@@ -162,8 +162,8 @@ func logResult(log *RequestLog, m *pipeline.Message, res *pipeline.Result) {
 	if res.DeadLetterErr != nil {
 		log.Add(slog.String("dead_letter_error", res.DeadLetterErr.Error()))
 	}
-	if res.Svix.Body != "" {
-		log.Add(slog.String("svix_body", res.Svix.Body))
+	if res.Sent.Body != "" {
+		log.Add(slog.String("svix_body", res.Sent.Body))
 	}
 }
 
@@ -185,10 +185,10 @@ type accepted struct {
 func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipeline.Message, res *pipeline.Result) {
 	push := m.Delivery.Entry == pipeline.EntryPush
 	ok := accepted{Outcome: string(res.Outcome), EventID: bounded(m.Event.ID), Application: res.AppID,
-		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered,
+		SvixMessageID: res.Sent.MessageID, Attempts: res.Sent.Attempts, DeadLettered: res.DeadLettered,
 		FilterRule: string(res.Filter.Rule)}
 	p := Problem{Type: problemTypeBase + string(res.Outcome), Layer: LayerSvix, Outcome: string(res.Outcome),
-		EventID: bounded(m.Event.ID), SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered,
+		EventID: bounded(m.Event.ID), SvixStatus: res.Sent.Status, Attempts: res.Sent.Attempts, DeadLettered: res.DeadLettered,
 		Detail: detail(res)}
 	if res.DeadLetterErr != nil {
 		p.Detail += "; dead-letter publish failed: the event is not stored, keep it and send it again"
@@ -219,7 +219,7 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipel
 			return
 		}
 		p.Status = http.StatusConflict
-		if res.Svix.Status == 0 {
+		if res.Sent.Status == 0 {
 			p.Layer = LayerGwook // suppressed inside the dedup window
 		}
 	case pipeline.Invalid:
@@ -240,8 +240,8 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipel
 		p.Status = pick(push, http.StatusBadRequest, http.StatusUnprocessableEntity)
 	case pipeline.RateLimited:
 		p.Status = http.StatusTooManyRequests
-		if res.Svix.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((res.Svix.RetryAfter+time.Second-1)/time.Second)))
+		if res.Sent.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((res.Sent.RetryAfter+time.Second-1)/time.Second)))
 		}
 	case pipeline.DedupUnavailable:
 		p.Status, p.Layer = http.StatusServiceUnavailable, LayerGwook
@@ -274,19 +274,19 @@ func detail(res *pipeline.Result) string {
 		}
 		return "the event is not valid"
 	case pipeline.Duplicate:
-		if res.Svix.Status == http.StatusConflict {
+		if res.Sent.Status == http.StatusConflict {
 			return "Svix already has a message with this event id"
 		}
 		return "an event with the same dedup key (DEDUP_KEY_FIELDS) was delivered within DEDUP_TTL"
 	case pipeline.Rejected:
-		return fmt.Sprintf("Svix refused the message with status %d", res.Svix.Status)
+		return fmt.Sprintf("Svix refused the message with status %d", res.Sent.Status)
 	case pipeline.RateLimited:
-		return fmt.Sprintf("Svix answered 429 to the last of %d attempts", res.Svix.Attempts)
+		return fmt.Sprintf("Svix answered 429 to the last of %d attempts", res.Sent.Attempts)
 	case pipeline.Unavailable:
-		if res.Svix.Status != 0 {
-			return fmt.Sprintf("Svix answered %d to the last of %d attempts", res.Svix.Status, res.Svix.Attempts)
+		if res.Sent.Status != 0 {
+			return fmt.Sprintf("Svix answered %d to the last of %d attempts", res.Sent.Status, res.Sent.Attempts)
 		}
-		return fmt.Sprintf("Svix did not answer the last of %d attempts", res.Svix.Attempts)
+		return fmt.Sprintf("Svix did not answer the last of %d attempts", res.Sent.Attempts)
 	case pipeline.DedupUnavailable:
 		return "the duplicate-suppression store is unavailable"
 	}
