@@ -112,13 +112,17 @@ func (s *server) registerMessages() {
 			if err != nil {
 				return nil, s.storeError(ctx, err, "application", in.AppID)
 			}
+			ids := make([]string, len(page.Items))
+			for i, m := range page.Items {
+				ids[i] = m.ID
+			}
+			deliveries, err := s.Store.DeliveriesOf(ctx, ids)
+			if err != nil {
+				return nil, s.storeError(ctx, err, "application", in.AppID)
+			}
 			out := make([]messageOut, 0, len(page.Items))
 			for _, m := range page.Items {
-				deliveries, err := s.Store.ListDeliveries(ctx, m.ID)
-				if err != nil {
-					return nil, s.storeError(ctx, err, "message", m.ID)
-				}
-				out = append(out, messageOutOf(m, deliveries))
+				out = append(out, messageOutOf(m, deliveries[m.ID]))
 			}
 			return listOf(store.Page[messageOut]{Items: out, NextCursor: page.NextCursor}, func(m messageOut) messageOut { return m }), nil
 		})

@@ -165,22 +165,24 @@ func TestMessages(t *testing.T) {
 			return slices.Equal(got, []string{"delivered", "failed", "delivered", "failed"})
 		})
 
-		// Pagination, oldest first.
-		var ids []string
+		// Pagination, oldest first, each page with its messages' statuses.
+		var ids, paged []string
 		path := base + "?limit=3"
 		for {
 			page := h.must(http.StatusOK, h.admin, http.MethodGet, path, nil).json(t)
 			for _, m := range page["data"].([]any) {
 				ids = append(ids, m.(map[string]any)["id"].(string))
 			}
+			paged = append(paged, statuses(t, page)...)
 			next, _ := page["next_cursor"].(string)
 			if next == "" {
 				break
 			}
 			path = base + "?limit=3&cursor=" + next
 		}
-		if !slices.Equal(ids, []string{msgOK, msgBad, msgNone, msgGone}) {
-			t.Fatalf("paged ids %v", ids)
+		if !slices.Equal(ids, []string{msgOK, msgBad, msgNone, msgGone}) ||
+			!slices.Equal(paged, []string{"delivered", "failed", "delivered", "failed"}) {
+			t.Fatalf("paged ids %v, statuses %v", ids, paged)
 		}
 		for _, q := range []string{"?limit=0", "?limit=251", "?cursor=nonsense"} {
 			h.must(http.StatusBadRequest, h.admin, http.MethodGet, base+q, nil)

@@ -252,7 +252,7 @@ func (a *App) buildPipeline(ctx context.Context, work bool) (*pipeline.Pipeline,
 		if err != nil {
 			return nil, nil, err
 		}
-		backend, checks = sender, svixChecks
+		backend, checks = svix.Backend{Sender: sender}, svixChecks
 	}
 	pc := pipeline.Config{
 		Backend:   backend,

@@ -101,6 +101,13 @@ func TestEveryExampleReachesSvix(t *testing.T) {
 				if !bytes.Equal(m.Payload, body) {
 					t.Errorf("%s: payload is not the event as sent:\n got %s\nwant %s", name, m.Payload, body)
 				}
+				var ok struct {
+					MessageID     string `json:"message_id"`
+					SvixMessageID string `json:"svix_message_id"`
+				}
+				if err := json.Unmarshal(r.Body, &ok); err != nil || ok.MessageID != m.MsgID || ok.SvixMessageID != m.MsgID {
+					t.Errorf("%s: answer %s, want Svix's message id %s as message_id and svix_message_id", name, r.Body, m.MsgID)
+				}
 			}
 		})
 	}

@@ -10,30 +10,31 @@ import (
 	"github.com/gwook/gwook/internal/direct"
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/netguard"
+	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/store"
-	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/internal/webhook"
 )
 
 // directBackend is Gwook's own delivery queue as the pipeline's backend.
-// An event is Delivered once its message and delivery jobs are committed.
+// An event is Forwarded once its message and delivery jobs are committed.
 type directBackend struct{ queue *direct.Queue }
 
-func (b directBackend) Send(ctx context.Context, appID string, n *event.Notification) svix.Result {
+func (b directBackend) Send(ctx context.Context, appID string, n *event.Notification) pipeline.Sent {
 	ctx, cancel := context.WithTimeout(ctx, config.EnqueueTimeout)
 	defer cancel()
 	r, err := b.queue.Send(ctx, appID, n)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// The application was deleted after the pipeline found it.
-		return svix.Result{Outcome: svix.Rejected, Err: fmt.Errorf("application %q does not exist, so no endpoint receives its events", appID)}
+		return pipeline.Sent{Backend: pipeline.BackendDirect, Outcome: pipeline.Rejected,
+			Err: fmt.Errorf("application %q does not exist, so no endpoint receives its events", appID)}
 	case err != nil:
-		return svix.Result{Outcome: svix.Unavailable, Err: err}
+		return pipeline.Sent{Backend: pipeline.BackendDirect, Outcome: pipeline.Unavailable, Err: err}
 	case r.Duplicate:
-		return svix.Result{Outcome: svix.Duplicate, MessageID: r.MessageID,
+		return pipeline.Sent{Backend: pipeline.BackendDirect, Outcome: pipeline.Duplicate, MessageID: r.MessageID,
 			Err: errors.New("the application has an event with this id already")}
 	}
-	return svix.Result{Outcome: svix.Delivered, MessageID: r.MessageID}
+	return pipeline.Sent{Backend: pipeline.BackendDirect, Outcome: pipeline.Forwarded, MessageID: r.MessageID}
 }
 
 // startDirect builds Gwook's own delivery queue and, when work is true,

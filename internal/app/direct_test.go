@@ -56,18 +56,20 @@ func TestDirectDelivery(t *testing.T) {
 	body := event(t, "evt_direct_1", "order.paid")
 	r := postWithToken(t, g, admin, body)
 	var answer struct {
-		Outcome       string `json:"outcome"`
-		SvixMessageID string `json:"svix_message_id"`
+		Outcome       string  `json:"outcome"`
+		MessageID     string  `json:"message_id"`
+		SvixMessageID *string `json:"svix_message_id"`
 	}
-	if err := json.Unmarshal(r.Body, &answer); err != nil || r.Status != http.StatusAccepted || answer.Outcome != "forwarded" {
-		t.Fatalf("the event: %d %s", r.Status, r.Body)
+	if err := json.Unmarshal(r.Body, &answer); err != nil || r.Status != http.StatusAccepted || answer.Outcome != "forwarded" ||
+		answer.SvixMessageID != nil {
+		t.Fatalf("the event: %d %s, want 202 forwarded with a message_id and no svix_message_id", r.Status, r.Body)
 	}
 	got, err := receiver.WaitFor(1, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got[0].Verified() || got[0].ID != answer.SvixMessageID || !bytes.Equal(got[0].Body, body) {
-		t.Errorf("received %+v (verified %v), want the event's body under webhook-id %s", got[0], got[0].Verified(), answer.SvixMessageID)
+	if !got[0].Verified() || got[0].ID != answer.MessageID || !bytes.Equal(got[0].Body, body) {
+		t.Errorf("received %+v (verified %v), want the event's body under webhook-id %s", got[0], got[0].Verified(), answer.MessageID)
 	}
 	if ua := got[0].Header.Get("User-Agent"); ua != "gwook/test" {
 		t.Errorf("User-Agent %q, want gwook/test", ua)

@@ -139,8 +139,8 @@ func logResult(log *RequestLog, m *pipeline.Message, res *pipeline.Result) {
 		slog.String("event_id", bounded(m.Event.ID)),
 		slog.String("event_type", bounded(m.Event.Type)),
 		slog.String("application", res.AppID),
-		slog.Int("svix_status", res.Svix.Status),
-		slog.Int("attempts", res.Svix.Attempts),
+		slog.Int("svix_status", res.Sent.Status),
+		slog.Int("attempts", res.Sent.Attempts),
 	)
 	if m.Delivery.Entry == pipeline.EntryPush {
 		log.Add(
@@ -162,16 +162,21 @@ func logResult(log *RequestLog, m *pipeline.Message, res *pipeline.Result) {
 	if res.DeadLetterErr != nil {
 		log.Add(slog.String("dead_letter_error", res.DeadLetterErr.Error()))
 	}
-	if res.Svix.Body != "" {
-		log.Add(slog.String("svix_body", res.Svix.Body))
+	if res.Sent.Body != "" {
+		log.Add(slog.String("svix_body", res.Sent.Body))
 	}
 }
 
 // accepted is the body of a successful answer.
 type accepted struct {
-	Outcome       string `json:"outcome"`
-	EventID       string `json:"event_id,omitempty"`
-	Application   string `json:"application,omitempty"`
+	Outcome     string `json:"outcome"`
+	EventID     string `json:"event_id,omitempty"`
+	Application string `json:"application,omitempty"`
+	// MessageID is the backend's id of the message: Svix's, or Gwook's own
+	// under direct delivery (the receivers' webhook-id).
+	MessageID string `json:"message_id,omitempty"`
+	// SvixMessageID is MessageID again under the Svix backend only, as
+	// answered before message_id existed.
 	SvixMessageID string `json:"svix_message_id,omitempty"`
 	Attempts      int    `json:"attempts,omitempty"`
 	DeadLettered  bool   `json:"dead_lettered,omitempty"`
@@ -185,10 +190,16 @@ type accepted struct {
 func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipeline.Message, res *pipeline.Result) {
 	push := m.Delivery.Entry == pipeline.EntryPush
 	ok := accepted{Outcome: string(res.Outcome), EventID: bounded(m.Event.ID), Application: res.AppID,
-		SvixMessageID: res.Svix.MessageID, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered,
+		MessageID: res.Sent.MessageID, Attempts: res.Sent.Attempts, DeadLettered: res.DeadLettered,
 		FilterRule: string(res.Filter.Rule)}
-	p := Problem{Type: problemTypeBase + string(res.Outcome), Layer: LayerSvix, Outcome: string(res.Outcome),
-		EventID: bounded(m.Event.ID), SvixStatus: res.Svix.Status, Attempts: res.Svix.Attempts, DeadLettered: res.DeadLettered,
+	// A failure of the backend is Svix's side under Svix, and Gwook's own
+	// (its queue, in its database) under direct delivery.
+	layer := LayerGwook
+	if res.Sent.Backend == pipeline.BackendSvix {
+		layer, ok.SvixMessageID = LayerSvix, res.Sent.MessageID
+	}
+	p := Problem{Type: problemTypeBase + string(res.Outcome), Layer: layer, Outcome: string(res.Outcome),
+		EventID: bounded(m.Event.ID), SvixStatus: res.Sent.Status, Attempts: res.Sent.Attempts, DeadLettered: res.DeadLettered,
 		Detail: detail(res)}
 	if res.DeadLetterErr != nil {
 		p.Detail += "; dead-letter publish failed: the event is not stored, keep it and send it again"
@@ -219,9 +230,6 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipel
 			return
 		}
 		p.Status = http.StatusConflict
-		if res.Svix.Status == 0 {
-			p.Layer = LayerGwook // suppressed inside the dedup window
-		}
 	case pipeline.Invalid:
 		// A push lands here only without a dead-letter topic: the
 		// subscription's own dead-letter policy then takes it.
@@ -235,13 +243,13 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipel
 			p.Type, p.Status = problemTypeBase+"event_too_large", http.StatusRequestEntityTooLarge
 		}
 	case pipeline.Rejected:
-		// Svix refused the message for good; push gets a nack so the
-		// subscription's own dead-letter policy keeps it.
+		// The backend refused the message for good; push gets a nack so
+		// the subscription's own dead-letter policy keeps it.
 		p.Status = pick(push, http.StatusBadRequest, http.StatusUnprocessableEntity)
 	case pipeline.RateLimited:
 		p.Status = http.StatusTooManyRequests
-		if res.Svix.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((res.Svix.RetryAfter+time.Second-1)/time.Second)))
+		if res.Sent.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((res.Sent.RetryAfter+time.Second-1)/time.Second)))
 		}
 	case pipeline.DedupUnavailable:
 		p.Status, p.Layer = http.StatusServiceUnavailable, LayerGwook
@@ -274,19 +282,28 @@ func detail(res *pipeline.Result) string {
 		}
 		return "the event is not valid"
 	case pipeline.Duplicate:
-		if res.Svix.Status == http.StatusConflict {
+		switch res.Sent.Backend {
+		case pipeline.BackendSvix:
 			return "Svix already has a message with this event id"
+		case pipeline.BackendDirect:
+			return "the application already has a message with this event id"
 		}
 		return "an event with the same dedup key (DEDUP_KEY_FIELDS) was delivered within DEDUP_TTL"
 	case pipeline.Rejected:
-		return fmt.Sprintf("Svix refused the message with status %d", res.Svix.Status)
-	case pipeline.RateLimited:
-		return fmt.Sprintf("Svix answered 429 to the last of %d attempts", res.Svix.Attempts)
-	case pipeline.Unavailable:
-		if res.Svix.Status != 0 {
-			return fmt.Sprintf("Svix answered %d to the last of %d attempts", res.Svix.Status, res.Svix.Attempts)
+		if res.Sent.Backend != pipeline.BackendSvix {
+			return "the application no longer exists, so no endpoint receives its events"
 		}
-		return fmt.Sprintf("Svix did not answer the last of %d attempts", res.Svix.Attempts)
+		return fmt.Sprintf("Svix refused the message with status %d", res.Sent.Status)
+	case pipeline.RateLimited:
+		return fmt.Sprintf("Svix answered 429 to the last of %d attempts", res.Sent.Attempts)
+	case pipeline.Unavailable:
+		switch {
+		case res.Sent.Backend != pipeline.BackendSvix:
+			return "the delivery queue (Gwook's database) did not store the event"
+		case res.Sent.Status != 0:
+			return fmt.Sprintf("Svix answered %d to the last of %d attempts", res.Sent.Status, res.Sent.Attempts)
+		}
+		return fmt.Sprintf("Svix did not answer the last of %d attempts", res.Sent.Attempts)
 	case pipeline.DedupUnavailable:
 		return "the duplicate-suppression store is unavailable"
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/pipeline"
 )
 
 func TestReadBody(t *testing.T) {
@@ -144,5 +148,89 @@ func TestBodyThatDoesNotArriveInTime(t *testing.T) {
 	}
 	if p.Type != problemTypeBase+"request_timeout" || p.RequestID == "" || strings.Contains(p.Detail, "i/o timeout") {
 		t.Errorf("problem %+v", p)
+	}
+}
+
+// fixedBackend answers every event with sent.
+type fixedBackend struct{ sent pipeline.Sent }
+
+func (b fixedBackend) Send(context.Context, string, *event.Notification) pipeline.Sent { return b.sent }
+
+// answer posts one valid event to a router whose pipeline's backend
+// answers sent, and returns the status and the decoded body.
+func answer(t *testing.T, sent pipeline.Sent) (int, map[string]any) {
+	t.Helper()
+	p := pipeline.New(pipeline.Config{Backend: fixedBackend{sent}, Logger: discardLogger})
+	router := NewRouter(Deps{Pipeline: p, Health: NewHealth(0, discardLogger), Auth: &Authenticator{Username: "u", Password: "p"},
+		MaxBodyBytes: 1 << 20, MaxEventBytes: 1 << 20, InFlight: InFlightLimit{MaxBodyBytes: 1 << 20}, Logger: discardLogger})
+	body := `{"id":"evt_1","type":"user.signed_up","source":"accounts","project":"acme","user_id":"usr_1",` +
+		`"time":"2026-03-02T08:15:42Z","data":{}}`
+	req := httptest.NewRequest(http.MethodPost, "/notifications", strings.NewReader(body))
+	req.SetBasicAuth("u", "p")
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	router.ServeHTTP(w, req)
+	var out map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatalf("answer %d %q: %v", w.Code, w.Body, err)
+	}
+	return w.Code, out
+}
+
+// TestForwardedAnswerNamesTheMessage checks that a forwarded event's answer
+// carries the backend's message id as message_id under either backend,
+// and again as svix_message_id under Svix only.
+func TestForwardedAnswerNamesTheMessage(t *testing.T) {
+	for _, tc := range []struct {
+		backend pipeline.BackendName
+		svixID  any
+	}{
+		{pipeline.BackendSvix, "msg_1"},
+		{pipeline.BackendDirect, nil},
+	} {
+		t.Run(string(tc.backend), func(t *testing.T) {
+			status, out := answer(t, pipeline.Sent{Backend: tc.backend, Outcome: pipeline.Forwarded, MessageID: "msg_1"})
+			if status != http.StatusAccepted || out["outcome"] != "forwarded" || out["message_id"] != "msg_1" ||
+				out["svix_message_id"] != tc.svixID {
+				t.Errorf("%d %v, want 202 forwarded with message_id msg_1 and svix_message_id %v", status, out, tc.svixID)
+			}
+		})
+	}
+}
+
+// TestBackendFailureLayer checks which side a problem blames for a failure
+// of the backend: svix for Svix, gwook for Gwook's own queue, whose
+// database is Gwook's; and that the detail of a failure of the queue does
+// not speak of Svix.
+func TestBackendFailureLayer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sent   pipeline.Sent
+		status int
+		layer  Layer
+		detail string
+	}{
+		{"svix unavailable", pipeline.Sent{Backend: pipeline.BackendSvix, Outcome: pipeline.Unavailable, Status: 503, Attempts: 5,
+			Err: errors.New("503")}, http.StatusInternalServerError, LayerSvix, "Svix answered 503 to the last of 5 attempts"},
+		{"svix rejected", pipeline.Sent{Backend: pipeline.BackendSvix, Outcome: pipeline.Rejected, Status: 422, Attempts: 1,
+			Err: errors.New("422")}, http.StatusUnprocessableEntity, LayerSvix, "Svix refused the message with status 422"},
+		{"svix duplicate", pipeline.Sent{Backend: pipeline.BackendSvix, Outcome: pipeline.Duplicate, Status: 409, Attempts: 1,
+			Err: errors.New("409")}, http.StatusConflict, LayerSvix, "Svix already has a message with this event id"},
+		{"direct unavailable", pipeline.Sent{Backend: pipeline.BackendDirect, Outcome: pipeline.Unavailable,
+			Err: errors.New("database is locked")}, http.StatusInternalServerError, LayerGwook, "the delivery queue (Gwook's database) did not store the event"},
+		{"direct rejected", pipeline.Sent{Backend: pipeline.BackendDirect, Outcome: pipeline.Rejected,
+			Err: errors.New("no application")}, http.StatusUnprocessableEntity, LayerGwook, "the application no longer exists, so no endpoint receives its events"},
+		{"direct duplicate", pipeline.Sent{Backend: pipeline.BackendDirect, Outcome: pipeline.Duplicate, MessageID: "msg_0",
+			Err: errors.New("duplicate")}, http.StatusConflict, LayerGwook, "the application already has a message with this event id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out := answer(t, tc.sent)
+			if status != tc.status || out["layer"] != string(tc.layer) || out["outcome"] != string(tc.sent.Outcome) || out["detail"] != tc.detail {
+				t.Errorf("%d %v, want %d with layer %s and detail %q", status, out, tc.status, tc.layer, tc.detail)
+			}
+			if _, ok := out["svix_status"]; ok != (tc.sent.Backend == pipeline.BackendSvix) {
+				t.Errorf("svix_status in %v: %v, want it under Svix only", out, ok)
+			}
+		})
 	}
 }

@@ -7,13 +7,16 @@ import (
 	"github.com/gwook/gwook/internal/event"
 )
 
-// Layer says which part of the path failed.
+// Layer says which side failed.
 type Layer string
 
 // The layers a problem can come from.
 const (
+	// LayerGwook is Gwook itself, its stores and, under direct delivery,
+	// its delivery queue in its database.
 	LayerGwook Layer = "gwook"
-	LayerSvix  Layer = "svix"
+	// LayerSvix is Svix, under the Svix backend.
+	LayerSvix Layer = "svix"
 )
 
 // Problem is an RFC 9457 problem details body, with Gwook's extensions.

@@ -36,7 +36,7 @@ func BenchmarkProcess(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			cfg := pipeline.Config{Backend: sender, Logger: slog.New(slog.DiscardHandler)}
+			cfg := pipeline.Config{Backend: svix.Backend{Sender: sender}, Logger: slog.New(slog.DiscardHandler)}
 			if dedupOn {
 				mem := dedup.NewMemory()
 				defer mem.Close()

@@ -57,7 +57,7 @@ func newPipeline(t *testing.T, svx *svixserver.Server, store dedup.Deduper, wait
 // newPipelineWithLease is newPipeline with the claims' lease given.
 func newPipelineWithLease(t *testing.T, svx *svixserver.Server, store dedup.Deduper, wait, lease time.Duration) *pipeline.Pipeline {
 	t.Helper()
-	return pipeline.New(pipeline.Config{Backend: testSender(t, svx), Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
+	return pipeline.New(pipeline.Config{Backend: svix.Backend{Sender: testSender(t, svx)}, Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
 		Store: store, TTL: time.Minute, Lease: lease, Wait: wait, KeyFields: dedup.DefaultKeyFields,
 	}})
 }
@@ -253,8 +253,8 @@ func TestSvixConflictCommitsTheClaim(t *testing.T) {
 		sendElsewhere(t, svx, "usr_1", "evt_1")
 		// The 409 means Svix has the event: the claim is committed and
 		// another event with the key is a duplicate.
-		if r := process(t, p, event("evt_1", pipeline.EntryPush), pipeline.Duplicate); r.Svix.Status != http.StatusConflict {
-			t.Fatalf("Svix status %d, want 409", r.Svix.Status)
+		if r := process(t, p, event("evt_1", pipeline.EntryPush), pipeline.Duplicate); r.Sent.Status != http.StatusConflict {
+			t.Fatalf("Svix status %d, want 409", r.Sent.Status)
 		}
 		process(t, p, event("evt_2", pipeline.EntryPush), pipeline.Duplicate)
 		wantMessages(t, svx, "evt_2", 0)
@@ -330,7 +330,7 @@ func TestStoreErrorIsNeverADuplicate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := pipeline.New(pipeline.Config{Backend: sender, Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
+			p := pipeline.New(pipeline.Config{Backend: svix.Backend{Sender: sender}, Logger: slog.New(slog.DiscardHandler), Dedup: pipeline.Dedup{
 				Store: store, TTL: time.Minute, Lease: testLease, Wait: time.Minute, KeyFields: dedup.DefaultKeyFields, FailOpen: tc.failOpen,
 			}})
 			event := sameKey("usr_1")

@@ -15,6 +15,7 @@ import (
 	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/stats"
 	"github.com/gwook/gwook/internal/store"
+	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/test/svixserver"
 )
 
@@ -75,7 +76,7 @@ func TestFiltersAndStats(t *testing.T) {
 	}
 	known := map[string]bool{"app_filtered": true, "app_open": true}
 	p := pipeline.New(pipeline.Config{
-		Backend:      sender,
+		Backend:      svix.Backend{Sender: sender},
 		Filter:       filter.GlobalTypes(nil, []string{"internal.*"}),
 		AppFilter:    func(id string) *filter.Filter { return filters[id] },
 		Applications: func(id string) bool { return known[id] },

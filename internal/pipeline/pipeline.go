@@ -9,10 +9,10 @@
 // as InFlight), so the caller must not take it as handled.
 //
 // Duplicate suppression follows the claim protocol of package dedup: the
-// event claims its key, is sent, and then commits the claim (Svix has it)
-// or releases it (the send failed). An event that finds its key in flight
-// for another event waits up to Dedup.Wait for that event's outcome, polling
-// the key, and is answered InFlight when it is still unknown.
+// event claims its key, is sent, and then commits the claim (the backend
+// has it) or releases it (the send failed). An event that finds its key in
+// flight for another event waits up to Dedup.Wait for that event's outcome,
+// polling the key, and is answered InFlight when it is still unknown.
 package pipeline
 
 import (
@@ -33,7 +33,6 @@ import (
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/filter"
 	"github.com/gwook/gwook/internal/stats"
-	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/internal/telemetry"
 )
 
@@ -42,13 +41,13 @@ type Outcome string
 
 // The outcomes of Process.
 const (
-	Forwarded        Outcome = "forwarded"         // Svix accepted the message
+	Forwarded        Outcome = "forwarded"         // the backend accepted the event: Svix created the message, or the queue stored it
 	Filtered         Outcome = "filtered"          // dropped on purpose by the global type filter or the application's filter
-	Duplicate        Outcome = "duplicate"         // inside the dedup window, or Svix already has this eventId
+	Duplicate        Outcome = "duplicate"         // inside the dedup window, or the backend already has this event id
 	Invalid          Outcome = "invalid"           // the body is not a valid event
-	Rejected         Outcome = "rejected"          // Svix refused the message for good (4xx other than 409 and 429)
+	Rejected         Outcome = "rejected"          // the backend refused the event for good (Svix: 4xx other than 409 and 429)
 	RateLimited      Outcome = "rate_limited"      // Svix answered 429 after every retry
-	Unavailable      Outcome = "unavailable"       // Svix failed or was unreachable after every retry, or refused Gwook's token
+	Unavailable      Outcome = "unavailable"       // the backend failed or was unreachable (after every retry), or refused Gwook's token
 	DedupUnavailable Outcome = "dedup_unavailable" // the dedup store failed and DEDUP_FAILURE_MODE is closed
 	InFlight         Outcome = "in_flight"         // another event with the same dedup key is still being sent: try again
 	NoApplication    Outcome = "no_application"    // the user_id has no application and UNKNOWN_APPLICATION is drop
@@ -59,8 +58,8 @@ type Result struct {
 	Outcome Outcome
 	// AppID is the Svix application the event was for, once resolved.
 	AppID string
-	// Svix reports the calls to Svix; zero when none was made.
-	Svix svix.Result
+	// Sent is what the backend reported; zero when it was not called.
+	Sent Sent
 	// Err explains any outcome but Forwarded and Filtered. For Invalid it is
 	// an *event.InvalidError.
 	Err error
@@ -98,14 +97,6 @@ type Dedup struct {
 	// FailOpen forwards events when the store fails (Svix's idempotency key
 	// still stops exact repeats); otherwise they get DedupUnavailable.
 	FailOpen bool
-}
-
-// Backend takes an event for delivery to the application appID: the Svix
-// sender, or Gwook's own delivery queue. Its Result's Outcome says what
-// became of the event; Delivered means accepted for delivery (by Svix, or
-// durably queued).
-type Backend interface {
-	Send(ctx context.Context, appID string, n *event.Notification) svix.Result
 }
 
 // Config is what a Pipeline is built from.
@@ -242,7 +233,7 @@ func (p *Pipeline) report(ctx context.Context, m *Message, r *Result) {
 		return
 	}
 	rep := telemetry.Report{Err: r.Err, EventType: m.Event.Type, Application: r.AppID,
-		PushSubscription: m.Delivery.Subscription, SvixStatus: r.Svix.Status, Reason: string(r.Outcome)}
+		PushSubscription: m.Delivery.Subscription, SvixStatus: r.Sent.Status, Reason: string(r.Outcome)}
 	switch {
 	case r.Outcome == Invalid && m.Delivery.Entry == EntryPush:
 		rep.Kind, rep.Reason = "invalid_push", string(deadletter.ReasonInvalidEvent)
@@ -276,15 +267,16 @@ func (p *Pipeline) process(ctx context.Context, m *Message) Result {
 		return *res
 	}
 	sent := p.cfg.Backend.Send(ctx, appID, &m.Event)
-	r := Result{Outcome: outcomeOf(sent.Outcome), AppID: appID, Svix: sent, Err: sent.Err}
+	r := Result{Outcome: outcomeOf(sent.Outcome), AppID: appID, Sent: sent, Err: sent.Err}
 	if claim.Status == dedup.Claimed {
 		p.settle(ctx, claim, r.Outcome)
 	}
 	switch {
-	case sent.Outcome == svix.Unauthorized:
-		// Svix refused Gwook's token: the event is not at fault and is
-		// left with the caller (Unavailable: a 5xx, so Pub/Sub redelivers
-		// and producers retry), to go through once the token is fixed.
+	case r.Outcome == Unavailable && sent.Unauthorized:
+		// The backend refused Gwook's credentials: the event is not at
+		// fault and is left with the caller (Unavailable: a 5xx, so
+		// Pub/Sub redelivers and producers retry), to go through once
+		// the credentials are fixed.
 	case r.Outcome == RateLimited:
 		p.deadLetter(ctx, m, &r, deadletter.ReasonRateLimited)
 	case r.Outcome == Unavailable:
@@ -388,9 +380,10 @@ func claimResult(c dedup.Claim, err error) string {
 	return c.Status.String()
 }
 
-// settle ends the claim c after the send: a commit when Svix has the event
-// (outcome Forwarded, or Duplicate for Svix's 409), a release otherwise. A
-// failure is counted and logged; it does not change the outcome.
+// settle ends the claim c after the send: a commit when the backend has the
+// event (outcome Forwarded, or Duplicate for Svix's 409 or an event id the
+// queue has already), a release otherwise. A failure is counted and logged;
+// it does not change the outcome.
 func (p *Pipeline) settle(ctx context.Context, c dedup.Claim, o Outcome) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dedup.SettleTimeout)
 	defer cancel()
@@ -439,7 +432,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, m *Message, r *Result, reason
 	}
 	letter := deadletter.Letter{
 		TraceParent: m.Delivery.Attributes[telemetry.PushTraceParentAttribute],
-		Reason:      reason, Data: data, SvixStatus: r.Svix.Status, Error: errText, Attempts: r.Svix.Attempts,
+		Reason:      reason, Data: data, SvixStatus: r.Sent.Status, Error: errText, Attempts: r.Sent.Attempts,
 		EventID: m.Event.ID, EventType: m.Event.Type, Application: r.AppID,
 		SourceSubscription: m.Delivery.Subscription, SourceMessageID: m.Delivery.MessageID, FailedAt: time.Now(),
 	}
@@ -474,17 +467,12 @@ func (p *Pipeline) application(n *event.Notification) (string, error) {
 	return n.UserID, nil
 }
 
-func outcomeOf(o svix.Outcome) Outcome {
+// outcomeOf is the Outcome of a backend's outcome o: o itself when it is
+// one a backend may report, otherwise Unavailable.
+func outcomeOf(o Outcome) Outcome {
 	switch o {
-	case svix.Delivered:
-		return Forwarded
-	case svix.Duplicate:
-		return Duplicate
-	case svix.Rejected:
-		return Rejected
-	case svix.RateLimited:
-		return RateLimited
-	default:
-		return Unavailable
+	case Forwarded, Duplicate, Rejected, RateLimited, Unavailable:
+		return o
 	}
+	return Unavailable
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -279,6 +281,52 @@ func (s *Store) ListDeliveries(ctx context.Context, messageID string) ([]Deliver
 		return nil, dbError("listing deliveries", err)
 	}
 	return deliveries, nil
+}
+
+// maxIDsPerQuery bounds the ids DeliveriesOf puts in one query's IN list,
+// far below the bind parameter limits of SQLite (32,766) and PostgreSQL
+// (65,535), and above MaxLimit, so that a page of messages takes one query.
+const maxIDsPerQuery = 500
+
+// DeliveriesOf returns the deliveries of each of the messages messageIDs,
+// each message's by endpoint id as ListDeliveries orders them, in one
+// query for up to 500 ids (a page of messages). A message without
+// deliveries, or that does not exist, has no entry.
+func (s *Store) DeliveriesOf(ctx context.Context, messageIDs []string) (map[string][]Delivery, error) {
+	out := make(map[string][]Delivery, len(messageIDs))
+	for ids := range slices.Chunk(messageIDs, maxIDsPerQuery) {
+		if err := s.deliveriesOf(ctx, ids, out); err != nil {
+			return nil, dbError("listing deliveries", err)
+		}
+	}
+	return out, nil
+}
+
+// deliveriesOf adds the deliveries of the messages ids to out.
+func (s *Store) deliveriesOf(ctx context.Context, ids []string, out map[string][]Delivery) error {
+	var in strings.Builder
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			in.WriteString(", ")
+		}
+		in.WriteString("$" + strconv.Itoa(i+1))
+		args[i] = id
+	}
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT `+deliveryColumns+` FROM deliveries WHERE message_id IN (`+in.String()+`) ORDER BY message_id, endpoint_id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return err
+		}
+		out[d.MessageID] = append(out[d.MessageID], d)
+	}
+	return rows.Err()
 }
 
 // RecordAttempt stores attempt a (its ID set here, its response body

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,6 +37,7 @@ func runMessages(t *testing.T, open opener) {
 		{"GiveUpDelivery", testGiveUpDelivery},
 		{"RequeueDeliveries", testRequeueDeliveries},
 		{"PaginateMessagesAndAttempts", testPaginateMessagesAndAttempts},
+		{"DeliveriesOf", testDeliveriesOf},
 		{"DisableEndpoint", testDisableEndpoint},
 		{"EndpointFailingSince", testEndpointFailingSince},
 		{"MessagesCascade", testMessagesCascade},
@@ -317,6 +319,80 @@ func testRequeueDeliveries(t *testing.T, s *store.Store) {
 	// would overwrite it.
 	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_2"}, func(*sql.Tx) error { t.Fatal("enqueue called for a pending delivery"); return nil })
 	wantErr(t, err, store.ErrConflict, "requeueing a pending delivery")
+}
+
+func testDeliveriesOf(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	createApp(t, s, "other")
+	enqueue := func(app, eventID string, endpoints ...string) string {
+		m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: app, EventID: eventID, EventType: "t", Body: []byte(`{}`)}, endpoints, nil)
+		mustNot(t, err, "enqueueing")
+		return m.ID
+	}
+	m1 := enqueue("app", "ev1", "ep_b", "ep_a", "ep_c")
+	m2 := enqueue("app", "ev2", "ep_a")
+	none := enqueue("app", "ev3") // matched no endpoint
+	m4 := enqueue("other", "ev4", "ep_x")
+	_, _, err := s.RecordAttempt(ctx, store.Attempt{MessageID: m1, EndpointID: "ep_b", At: time.Now(), ResponseStatus: 204}, store.DeliveryDelivered)
+	mustNot(t, err, "recording an attempt")
+	_, err = s.GiveUpDelivery(ctx, m2, "ep_a", "endpoint deleted")
+	mustNot(t, err, "giving up")
+
+	// Each message's deliveries are ListDeliveries' own, in its order.
+	got, err := s.DeliveriesOf(ctx, []string{m1, m2, none, m4, "msg_unknown"})
+	mustNot(t, err, "reading the deliveries of many messages")
+	for _, id := range []string{m1, m2, m4} {
+		want, err := s.ListDeliveries(ctx, id)
+		mustNot(t, err, "listing deliveries")
+		if !slices.EqualFunc(got[id], want, sameDelivery) {
+			t.Errorf("deliveries of %s: %+v, want %+v", id, got[id], want)
+		}
+	}
+	if len(got[m1]) != 3 || got[m1][1].EndpointID != "ep_b" || got[m1][1].Status != store.DeliveryDelivered || got[m1][1].Attempts != 1 {
+		t.Errorf("deliveries of %s: %+v, want ep_a, ep_b (delivered after one attempt), ep_c", m1, got[m1])
+	}
+	if d := got[m2]; len(d) != 1 || d[0].Status != store.DeliveryFailed || d[0].LastError != "endpoint deleted" {
+		t.Errorf("deliveries of %s: %+v, want one failed", m2, d)
+	}
+	if _, ok := got[none]; ok {
+		t.Errorf("a message without deliveries has an entry: %+v", got[none])
+	}
+	if _, ok := got["msg_unknown"]; ok || len(got) != 3 {
+		t.Errorf("entries for %d messages (%v), want 3", len(got), slices.Collect(maps.Keys(got)))
+	}
+
+	// Only the messages asked for; none for no ids.
+	got, err = s.DeliveriesOf(ctx, []string{m2})
+	if err != nil || len(got) != 1 || len(got[m2]) != 1 {
+		t.Errorf("deliveries of %s alone: %+v, %v", m2, got, err)
+	}
+	got, err = s.DeliveriesOf(ctx, nil)
+	if err != nil || len(got) != 0 {
+		t.Errorf("deliveries of no message: %+v, %v", got, err)
+	}
+
+	// More ids than one query takes: each part is read.
+	many := make([]string, 0, 1203)
+	for i := range 1200 {
+		many = append(many, fmt.Sprintf("msg_unknown%d", i))
+	}
+	many = slices.Insert(many, 0, m1)
+	many = slices.Insert(many, 700, m2)
+	many = append(many, m4)
+	got, err = s.DeliveriesOf(ctx, many)
+	mustNot(t, err, "reading the deliveries of 1203 messages")
+	if len(got) != 3 || len(got[m1]) != 3 || len(got[m2]) != 1 || len(got[m4]) != 1 {
+		t.Errorf("deliveries of 1203 ids: %d messages (%d, %d, %d deliveries), want 3 (3, 1, 1)",
+			len(got), len(got[m1]), len(got[m2]), len(got[m4]))
+	}
+}
+
+// sameDelivery reports whether a and b are the same delivery in the same
+// state.
+func sameDelivery(a, b store.Delivery) bool {
+	return a.MessageID == b.MessageID && a.EndpointID == b.EndpointID && a.Status == b.Status &&
+		a.Attempts == b.Attempts && a.LastError == b.LastError && a.UpdatedAt.Equal(b.UpdatedAt)
 }
 
 func testPaginateMessagesAndAttempts(t *testing.T, s *store.Store) {
