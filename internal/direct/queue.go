@@ -103,6 +103,14 @@ const (
 	recordTimeout = 10 * time.Second
 	// backlogInterval is how often the backlog is read into the metrics.
 	backlogInterval = 15 * time.Second
+	// maxBatch and maxBatchDeliveries bound the messages, and their
+	// deliveries, stored in one transaction; batchTimeout bounds its time.
+	maxBatch           = 100
+	maxBatchDeliveries = 2000
+	batchTimeout       = 10 * time.Second
+	// postgresBatchWriters is how many batches are written at once on
+	// PostgreSQL; SQLite has one writer connection, so one.
+	postgresBatchWriters = 4
 )
 
 // Options configure a Queue. The zero value gives the defaults.
@@ -159,6 +167,12 @@ type Queue struct {
 	metrics  *telemetry.Metrics
 	// disableAfter is Options.DisableAfter.
 	disableAfter time.Duration
+	// sends takes each Send to the batch writers; closing, closed by
+	// Stop, ends them, and writers waits for them.
+	sends     chan *sendRequest
+	closing   chan struct{}
+	closeOnce sync.Once
+	writers   sync.WaitGroup
 	// stopSampling ends the goroutine reading the backlog; sampled is
 	// closed when it has ended. Both are nil until Start.
 	stopSampling context.CancelFunc
@@ -227,6 +241,15 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 		return nil, fmt.Errorf("direct: creating the River client: %w", err)
 	}
 	q.river = rc
+	q.sends, q.closing = make(chan *sendRequest), make(chan struct{})
+	writers := 1
+	if st.Dialect() == store.Postgres {
+		writers = postgresBatchWriters
+	}
+	for range writers {
+		q.writers.Add(1)
+		go q.writeBatches()
+	}
 	return q, nil
 }
 
@@ -268,6 +291,8 @@ func (q *Queue) sampleBacklog(ctx context.Context) {
 // as long as ctx allows; then it cancels them, and they are made again by
 // the next worker to start.
 func (q *Queue) Stop(ctx context.Context) error {
+	q.closeOnce.Do(func() { close(q.closing) })
+	q.writers.Wait()
 	if q.stopSampling != nil {
 		q.stopSampling()
 		<-q.sampled
@@ -299,25 +324,118 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 			ids = append(ids, e.ID)
 		}
 	}
-	msg := store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw}
-	stored, err := q.store.EnqueueMessage(ctx, msg, ids, func(tx *sql.Tx) error {
-		if len(ids) == 0 {
-			return nil
-		}
-		_, err := q.river.InsertManyTx(ctx, tx, q.jobs(appID, msg.ID, ids))
-		return err
-	})
-	if errors.Is(err, store.ErrConflict) && stored.ID != "" {
-		deliveries, err := q.store.ListDeliveries(ctx, stored.ID)
+	req := &sendRequest{
+		message: store.NewMessage{
+			Message:     store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw},
+			EndpointIDs: ids,
+		},
+		done: make(chan struct{}),
+	}
+	select {
+	case q.sends <- req:
+	case <-q.closing:
+		return Result{}, ErrStopped
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("direct: waiting to store the message: %w", ctx.Err())
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		// The batch goes on and may store the message; the caller sending
+		// the event again finds it a duplicate.
+		return Result{}, fmt.Errorf("direct: storing the message: %w", ctx.Err())
+	}
+	if req.err != nil {
+		return Result{}, fmt.Errorf("direct: %w", req.err)
+	}
+	r := req.result
+	if r.Duplicate {
+		deliveries, err := q.store.ListDeliveries(ctx, r.Message.ID)
 		if err != nil {
 			return Result{}, fmt.Errorf("direct: %w", err)
 		}
-		return Result{MessageID: stored.ID, Endpoints: len(deliveries), Duplicate: true}, nil
+		return Result{MessageID: r.Message.ID, Endpoints: len(deliveries), Duplicate: true}, nil
 	}
-	if err != nil {
-		return Result{}, fmt.Errorf("direct: %w", err)
+	return Result{MessageID: r.Message.ID, Endpoints: len(ids)}, nil
+}
+
+// ErrStopped: Send after Stop.
+var ErrStopped = errors.New("direct: the queue is stopped")
+
+// sendRequest is one Send waiting for its batch.
+type sendRequest struct {
+	message store.NewMessage
+	// result and err are set before done is closed.
+	result store.EnqueuedMessage
+	err    error
+	done   chan struct{}
+}
+
+// writeBatches stores the messages of the Sends waiting, in batches, until
+// the queue stops: it takes one, and with it every other already waiting,
+// up to maxBatch. So a lone Send is written at once, and under load many
+// share one transaction: with fewer round trips and commits per message.
+func (q *Queue) writeBatches() {
+	defer q.writers.Done()
+	for {
+		var first *sendRequest
+		select {
+		case first = <-q.sends:
+		case <-q.closing:
+			return
+		}
+		batch := []*sendRequest{first}
+		deliveries := len(first.message.EndpointIDs)
+	fill:
+		for len(batch) < maxBatch && deliveries < maxBatchDeliveries {
+			select {
+			case r := <-q.sends:
+				batch = append(batch, r)
+				deliveries += len(r.message.EndpointIDs)
+			default:
+				break fill
+			}
+		}
+		q.writeBatch(batch)
 	}
-	return Result{MessageID: stored.ID, Endpoints: len(ids)}, nil
+}
+
+// writeBatch stores batch in one transaction with its jobs. When that
+// fails, each message is tried alone, so that one that cannot be stored
+// (its application was deleted) fails only its own Send.
+func (q *Queue) writeBatch(batch []*sendRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	messages := make([]store.NewMessage, len(batch))
+	for i, r := range batch {
+		messages[i] = r.message
+	}
+	out, err := q.store.EnqueueMessages(ctx, messages, func(tx *sql.Tx, stored []int) error {
+		var jobs []river.InsertManyParams
+		for _, i := range stored {
+			m := messages[i]
+			jobs = append(jobs, q.jobs(m.Message.ApplicationID, m.Message.ID, m.EndpointIDs)...)
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		_, err := q.river.InsertManyTx(ctx, tx, jobs)
+		return err
+	})
+	if err != nil && len(batch) > 1 {
+		for _, r := range batch {
+			q.writeBatch([]*sendRequest{r})
+		}
+		return
+	}
+	for i, r := range batch {
+		if err != nil {
+			r.err = err
+		} else {
+			r.result = out[i]
+		}
+		close(r.done)
+	}
 }
 
 // Errors of Resend, beside store.ErrNotFound for a message that does not

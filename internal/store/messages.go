@@ -143,70 +143,141 @@ func scanAttempt(row interface{ Scan(...any) error }) (Attempt, error) {
 // an error wrapping ErrConflict. It returns ErrNotFound when the application
 // does not exist, and enqueue's error as it is (wrapped) when it fails.
 func (s *Store) EnqueueMessage(ctx context.Context, msg Message, endpointIDs []string, enqueue func(tx *sql.Tx) error) (Message, error) {
+	var fn func(*sql.Tx, []int) error
+	if enqueue != nil {
+		fn = func(tx *sql.Tx, stored []int) error {
+			if len(stored) == 0 {
+				return nil
+			}
+			return enqueue(tx)
+		}
+	}
+	out, err := s.EnqueueMessages(ctx, []NewMessage{{Message: msg, EndpointIDs: endpointIDs}}, fn)
+	if err != nil {
+		return Message{}, err
+	}
+	if out[0].Duplicate {
+		return out[0].Message, dbError("storing a message", ErrConflict)
+	}
+	return out[0].Message, nil
+}
+
+// NewMessage is a message to store with the endpoints it goes to.
+type NewMessage struct {
+	Message     Message
+	EndpointIDs []string
+}
+
+// EnqueuedMessage is what EnqueueMessages did with one NewMessage.
+type EnqueuedMessage struct {
+	// Message is the message as stored: the new one, or, for a
+	// Duplicate, the one the application had.
+	Message Message
+	// Duplicate is true when the application had a message of the event
+	// already (stored before, or earlier in the same batch): nothing new
+	// was stored for this one.
+	Duplicate bool
+}
+
+// EnqueueMessages is EnqueueMessage for a batch, in one transaction and a
+// few statements whatever its size: each message that is new is stored
+// (with ID NewMessageID when empty and CreatedAt now) with a pending
+// delivery to each of its EndpointIDs, then enqueue is called with the
+// transaction and the indexes in batch of the messages stored, and the
+// whole commits or fails together: an application that does not exist
+// fails the batch with ErrNotFound. The result has one entry per message of
+// batch, in order.
+func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue func(tx *sql.Tx, stored []int) error) ([]EnqueuedMessage, error) {
 	now := dbTime(s.now())
-	m := Message{
-		ID:            msg.ID,
-		ApplicationID: msg.ApplicationID,
-		EventID:       msg.EventID,
-		EventType:     msg.EventType,
-		Body:          slices.Clone(msg.Body),
-		CreatedAt:     now,
+	out := make([]EnqueuedMessage, len(batch))
+	for i, nm := range batch {
+		m := nm.Message
+		m.Body = slices.Clone(m.Body)
+		if m.Body == nil {
+			m.Body = []byte{}
+		}
+		if m.ID == "" {
+			m.ID = NewMessageID()
+		}
+		m.CreatedAt = now
+		out[i].Message = m
 	}
-	if m.ID == "" {
-		m.ID = NewMessageID()
-	}
-	if m.Body == nil {
-		m.Body = []byte{}
-	}
-	var existing Message
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO messages (`+messageColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (application_id, event_id) DO NOTHING`,
-			m.ID, m.ApplicationID, m.EventID, m.EventType, m.Body, s.timeArg(now))
+		inserted, err := s.insertMessages(ctx, tx, out, now)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			existing, err = scanMessage(tx.QueryRowContext(ctx,
-				`SELECT `+messageColumns+` FROM messages WHERE application_id = $1 AND event_id = $2`, m.ApplicationID, m.EventID))
-			if err != nil {
-				return err
+		var stored []int
+		query := []byte(`INSERT INTO deliveries (` + deliveryColumns + `) VALUES `)
+		args := []any{string(DeliveryPending), s.timeArg(now)}
+		for i := range out {
+			if !inserted[out[i].Message.ID] {
+				existing, err := scanMessage(tx.QueryRowContext(ctx,
+					`SELECT `+messageColumns+` FROM messages WHERE application_id = $1 AND event_id = $2`,
+					out[i].Message.ApplicationID, out[i].Message.EventID))
+				if err != nil {
+					return err
+				}
+				out[i] = EnqueuedMessage{Message: existing, Duplicate: true}
+				continue
 			}
-			return ErrConflict
-		}
-		if len(endpointIDs) > 0 {
-			// One statement for every delivery: $1-$3 are shared, then
-			// one endpoint id each.
-			query := []byte(`INSERT INTO deliveries (` + deliveryColumns + `) VALUES `)
-			args := []any{m.ID, string(DeliveryPending), s.timeArg(now)}
-			for i, ep := range endpointIDs {
-				if i > 0 {
+			stored = append(stored, i)
+			for _, ep := range batch[i].EndpointIDs {
+				if len(args) > 2 {
 					query = append(query, ", "...)
 				}
-				query = fmt.Appendf(query, "($1, $%d, $2, 0, '', $3)", len(args)+1)
-				args = append(args, ep)
+				query = fmt.Appendf(query, "($%d, $%d, $1, 0, '', $2)", len(args)+1, len(args)+2)
+				args = append(args, out[i].Message.ID, ep)
 			}
+		}
+		if len(args) > 2 {
 			if _, err := tx.ExecContext(ctx, string(query), args...); err != nil {
 				return err
 			}
 		}
 		if enqueue != nil {
-			if err := enqueue(tx); err != nil {
+			if err := enqueue(tx, stored); err != nil {
 				return fmt.Errorf("enqueueing the deliveries: %w", err)
 			}
 		}
 		return nil
 	})
-	if errors.Is(err, ErrConflict) && existing.ID != "" {
-		return existing, dbError("storing a message", err)
-	}
 	if err != nil {
-		return Message{}, dbError("storing a message", err)
+		return nil, dbError("storing messages", err)
 	}
-	return m, nil
+	return out, nil
+}
+
+// insertMessages inserts the messages of out in one statement, skipping
+// each whose application has its event already, and returns the ids of
+// those inserted.
+func (s *Store) insertMessages(ctx context.Context, tx *sql.Tx, out []EnqueuedMessage, now time.Time) (map[string]bool, error) {
+	query := []byte(`INSERT INTO messages (` + messageColumns + `) VALUES `)
+	args := []any{s.timeArg(now)}
+	for i, e := range out {
+		if i > 0 {
+			query = append(query, ", "...)
+		}
+		n := len(args)
+		query = fmt.Appendf(query, "($%d, $%d, $%d, $%d, $%d, $1)", n+1, n+2, n+3, n+4, n+5)
+		m := e.Message
+		args = append(args, m.ID, m.ApplicationID, m.EventID, m.EventType, m.Body)
+	}
+	query = append(query, ` ON CONFLICT (application_id, event_id) DO NOTHING RETURNING id`...)
+	rows, err := tx.QueryContext(ctx, string(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	inserted := make(map[string]bool, len(out))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		inserted[id] = true
+	}
+	return inserted, rows.Err()
 }
 
 // GetMessage returns the message with the given id of the given

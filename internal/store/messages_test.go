@@ -40,6 +40,7 @@ func runMessages(t *testing.T, open opener) {
 		{"DeliveriesOf", testDeliveriesOf},
 		{"DisableEndpoint", testDisableEndpoint},
 		{"EndpointFailingSince", testEndpointFailingSince},
+		{"EnqueueMessages", testEnqueueMessages},
 		{"MessagesCascade", testMessagesCascade},
 	}
 	for _, tc := range tests {
@@ -562,5 +563,69 @@ func testEndpointFailingSince(t *testing.T, s *store.Store) {
 	mustNot(t, err, "updating the endpoint")
 	if got := record(m2, 6*time.Minute, store.DeliveryPending); !got.Equal(t0.Add(5 * time.Minute)) {
 		t.Fatalf("failing since %v after an update, want %v", got, t0.Add(5*time.Minute))
+	}
+}
+
+// A batch stores its new messages with their deliveries in one
+// transaction, and reports the duplicates: of a message stored before, and
+// of one earlier in the batch.
+func testEnqueueMessages(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	createApp(t, s, "other")
+	first, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "old", EventType: "t", Body: []byte(`{"n":0}`)}, []string{"ep_1"}, nil)
+	mustNot(t, err, "enqueueing")
+	msg := func(app, ev string) store.Message {
+		return store.Message{ApplicationID: app, EventID: ev, EventType: "t", Body: []byte(`{"ev":"` + ev + `"}`)}
+	}
+	batch := []store.NewMessage{
+		{Message: msg("app", "a"), EndpointIDs: []string{"ep_1", "ep_2"}},
+		{Message: msg("app", "old"), EndpointIDs: []string{"ep_1"}}, // stored before
+		{Message: msg("other", "a"), EndpointIDs: nil},              // another application's event a
+		{Message: msg("app", "a"), EndpointIDs: []string{"ep_3"}},   // earlier in the batch
+		{Message: msg("app", "b"), EndpointIDs: []string{"ep_2"}},
+	}
+	var storedIdx []int
+	out, err := s.EnqueueMessages(ctx, batch, func(tx *sql.Tx, stored []int) error {
+		storedIdx = stored
+		return nil
+	})
+	mustNot(t, err, "enqueueing a batch")
+	if !slices.Equal(storedIdx, []int{0, 2, 4}) {
+		t.Fatalf("enqueue called with %v, want [0 2 4]", storedIdx)
+	}
+	wantDup := []bool{false, true, false, true, false}
+	for i, e := range out {
+		if e.Duplicate != wantDup[i] {
+			t.Fatalf("entry %d: duplicate %v, want %v", i, e.Duplicate, wantDup[i])
+		}
+	}
+	if out[1].Message.ID != first.ID || out[3].Message.ID != out[0].Message.ID || out[0].Message.ID == out[2].Message.ID {
+		t.Fatalf("duplicates carry the wrong messages: %+v", out)
+	}
+	for i, want := range map[int][]string{0: {"ep_1", "ep_2"}, 2: {}, 4: {"ep_2"}} {
+		ds, err := s.ListDeliveries(ctx, out[i].Message.ID)
+		mustNot(t, err, "listing deliveries")
+		var got []string
+		for _, d := range ds {
+			got = append(got, d.EndpointID)
+		}
+		if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Fatalf("entry %d: deliveries to %v, want %v", i, got, want)
+		}
+	}
+	got, err := s.GetMessage(ctx, "app", out[4].Message.ID)
+	mustNot(t, err, "reading a message of the batch")
+	if string(got.Body) != `{"ev":"b"}` {
+		t.Fatalf("stored body %s", got.Body)
+	}
+
+	// An application that does not exist fails the whole batch.
+	_, err = s.EnqueueMessages(ctx, []store.NewMessage{{Message: msg("app", "c")}, {Message: msg("nope", "c")}}, nil)
+	wantErr(t, err, store.ErrNotFound, "enqueueing a batch with a missing application")
+	page, err := s.ListMessages(ctx, "app", store.ListOptions{})
+	mustNot(t, err, "listing")
+	if len(page.Items) != 3 {
+		t.Fatalf("%d messages after the failed batch, want 3", len(page.Items))
 	}
 }
