@@ -66,15 +66,15 @@ func TestMigrate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("migrating a new database: %v", err)
 			}
-			if !slices.Equal(res.Applied, []int64{1, 2, 3}) || res.Version != 3 {
-				t.Fatalf("migrating a new database: %+v, want versions 1 to 3 applied", res)
+			if !slices.Equal(res.Applied, []int64{1, 2, 3, 4}) || res.Version != 4 {
+				t.Fatalf("migrating a new database: %+v, want versions 1 to 4 applied", res)
 			}
 			res, err = store.Migrate(ctx, url, dir)
 			if err != nil {
 				t.Fatalf("migrating again: %v", err)
 			}
-			if len(res.Applied) != 0 || res.Version != 3 {
-				t.Fatalf("migrating again: %+v, want nothing applied, version 3", res)
+			if len(res.Applied) != 0 || res.Version != 4 {
+				t.Fatalf("migrating again: %+v, want nothing applied, version 4", res)
 			}
 			s, err := store.Open(ctx, url, dir)
 			if err != nil {
