@@ -15,7 +15,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/gwook ./cmd/gwook
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/svix-test-server ./cmd/svix-test-server
 
-## run: gwook on :4000, against the local Svix test server unless SVIX_AUTH_TOKEN is set; Ctrl-C stops it
+## run: gwook on :4000, delivering webhooks itself from SQLite in ./data unless SVIX_AUTH_TOKEN is set (then through Svix); Ctrl-C stops it
 run: build
 	scripts/run-local
 

@@ -68,6 +68,7 @@ func (a *App) startDirect(work bool) (*direct.Queue, error) {
 	if err := q.Start(context.Background()); err != nil {
 		return nil, err
 	}
+	a.startRetention()
 	a.closers = append(a.closers, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), config.DeliveryStopTimeout)
 		defer cancel()

@@ -88,6 +88,7 @@ type Config struct {
 	DeliveryMaxInFlightPerEndpoint int           `env:"DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT, default=10"`
 	DeliveryWorkers                int           `env:"DELIVERY_WORKERS, default=100"`
 	DeliveryDisableAfter           time.Duration `env:"DELIVERY_DISABLE_AFTER, default=120h"`
+	MessageRetention               time.Duration `env:"MESSAGE_RETENTION, default=720h"`
 
 	StatsFlushInterval time.Duration `env:"STATS_FLUSH_INTERVAL, default=10s"`
 	StatsRetention     time.Duration `env:"STATS_RETENTION, default=720h"`
@@ -221,6 +222,7 @@ func (c *Config) checkServer(p *problems) {
 	c.validateShared(p)
 	c.checkDatabase(p)
 	c.checkStats(p)
+	c.checkMessageRetention(p)
 }
 
 // LoadDatabase reads the configuration of the commands that work on the
@@ -261,6 +263,23 @@ func (c *Config) checkStats(p *problems) {
 	if c.StatsRetention < minStatsRetention || c.StatsRetention > StatsDayRetention {
 		p.add("STATS_RETENTION must be between %s and %s (how long per-minute stats are kept; per-day stats are kept %s), got %s",
 			minStatsRetention, StatsDayRetention, StatsDayRetention, c.StatsRetention)
+	}
+}
+
+// MinMessageRetention and MaxMessageRetention bound MESSAGE_RETENTION:
+// direct delivery keeps a message, with its deliveries and attempts, at
+// least a day after it was accepted (a day of history to look at and
+// resend), and at most as long as the per-day stats.
+const (
+	MinMessageRetention = 24 * time.Hour
+	MaxMessageRetention = StatsDayRetention
+)
+
+func (c *Config) checkMessageRetention(p *problems) {
+	if c.MessageRetention < MinMessageRetention || c.MessageRetention > MaxMessageRetention {
+		p.add("MESSAGE_RETENTION must be between %s and %s (how long direct delivery keeps a message, its deliveries and attempts, "+
+			"counted from when it was accepted; one still being delivered is kept until it is done), got %s",
+			MinMessageRetention, MaxMessageRetention, c.MessageRetention)
 	}
 }
 

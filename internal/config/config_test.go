@@ -54,7 +54,7 @@ func TestDefaults(t *testing.T) {
 		DedupFailureMode: "open", DedupWait: time.Second, DeadLetterPublishTimeout: 5 * time.Second,
 		SentryEnvironment: "production", SentrySampleRate: 1, DataDir: "./data", UnknownApplication: "forward",
 		DeliveryTimeout: 15 * time.Second, DeliveryRetrySchedule: "5s,5m,30m,2h,5h,10h,10h", DeliveryMaxInFlightPerEndpoint: 10,
-		DeliveryWorkers: 100, StatsFlushInterval: 10 * time.Second, StatsRetention: 30 * 24 * time.Hour,
+		DeliveryWorkers: 100, MessageRetention: 30 * 24 * time.Hour, StatsFlushInterval: 10 * time.Second, StatsRetention: 30 * 24 * time.Hour,
 		LogLevel: "info", LogFormat: "json",
 	}
 	// %+v prints every field, and a nil slice like an empty one.
@@ -153,6 +153,13 @@ func TestInvalidCombinations(t *testing.T) {
 		{"stats kept less than a day", map[string]string{"STATS_RETENTION": "12h"},
 			[]string{"STATS_RETENTION must be between 24h0m0s and 9600h0m0s"}},
 		{"stats kept longer than day rows", map[string]string{"STATS_RETENTION": "10000h"}, []string{"STATS_RETENTION must be between"}},
+		{"messages kept less than a day", map[string]string{"MESSAGE_RETENTION": "23h"},
+			[]string{"MESSAGE_RETENTION must be between 24h0m0s and 9600h0m0s (how long direct delivery keeps a message, its deliveries and attempts, " +
+				"counted from when it was accepted; one still being delivered is kept until it is done), got 23h0m0s"}},
+		{"messages kept longer than 400 days", map[string]string{"MESSAGE_RETENTION": "9601h"}, []string{"MESSAGE_RETENTION must be between"}},
+		{"messages kept a day", map[string]string{"MESSAGE_RETENTION": "24h"}, nil},
+		{"messages kept 400 days", map[string]string{"MESSAGE_RETENTION": "9600h"}, nil},
+		{"message retention not a duration", map[string]string{"MESSAGE_RETENTION": "30d"}, []string{`MESSAGE_RETENTION: "30d" is not a duration`}},
 		{"body limit above a dead-letter message", map[string]string{"DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p", "MAX_BODY_BYTES": "16777216"},
 			[]string{"MAX_BODY_BYTES must be at most 9934464 with a dead-letter topic"}},
 	} {

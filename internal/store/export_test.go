@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"io/fs"
 	"time"
 )
@@ -19,4 +20,9 @@ func Migrations() int64 {
 		panic(err)
 	}
 	return int64(len(files))
+}
+
+// PruneMessagesBatch is PruneMessages with batches of batch messages.
+func PruneMessagesBatch(ctx context.Context, s *Store, createdBefore time.Time, batch int) (PrunedMessages, error) {
+	return s.pruneMessages(ctx, createdBefore, batch)
 }
