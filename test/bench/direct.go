@@ -140,9 +140,11 @@ type DirectOpen struct {
 	// Answer is the producer's answer times, counted from when each event
 	// was due (no coordinated omission).
 	Answer Latency `json:"answer"`
-	// RateKept is true when the events left at 99 % of the rate or more
-	// and every one was accepted.
-	RateKept bool `json:"rate_kept"`
+	// EventsPerSec is the events accepted over the time from the first
+	// send to the last answer; RateKept is true when that is 99 % of the
+	// rate or more and every event was accepted.
+	EventsPerSec float64 `json:"events_accepted_per_sec"`
+	RateKept     bool    `json:"rate_kept"`
 	// DeliveryKeptUp is true when the last webhook arrived within a
 	// second of the producer's last answer.
 	DeliveryKeptUp bool `json:"delivery_kept_up"`
@@ -179,12 +181,16 @@ type Delivery struct {
 	LagP99 float64 `json:"lag_p99_ms"`
 	LagMax float64 `json:"lag_max_ms"`
 	// CPU per delivered webhook (user + system) over CPUSeconds of wall
-	// time; Postgres sums every process named postgres on the machine.
-	CPUSeconds     float64 `json:"cpu_span_seconds"`
-	GwookMicros    float64 `json:"gwook_cpu_us_per_webhook"`
-	PostgresMicros float64 `json:"postgres_cpu_us_per_webhook"`
-	BenchMicros    float64 `json:"bench_cpu_us_per_webhook"`
-	// OtherCPUs is how many CPUs the rest of the machine kept busy.
+	// time. Postgres sums every process named postgres on the machine,
+	// other work's included; PostgresOurs only the backends of the
+	// bench's database.
+	CPUSeconds         float64 `json:"cpu_span_seconds"`
+	GwookMicros        float64 `json:"gwook_cpu_us_per_webhook"`
+	PostgresMicros     float64 `json:"postgres_cpu_us_per_webhook"`
+	PostgresOursMicros float64 `json:"postgres_own_database_cpu_us_per_webhook"`
+	BenchMicros        float64 `json:"bench_cpu_us_per_webhook"`
+	// OtherCPUs is how many CPUs the rest of the machine kept busy, the
+	// postgres processes apart.
 	OtherCPUs float64 `json:"other_cpus"`
 }
 
@@ -240,13 +246,14 @@ type directRun struct {
 
 // directSetup is one configuration, running.
 type directSetup struct {
-	db     string
-	fanout int
-	base   string // gwook's base URL
-	gwook  *proc.Process
-	app    string
-	ingest string // a bearer token with the ingest scope
-	sink   *sink
+	db       string
+	database string // PostgreSQL's database name; empty on SQLite
+	fanout   int
+	base     string // gwook's base URL
+	gwook    *proc.Process
+	app      string
+	ingest   string // a bearer token with the ingest scope
+	sink     *sink
 }
 
 // configuration measures gwook on db with fanout endpoints.
@@ -258,9 +265,11 @@ func (r *directRun) configuration(ctx context.Context, db string, fanout int) (D
 		return row, err
 	}
 	defer os.RemoveAll(dataDir)
+	s := &directSetup{db: db, fanout: fanout, app: "bench_" + r.run}
 	env := []string{"DATA_DIR=" + dataDir, "DATABASE_URL="}
 	if db == dbPostgres {
-		dbURL, drop, err := createDatabase(ctx, r.opts.postgres, "gwook_bench_"+r.run+"_"+strconv.Itoa(fanout))
+		s.database = "gwook_bench_" + r.run + "_" + strconv.Itoa(fanout)
+		dbURL, drop, err := createDatabase(ctx, r.opts.postgres, s.database)
 		if err != nil {
 			return row, err
 		}
@@ -272,7 +281,6 @@ func (r *directRun) configuration(ctx context.Context, db string, fanout int) (D
 		env = append(env, "DATABASE_URL="+dbURL)
 	}
 
-	s := &directSetup{db: db, fanout: fanout, app: "bench_" + r.run}
 	secrets := make([]string, fanout)
 	for i := range secrets {
 		key := make([]byte, 32)
@@ -330,19 +338,20 @@ func (r *directRun) configuration(ctx context.Context, db string, fanout int) (D
 		return int64(row.Open.Answer.Requests - row.Open.Answer.Errors)
 	})
 	a := row.Open.Answer
-	row.Open.RateKept = a.AchievedRate >= 0.99*float64(a.Rate) && a.Errors == 0
+	row.Open.EventsPerSec = float64(row.Open.Accepted) / row.Open.ProducerSeconds
+	row.Open.RateKept = row.Open.EventsPerSec >= 0.99*float64(a.Rate) && a.Errors == 0
 	row.Open.DeliveryKeptUp = row.Open.Drained && row.Open.DrainSeconds <= 1
-	r.report(name, "open loop", row.Open.Delivery, fmt.Sprintf("%.0f events/s sent, %d errors, answer p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-		a.AchievedRate, a.Errors, a.P50, a.P99, a.Max))
+	r.report(name, "open loop", row.Open.Delivery, fmt.Sprintf("%.0f events/s sent, %.0f/s accepted, %d errors, answer p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+		a.AchievedRate, row.Open.EventsPerSec, a.Errors, a.P50, a.P99, a.Max))
 	return row, ctx.Err()
 }
 
 // report prints a phase's results.
 func (r *directRun) report(name, phase string, d Delivery, producer string) {
 	progress(r.started, "%s, %s: %s; %.0f webhooks/s in the window, drained %v after %.1f s (%d undelivered); "+
-		"lag p50 %.0f ms, p99 %.0f ms, max %.0f ms; CPU per webhook: gwook %.0f µs, postgres %.0f µs, bench %.0f µs; other load %.2f CPUs",
+		"lag p50 %.0f ms, p99 %.0f ms, max %.0f ms; CPU per webhook: gwook %.0f µs, postgres %.0f µs (its database's backends %.0f µs), bench %.0f µs; other load %.2f CPUs",
 		name, phase, producer, d.PerSecInWindow, d.Drained, d.DrainSeconds, d.Undelivered,
-		d.LagP50, d.LagP99, d.LagMax, d.GwookMicros, d.PostgresMicros, d.BenchMicros, d.OtherCPUs)
+		d.LagP50, d.LagP99, d.LagMax, d.GwookMicros, d.PostgresMicros, d.PostgresOursMicros, d.BenchMicros, d.OtherCPUs)
 }
 
 // startGwook runs gwook serve on direct delivery with env added, and
@@ -475,7 +484,7 @@ func createDatabase(ctx context.Context, base, name string) (string, func() erro
 func (r *directRun) phase(ctx context.Context, s *directSetup, phase string, produce func(request) int64) Delivery {
 	s.sink.reset(phase)
 	req := newDirectRequest(s.base, s.ingest, r.run+"_"+phase, s.app)
-	cpu0, t0 := r.sampleCPU(s.gwook.Pid()), time.Now()
+	cpu0, t0 := r.sampleCPU(s.gwook.Pid(), s.database), time.Now()
 	accepted := produce(req)
 	t1 := time.Now()
 	inWindow := s.sink.snapshot()
@@ -487,7 +496,7 @@ func (r *directRun) phase(ctx context.Context, s *directSetup, phase string, pro
 		<-tick.C
 	}
 	tick.Stop()
-	cpu2, t2 := r.sampleCPU(s.gwook.Pid()), time.Now()
+	cpu2, t2 := r.sampleCPU(s.gwook.Pid(), s.database), time.Now()
 	end := s.sink.snapshot()
 
 	d := Delivery{Accepted: accepted, ProducerSeconds: t1.Sub(t0).Seconds(), Webhooks: end.delivered,
@@ -512,8 +521,9 @@ func (r *directRun) phase(ctx context.Context, s *directSetup, phase string, pro
 		}
 		return float64(used.Microseconds()) / float64(d.Webhooks)
 	}
-	gw, pg, own := cpu2.gwook-cpu0.gwook, cpu2.postgres-cpu0.postgres, cpu2.bench-cpu0.bench
-	d.GwookMicros, d.PostgresMicros, d.BenchMicros = per(gw), per(pg), per(own)
+	gw, own := cpu2.gwook-cpu0.gwook, cpu2.bench-cpu0.bench
+	pg, pgOurs := postgresUsed(cpu0, cpu2)
+	d.GwookMicros, d.PostgresMicros, d.PostgresOursMicros, d.BenchMicros = per(gw), per(pg), per(pgOurs), per(own)
 	d.OtherCPUs = max(cpu2.busy-cpu0.busy-gw-pg-own, 0).Seconds() / span.Seconds()
 	return d
 }
@@ -692,34 +702,66 @@ func (s *sink) lagsSorted() []time.Duration {
 	return lags
 }
 
-// directCPU is the CPU time used so far by gwook, by every postgres
+// directCPU is the CPU time used so far by gwook, by each postgres
 // process, by this process, and by the whole machine.
 type directCPU struct {
-	gwook, postgres, bench, busy time.Duration
+	gwook, bench, busy time.Duration
+	postgres           map[int]postgresCPU // by pid
 }
 
-// sampleCPU reads the CPU times of gwook (pid), postgres and this process
-// and the machine's. package proc counts 100 clock ticks a second; on a
-// kernel whose CLK_TCK differs they are scaled.
-func (r *directRun) sampleCPU(pid int) directCPU {
+// postgresCPU is one postgres process's CPU time so far, and whether it
+// is a backend of the bench's database.
+type postgresCPU struct {
+	used time.Duration
+	ours bool
+}
+
+// sampleCPU reads the CPU times of gwook (pid), of every process named
+// postgres (those whose title names database are ours) and of this
+// process, and the machine's. package proc counts 100 clock ticks a
+// second; on a kernel whose CLK_TCK differs they are scaled.
+func (r *directRun) sampleCPU(pid int, database string) directCPU {
 	scale := func(d time.Duration) time.Duration { return d * 100 / time.Duration(r.ticks) }
-	var c directCPU
+	c := directCPU{postgres: map[int]postgresCPU{}}
 	c.gwook, _ = proc.CPUTime(pid)
 	c.bench, _ = proc.CPUTime(os.Getpid())
 	c.busy, _ = proc.MachineBusy()
+	c.gwook, c.bench, c.busy = scale(c.gwook), scale(c.bench), scale(c.busy)
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if comm, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && string(comm) == "postgres\n" {
-			if d, err := proc.CPUTime(p); err == nil {
-				c.postgres += d
-			}
+		if comm, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err != nil || string(comm) != "postgres\n" {
+			continue
+		}
+		d, err := proc.CPUTime(p)
+		if err != nil {
+			continue
+		}
+		// A backend's title: "postgres: 15/main: user database host(port) state".
+		title, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		c.postgres[p] = postgresCPU{used: scale(d), ours: database != "" && bytes.Contains(title, []byte(" "+database+" "))}
+	}
+	return c
+}
+
+// postgresUsed returns the CPU time postgres processes used from before
+// to after, all of them and the bench database's backends: a process that
+// started meanwhile counts whole, one that ended meanwhile is missing.
+func postgresUsed(before, after directCPU) (all, ours time.Duration) {
+	for pid, a := range after.postgres {
+		d := a.used - before.postgres[pid].used
+		if d < 0 { // the pid of a process that ended, reused
+			d = a.used
+		}
+		all += d
+		if a.ours {
+			ours += d
 		}
 	}
-	return directCPU{scale(c.gwook), scale(c.postgres), scale(c.bench), scale(c.busy)}
+	return all, ours
 }
 
 // clockTicks returns getconf CLK_TCK, or 100 when it cannot be read.
@@ -750,7 +792,9 @@ func (r *DirectReport) markdown() string {
 		"Each phase ends when every accepted event reached every endpoint, or after %s. "+
 		"Lag: from an event's send start to each of its webhooks' arrival. "+
 		"CPU per webhook: user + system time from /proc (CLK_TCK %d) from the producer's start until the backlog was delivered, "+
-		"divided by the webhooks delivered; postgres is every process of that name on the machine, other work on it included.\n\n",
+		"divided by the webhooks delivered; postgres, all is every process of that name on the machine, other work on the server included "+
+		"(a process that ended meanwhile is missing), in parentheses only the backends of the bench's database. "+
+		"Other load is the CPU the rest of the machine used meanwhile, postgres apart.\n\n",
 		st.Dedup, workers, st.Concurrency, secs(st.WindowSeconds), st.Rate, secs(st.RateWindowSeconds), secs(st.DrainTimeout), st.ClockTicks)
 	for _, row := range r.Rows {
 		db := "PostgreSQL"
@@ -760,15 +804,15 @@ func (r *DirectReport) markdown() string {
 		c, o := row.Closed, row.Open
 		fmt.Fprintf(&b, "## %s, fan-out %d\n\n", db, row.Fanout)
 		fmt.Fprintf(&b, "| | closed loop, %d producers | open loop, %d events/s |\n|---|--:|--:|\n", c.Concurrency, o.Answer.Rate)
-		fmt.Fprintf(&b, "| events accepted | %d in %.1f s: **%.0f/s**, %d errors | %d in %.1f s: %.0f/s sent, %d errors; rate kept: %s |\n",
-			c.Accepted, c.ProducerSeconds, c.EventsPerSec, c.Errors, o.Accepted, o.ProducerSeconds, o.Answer.AchievedRate, o.Answer.Errors, yesNo(o.RateKept))
+		fmt.Fprintf(&b, "| events accepted | %d in %.1f s: **%.0f/s**, %d errors | %d in %.1f s: **%.0f/s** (%.0f/s sent), %d errors; rate kept: %s |\n",
+			c.Accepted, c.ProducerSeconds, c.EventsPerSec, c.Errors, o.Accepted, o.ProducerSeconds, o.EventsPerSec, o.Answer.AchievedRate, o.Answer.Errors, yesNo(o.RateKept))
 		fmt.Fprintf(&b, "| producer answer ms, p50 / p99 / max | – | %.2f / %.2f / %.2f (sent up to %.2f ms late) |\n",
 			o.Answer.P50, o.Answer.P99, o.Answer.Max, o.Answer.MaxLag)
 		fmt.Fprintf(&b, "| webhooks delivered in the window | %d: **%.0f/s** | %d: %.0f/s |\n", c.InWindow, c.PerSecInWindow, o.InWindow, o.PerSecInWindow)
 		fmt.Fprintf(&b, "| backlog delivered after the producer stopped | %s | %s; kept up: %s |\n", drain(c.Delivery), drain(o.Delivery), yesNo(o.DeliveryKeptUp))
 		fmt.Fprintf(&b, "| lag ms, p50 / p99 / max | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f |\n", c.LagP50, c.LagP99, c.LagMax, o.LagP50, o.LagP99, o.LagMax)
-		fmt.Fprintf(&b, "| CPU µs per webhook: gwook / postgres / bench | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f |\n",
-			c.GwookMicros, c.PostgresMicros, c.BenchMicros, o.GwookMicros, o.PostgresMicros, o.BenchMicros)
+		fmt.Fprintf(&b, "| CPU µs per webhook: gwook / postgres, all (its database's backends) / bench | %.0f / %.0f (%.0f) / %.0f | %.0f / %.0f (%.0f) / %.0f |\n",
+			c.GwookMicros, c.PostgresMicros, c.PostgresOursMicros, c.BenchMicros, o.GwookMicros, o.PostgresMicros, o.PostgresOursMicros, o.BenchMicros)
 		fmt.Fprintf(&b, "| other load, CPUs (over %.0f s, %.0f s) | %.2f | %.2f |\n", c.CPUSeconds, o.CPUSeconds, c.OtherCPUs, o.OtherCPUs)
 		fmt.Fprintf(&b, "| webhooks: verified / duplicates / rejected / undelivered | %d / %d / %d / %d | %d / %d / %d / %d |\n\n",
 			c.Webhooks, c.Duplicates, c.Rejected, c.Undelivered, o.Webhooks, o.Duplicates, o.Rejected, o.Undelivered)
