@@ -34,6 +34,11 @@ lint:
 bench:
 	scripts/bench
 
+## bench-direct: load test of direct delivery on PostgreSQL and SQLite; writes reports/bench-direct.md and reports/bench-direct.json
+.PHONY: bench-direct
+bench-direct:
+	scripts/bench-direct
+
 ## soak: a few minutes of events under injected faults; fails on any lost or duplicated event
 .PHONY: soak
 soak:

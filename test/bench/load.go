@@ -174,10 +174,10 @@ type Latency struct {
 	RoundsP99 []float64 `json:"rounds_p99_ms"`
 }
 
-// openLoop warms up for warmup, then sends req at rate per second for
-// window with vegeta's constant pacer (more workers are started whenever
-// all are busy, so requests leave on schedule), and returns the latency
-// distribution of the answers.
+// openLoop warms up for warmup (none when it is zero), then sends req at
+// rate per second for window with vegeta's constant pacer (more workers are
+// started whenever all are busy, so requests leave on schedule), and
+// returns the latency distribution of the answers.
 func openLoop(ctx context.Context, req request, ok, rate int, warmup, window time.Duration) Latency {
 	client, tr := newClient(1024)
 	defer tr.CloseIdleConnections()
@@ -196,7 +196,9 @@ func openLoop(ctx context.Context, req request, ok, rate int, warmup, window tim
 		}
 		return out
 	}
-	attack(warmup)
+	if warmup > 0 {
+		attack(warmup) // vegeta takes a zero duration as "forever"
+	}
 	results := attack(window)
 	return latencyOf(results, rate, ok)
 }

@@ -16,6 +16,7 @@
 //
 //	bench [flags]                        run every phase (see -h)
 //	bench overload [flags]               gwook's memory under a burst of large bodies and slow senders (see overload -h)
+//	bench direct [flags]                 gwook's own delivery (DELIVERY_BACKEND=direct) on PostgreSQL and SQLite (see direct -h)
 //	bench proxy -listen A -upstream URL  the baseline reverse proxy, started by bench
 //	bench svix -listen A [-delay D]      the Svix-compatible server, started by bench
 package main
@@ -49,6 +50,8 @@ func main() {
 		err = runSvix(os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "overload":
 		err = runOverload(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "direct":
+		err = runDirect(os.Args[2:])
 	default:
 		err = runBench(os.Args[1:])
 	}
@@ -93,12 +96,9 @@ func parseOptions(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	for s := range strings.SplitSeq(*conc, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return o, fmt.Errorf("-concurrency: %q is not a positive number", s)
-		}
-		o.concurrency = append(o.concurrency, n)
+	var err error
+	if o.concurrency, err = positiveInts("concurrency", *conc); err != nil {
+		return o, err
 	}
 	for id := range strings.SplitSeq(*only, ",") {
 		i := slices.IndexFunc(configurations, func(c configuration) bool { return c.ID == strings.TrimSpace(id) })
@@ -212,6 +212,19 @@ func runBench(args []string) error {
 	return nil
 }
 
+// positiveInts parses the comma-separated positive numbers of flag name.
+func positiveInts(name, list string) ([]int, error) {
+	var out []int
+	for s := range strings.SplitSeq(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-%s: %q is not a positive number", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 func (o options) settings() Settings {
 	return Settings{Concurrency: o.concurrency, WarmupSeconds: o.warmup.Seconds(), WindowSeconds: o.window.Seconds(),
 		Rate: o.rate, RateWarmupSeconds: o.rateWarmup.Seconds(), RateWindowSeconds: o.rateWindow.Seconds(), GwookLogLevel: o.logLevel,
@@ -219,8 +232,11 @@ func (o options) settings() Settings {
 }
 
 // progress prints a line to stderr with the time since the start.
-func (b *bench) progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "[%4.0fs] %s\n", time.Since(b.started).Seconds(), fmt.Sprintf(format, args...))
+func (b *bench) progress(format string, args ...any) { progress(b.started, format, args...) }
+
+// progress prints a line to stderr with the time since started.
+func progress(started time.Time, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%4.0fs] %s\n", time.Since(started).Seconds(), fmt.Sprintf(format, args...))
 }
 
 // stack is one configuration, running: the process under test (gwook or

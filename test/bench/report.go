@@ -164,18 +164,21 @@ func (r *Report) tuning() *Tuning {
 }
 
 // write stores the report as dir/bench.json and dir/bench.md.
-func (r *Report) write(dir string) error {
+func (r *Report) write(dir string) error { return writeReport(dir, "bench", r, r.markdown()) }
+
+// writeReport stores report as dir/name.json and markdown as dir/name.md.
+func writeReport(dir, name string, report any, markdown string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(r, "", "  ")
+	js, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "bench.json"), append(js, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "bench.md"), []byte(r.markdown()), 0o644)
+	return os.WriteFile(filepath.Join(dir, name+".md"), []byte(markdown), 0o644)
 }
 
 // markdown renders the report.
