@@ -54,7 +54,7 @@ func TestDefaults(t *testing.T) {
 		DedupFailureMode: "open", DedupWait: time.Second, DeadLetterPublishTimeout: 5 * time.Second,
 		SentryEnvironment: "production", SentrySampleRate: 1, DataDir: "./data", UnknownApplication: "forward",
 		DeliveryTimeout: 15 * time.Second, DeliveryRetrySchedule: "5s,5m,30m,2h,5h,10h,10h", DeliveryMaxInFlightPerEndpoint: 10,
-		DeliveryWorkers: 100, MessageRetention: 30 * 24 * time.Hour, StatsFlushInterval: 10 * time.Second, StatsRetention: 30 * 24 * time.Hour,
+		DeliveryWorkers: 100, DeliveryDisableAfter: 5 * 24 * time.Hour, MessageRetention: 30 * 24 * time.Hour, StatsFlushInterval: 10 * time.Second, StatsRetention: 30 * 24 * time.Hour,
 		LogLevel: "info", LogFormat: "json",
 	}
 	// %+v prints every field, and a nil slice like an empty one.
