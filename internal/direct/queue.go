@@ -33,8 +33,9 @@
 // delivery fails with it (store.Attempt.FailingSince tracks the run).
 //
 // At most MaxInFlightPerEndpoint attempts to one endpoint run at once in a
-// process; a job finding its endpoint busy is snoozed briefly, freeing its
-// worker, so a slow endpoint cannot hold every worker.
+// process; a job finding its endpoint busy waits 20 ms for a slot, then is
+// snoozed briefly, freeing its worker, so a slow endpoint cannot hold every
+// worker.
 //
 // # Endpoints
 //
@@ -96,7 +97,10 @@ const (
 	// completedRetention keeps finished jobs an hour, so that river_job
 	// stays small; the deliveries table keeps their outcome.
 	completedRetention = time.Hour
-	// busySnooze is how long a job finding its endpoint busy waits.
+	// A job finding its endpoint busy waits busyWait for a slot, holding
+	// its worker (cheaper than a snooze, which writes the job and fetches
+	// it again), then is snoozed busySnooze, freeing it.
+	busyWait   = 20 * time.Millisecond
 	busySnooze = 50 * time.Millisecond
 	// recordTimeout bounds recording an attempt already made, which goes
 	// ahead when the job's context ends.
@@ -577,7 +581,7 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 		return q.giveUp(ctx, a, "endpoint disabled")
 	}
 
-	if !q.inFlight.acquire(ep.ID) {
+	if !q.inFlight.acquire(ctx, ep.ID, busyWait) {
 		return river.JobSnooze(busySnooze)
 	}
 	start := q.now()
@@ -701,35 +705,48 @@ func (q *Queue) giveUp(ctx context.Context, a deliveryArgs, reason string) error
 	return river.JobCancel(fmt.Errorf("message %s not sent to endpoint %s: %s", a.MessageID, a.EndpointID, reason))
 }
 
-// endpointLimit bounds the attempts running at once per endpoint.
+// endpointLimit bounds the attempts running at once per endpoint: a
+// semaphore (a buffered channel) per endpoint, made at its first attempt
+// and kept, about 100 bytes each.
 type endpointLimit struct {
-	max     int
-	mu      sync.Mutex
-	running map[string]int
+	max  int
+	mu   sync.Mutex
+	sems map[string]chan struct{}
 }
 
 func newEndpointLimit(max int) *endpointLimit {
-	return &endpointLimit{max: max, running: make(map[string]int)}
+	return &endpointLimit{max: max, sems: make(map[string]chan struct{})}
 }
 
-// acquire takes a slot of the endpoint, or reports false when all are
-// taken.
-func (l *endpointLimit) acquire(id string) bool {
+// acquire takes a slot of the endpoint, waiting up to wait for one to be
+// free, and reports whether it got one.
+func (l *endpointLimit) acquire(ctx context.Context, id string, wait time.Duration) bool {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.running[id] >= l.max {
-		return false
+	sem, ok := l.sems[id]
+	if !ok {
+		sem = make(chan struct{}, l.max)
+		l.sems[id] = sem
 	}
-	l.running[id]++
-	return true
+	l.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 func (l *endpointLimit) release(id string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.running[id] <= 1 {
-		delete(l.running, id)
-		return
-	}
-	l.running[id]--
+	sem := l.sems[id]
+	l.mu.Unlock()
+	<-sem
 }
