@@ -782,8 +782,7 @@ func (r *DirectReport) markdown() string {
 		workers = strconv.Itoa(st.Workers)
 	}
 	fmt.Fprintf(&b, "# Gwook load test: direct delivery\n\n")
-	fmt.Fprintf(&b, "Run %s, %.0f s. Machine: %d CPUs (%s), %.0f GiB, Linux %s, %s; load average %s before, %s after.\n\n",
-		r.Started.Format(time.RFC3339), r.Seconds, m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.Go, r.LoadBefore, r.LoadAfter)
+	writeRunLine(&b, r.Started, r.Seconds, m, r.LoadBefore, r.LoadAfter)
 	fmt.Fprintf(&b, "Producer -> gwook (`DELIVERY_BACKEND=direct`, dedup %s, DELIVERY_WORKERS %s, other settings default, LOG_LEVEL=warn) "+
 		"-> the bench's own receiver on loopback, which verifies every webhook's signature and answers 204. "+
 		"Each configuration has a fresh database (PostgreSQL: a new database, dropped after; SQLite: a temporary DATA_DIR), "+

@@ -186,8 +186,7 @@ func (r *Report) markdown() string {
 	var b bytes.Buffer
 	m := r.Machine
 	fmt.Fprintf(&b, "# Gwook load test\n\n")
-	fmt.Fprintf(&b, "Run %s, %.0f s. Machine: %d CPUs (%s), %.0f GiB, Linux %s, %s; load average %s before, %s after.\n\n",
-		r.Started.Format(time.RFC3339), r.Seconds, m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.Go, r.LoadBefore, r.LoadAfter)
+	writeRunLine(&b, r.Started, r.Seconds, m, r.LoadBefore, r.LoadAfter)
 	fmt.Fprintf(&b, "Generator -> (gwook | bare reverse proxy) -> Svix-compatible server (fast mode), Redis for dedup; "+
 		"each its own process, all on loopback, HTTP/1.1 keep-alive. Every event is unique on id and on the dedup key. "+
 		"Throughput: closed loop, %s after %s warm-up. Latency: open loop at %d events/s for %s after %s warm-up, "+
@@ -293,6 +292,13 @@ func loadAverage() string {
 }
 
 // machine describes this machine from /proc.
+// writeRunLine writes the paragraph saying when the run was, how long it
+// took, on what machine and under what load.
+func writeRunLine(b *bytes.Buffer, started time.Time, seconds float64, m Machine, loadBefore, loadAfter string) {
+	fmt.Fprintf(b, "Run %s, %.0f s. Machine: %d CPUs (%s), %.0f GiB, Linux %s, %s; load average %s before, %s after.\n\n",
+		started.Format(time.RFC3339), seconds, m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.Go, loadBefore, loadAfter)
+}
+
 func machine() Machine {
 	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {

@@ -98,7 +98,7 @@ func TestWalkthrough(t *testing.T) {
 	const eventID = "evt_01JQ3K5V8M2N4P6R8T0W2Y4A6C"
 	var answer struct {
 		Outcome, Application string
-		MessageID            string `json:"svix_message_id"`
+		MessageID            string `json:"message_id"`
 	}
 	if err := json.Unmarshal(mustCall(t, http.StatusAccepted, tok.Token, http.MethodPost, base+"/notifications", string(event)), &answer); err != nil {
 		t.Fatal(err)
