@@ -90,3 +90,16 @@ func TestConcurrentSends(t *testing.T) {
 		}
 	})
 }
+
+// After Stop, Send answers ErrStopped instead of waiting for a writer.
+func TestSendAfterStop(t *testing.T) {
+	st := openStore(t, "", t.TempDir())
+	createApp(t, st, "app")
+	q := newQueue(t, st, fastSchedule, nil, direct.Options{})
+	if err := q.Stop(ctxFor(t)); err != nil {
+		t.Fatalf("stopping a queue never started: %v", err)
+	}
+	if _, err := q.Queue.Send(ctxFor(t), "app", newEvent("ev", "t")); !errors.Is(err, direct.ErrStopped) {
+		t.Fatalf("Send after Stop: %v, want ErrStopped", err)
+	}
+}

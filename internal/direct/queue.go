@@ -111,7 +111,7 @@ const (
 	// deliveries, stored in one transaction; batchTimeout bounds its time.
 	maxBatch           = 100
 	maxBatchDeliveries = 2000
-	batchTimeout       = 10 * time.Second
+	batchTimeout       = 5 * time.Second
 	// postgresBatchWriters is how many batches are written at once on
 	// PostgreSQL; SQLite has one writer connection, so one.
 	postgresBatchWriters = 4
@@ -291,12 +291,23 @@ func (q *Queue) sampleBacklog(ctx context.Context) {
 	}
 }
 
-// Stop stops fetching jobs and waits for the attempts in progress to end,
-// as long as ctx allows; then it cancels them, and they are made again by
-// the next worker to start.
+// Stop ends Send (ErrStopped, after the batches being written, as long as
+// ctx allows), stops fetching jobs and waits for the attempts in progress to
+// end, as long as ctx allows; then it cancels them, and they are made again
+// by the next worker to start.
 func (q *Queue) Stop(ctx context.Context) error {
 	q.closeOnce.Do(func() { close(q.closing) })
-	q.writers.Wait()
+	written := make(chan struct{})
+	go func() {
+		q.writers.Wait()
+		close(written)
+	}()
+	select {
+	case <-written:
+	case <-ctx.Done():
+		// A batch still being written ends within batchTimeout; its Sends
+		// have answered already if their own deadline was shorter.
+	}
 	if q.stopSampling != nil {
 		q.stopSampling()
 		<-q.sampled
