@@ -431,6 +431,9 @@ func TestRequestLogLine(t *testing.T) {
 			t.Errorf("log %s = %v, want %v", k, line[k], want)
 		}
 	}
+	if id, _ := line["message_id"].(string); id == "" {
+		t.Errorf("log line message_id = %v, want Svix's message id", line["message_id"])
+	}
 	if ms, ok := line["duration_ms"].(float64); !ok || ms <= 0 {
 		t.Errorf("log line duration_ms = %v, want milliseconds", line["duration_ms"])
 	}

@@ -139,9 +139,14 @@ func logResult(log *RequestLog, m *pipeline.Message, res *pipeline.Result) {
 		slog.String("event_id", bounded(m.Event.ID)),
 		slog.String("event_type", bounded(m.Event.Type)),
 		slog.String("application", res.AppID),
-		slog.Int("svix_status", res.Sent.Status),
-		slog.Int("attempts", res.Sent.Attempts),
 	)
+	if res.Sent.MessageID != "" {
+		log.Add(slog.String("message_id", res.Sent.MessageID))
+	}
+	if res.Sent.Backend == pipeline.BackendSvix {
+		// Gwook's own queue makes no HTTP request when it stores an event.
+		log.Add(slog.Int("svix_status", res.Sent.Status), slog.Int("attempts", res.Sent.Attempts))
+	}
 	if m.Delivery.Entry == pipeline.EntryPush {
 		log.Add(
 			slog.String("push_message_id", m.Delivery.MessageID),
