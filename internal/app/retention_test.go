@@ -29,10 +29,14 @@ func TestDirectPrunesOldMessages(t *testing.T) {
 	}
 	var msgs []store.Message
 	for _, id := range []string{"evt_old", "evt_new"} {
-		m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "usr_1", EventID: id, EventType: "t", Body: []byte(`{}`)}, []string{"ep_1"}, nil)
+		out, err := s.EnqueueMessages(ctx, []store.NewMessage{{
+			Message:     store.Message{ApplicationID: "usr_1", EventID: id, EventType: "t", Body: []byte(`{}`)},
+			EndpointIDs: []string{"ep_1"},
+		}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m := out[0].Message
 		if _, _, err := s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: "ep_1", At: time.Now(), ResponseStatus: 204}, store.DeliveryDelivered); err != nil {
 			t.Fatal(err)
 		}

@@ -226,7 +226,7 @@ func waitDone(t *testing.T, st *store.Store, msgID, epID string) store.Delivery 
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		d, err := st.GetDelivery(ctxFor(t), msgID, epID)
+		d, _, err := st.GetDeliveryMessage(ctxFor(t), msgID, epID)
 		if err != nil {
 			t.Fatalf("reading the delivery of %s to %s: %v", msgID, epID, err)
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"io/fs"
 	"time"
 )
@@ -25,4 +26,38 @@ func Migrations() int64 {
 // PruneMessagesBatch is PruneMessages with batches of batch messages.
 func PruneMessagesBatch(ctx context.Context, s *Store, createdBefore time.Time, batch int) (PrunedMessages, error) {
 	return s.pruneMessages(ctx, createdBefore, batch)
+}
+
+// EnqueueMessage is EnqueueMessages of one message, for tests: msg with a
+// pending delivery to each of endpointIDs, enqueue called when it is
+// stored. A duplicate returns the message stored before and an error
+// wrapping ErrConflict.
+func (s *Store) EnqueueMessage(ctx context.Context, msg Message, endpointIDs []string, enqueue func(tx *sql.Tx) error) (Message, error) {
+	var fn func(*sql.Tx, []int) error
+	if enqueue != nil {
+		fn = func(tx *sql.Tx, stored []int) error {
+			if len(stored) == 0 {
+				return nil
+			}
+			return enqueue(tx)
+		}
+	}
+	out, err := s.EnqueueMessages(ctx, []NewMessage{{Message: msg, EndpointIDs: endpointIDs}}, fn)
+	if err != nil {
+		return Message{}, err
+	}
+	if out[0].Duplicate {
+		return out[0].Message, dbError("storing a message", ErrConflict)
+	}
+	return out[0].Message, nil
+}
+
+// GetDelivery returns the state of the message's delivery to the endpoint.
+func (s *Store) GetDelivery(ctx context.Context, messageID, endpointID string) (Delivery, error) {
+	d, err := scanDelivery(s.read.QueryRowContext(ctx,
+		`SELECT `+deliveryColumns+` FROM deliveries WHERE message_id = $1 AND endpoint_id = $2`, messageID, endpointID))
+	if err != nil {
+		return Delivery{}, dbError("reading a delivery", err)
+	}
+	return d, nil
 }

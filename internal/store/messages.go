@@ -132,36 +132,6 @@ func scanAttempt(row interface{ Scan(...any) error }) (Attempt, error) {
 	return a, err
 }
 
-// EnqueueMessage stores msg (with ID NewMessageID when empty and CreatedAt
-// now) and a pending delivery to each of endpointIDs, then calls enqueue
-// with the transaction, to insert the delivery jobs in it, and commits: the
-// message, its deliveries and the jobs are stored together or not at all.
-// It returns the message as stored.
-//
-// When the application already has a message of msg.EventID, nothing is
-// stored, enqueue is not called, and EnqueueMessage returns that message and
-// an error wrapping ErrConflict. It returns ErrNotFound when the application
-// does not exist, and enqueue's error as it is (wrapped) when it fails.
-func (s *Store) EnqueueMessage(ctx context.Context, msg Message, endpointIDs []string, enqueue func(tx *sql.Tx) error) (Message, error) {
-	var fn func(*sql.Tx, []int) error
-	if enqueue != nil {
-		fn = func(tx *sql.Tx, stored []int) error {
-			if len(stored) == 0 {
-				return nil
-			}
-			return enqueue(tx)
-		}
-	}
-	out, err := s.EnqueueMessages(ctx, []NewMessage{{Message: msg, EndpointIDs: endpointIDs}}, fn)
-	if err != nil {
-		return Message{}, err
-	}
-	if out[0].Duplicate {
-		return out[0].Message, dbError("storing a message", ErrConflict)
-	}
-	return out[0].Message, nil
-}
-
 // NewMessage is a message to store with the endpoints it goes to.
 type NewMessage struct {
 	Message     Message
@@ -301,16 +271,6 @@ func (s *Store) ListMessages(ctx context.Context, appID string, opts ListOptions
 		key: func(m Message) (time.Time, string) { return m.CreatedAt, m.ID }})
 }
 
-// GetDelivery returns the state of the message's delivery to the endpoint.
-func (s *Store) GetDelivery(ctx context.Context, messageID, endpointID string) (Delivery, error) {
-	d, err := scanDelivery(s.read.QueryRowContext(ctx,
-		`SELECT `+deliveryColumns+` FROM deliveries WHERE message_id = $1 AND endpoint_id = $2`, messageID, endpointID))
-	if err != nil {
-		return Delivery{}, dbError("reading a delivery", err)
-	}
-	return d, nil
-}
-
 // GetDeliveryMessage returns the state of the message's delivery to the
 // endpoint and the message, in one query: what an attempt needs.
 func (s *Store) GetDeliveryMessage(ctx context.Context, messageID, endpointID string) (Delivery, Message, error) {
@@ -334,24 +294,14 @@ func (s *Store) GetDeliveryMessage(ctx context.Context, messageID, endpointID st
 // ListDeliveries returns the message's deliveries, one per endpoint it was
 // fanned out to, by endpoint id.
 func (s *Store) ListDeliveries(ctx context.Context, messageID string) ([]Delivery, error) {
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT `+deliveryColumns+` FROM deliveries WHERE message_id = $1 ORDER BY endpoint_id`, messageID)
+	of, err := s.DeliveriesOf(ctx, []string{messageID})
 	if err != nil {
-		return nil, dbError("listing deliveries", err)
+		return nil, err
 	}
-	defer rows.Close()
-	deliveries := []Delivery{}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, dbError("listing deliveries", err)
-		}
-		deliveries = append(deliveries, d)
+	if of[messageID] == nil {
+		return []Delivery{}, nil
 	}
-	if err := rows.Err(); err != nil {
-		return nil, dbError("listing deliveries", err)
-	}
-	return deliveries, nil
+	return of[messageID], nil
 }
 
 // maxIDsPerQuery bounds the ids DeliveriesOf puts in one query's IN list,
