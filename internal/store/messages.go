@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -325,17 +323,9 @@ func (s *Store) DeliveriesOf(ctx context.Context, messageIDs []string) (map[stri
 
 // deliveriesOf adds the deliveries of the messages ids to out.
 func (s *Store) deliveriesOf(ctx context.Context, ids []string, out map[string][]Delivery) error {
-	var in strings.Builder
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		if i > 0 {
-			in.WriteString(", ")
-		}
-		in.WriteString("$" + strconv.Itoa(i+1))
-		args[i] = id
-	}
+	in, args := inList(ids, 1)
 	rows, err := s.read.QueryContext(ctx,
-		`SELECT `+deliveryColumns+` FROM deliveries WHERE message_id IN (`+in.String()+`) ORDER BY message_id, endpoint_id`, args...)
+		`SELECT `+deliveryColumns+` FROM deliveries WHERE message_id IN (`+in+`) ORDER BY message_id, endpoint_id`, args...)
 	if err != nil {
 		return err
 	}
