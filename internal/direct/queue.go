@@ -45,6 +45,13 @@
 // with the secrets the catalog holds; an endpoint the catalog lacks or
 // holds disabled is read from the store before its delivery is given up.
 //
+// # Round trips
+//
+// Concurrent Sends share the transactions that store their messages, and
+// concurrent attempts share the queries that read their deliveries and
+// record their attempts (a batcher each): a lone call goes at once, and
+// under load many share one round trip to the database.
+//
 // River polls the database (every 20 ms): the store's database/sql drivers
 // cannot LISTEN.
 package direct
@@ -112,9 +119,14 @@ const (
 	maxBatch           = 100
 	maxBatchDeliveries = 2000
 	batchTimeout       = 5 * time.Second
-	// postgresBatchWriters is how many batches are written at once on
-	// PostgreSQL; SQLite has one writer connection, so one.
+	// postgresBatchWriters is how many batches of messages are written at
+	// once on PostgreSQL; SQLite has one writer connection, so one.
 	postgresBatchWriters = 4
+	// The attempts' reads of their deliveries, and their records, are
+	// batched too: maxAttemptBatch at most in one query, by
+	// postgresAttemptWriters at once on PostgreSQL, one on SQLite.
+	maxAttemptBatch        = 100
+	postgresAttemptWriters = 2
 )
 
 // Options configure a Queue. The zero value gives the defaults.
@@ -171,12 +183,12 @@ type Queue struct {
 	metrics  *telemetry.Metrics
 	// disableAfter is Options.DisableAfter.
 	disableAfter time.Duration
-	// sends takes each Send to the batch writers; closing, closed by
-	// Stop, ends them, and writers waits for them.
-	sends     chan *sendRequest
-	closing   chan struct{}
-	closeOnce sync.Once
-	writers   sync.WaitGroup
+	// enqueues stores the messages of Sends, reads reads the deliveries
+	// that attempts make, and records records the attempts: each in
+	// batches.
+	enqueues *batcher[store.NewMessage, store.EnqueuedMessage]
+	reads    *batcher[store.DeliveryKey, deliveryRead]
+	records  *batcher[store.AttemptRecord, store.RecordedAttempt]
 	// stopSampling ends the goroutine reading the backlog; sampled is
 	// closed when it has ended. Both are nil until Start.
 	stopSampling context.CancelFunc
@@ -245,15 +257,14 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 		return nil, fmt.Errorf("direct: creating the River client: %w", err)
 	}
 	q.river = rc
-	q.sends, q.closing = make(chan *sendRequest), make(chan struct{})
-	writers := 1
+	enqueueWriters, attemptWriters := 1, 1
 	if st.Dialect() == store.Postgres {
-		writers = postgresBatchWriters
+		enqueueWriters, attemptWriters = postgresBatchWriters, postgresAttemptWriters
 	}
-	for range writers {
-		q.writers.Add(1)
-		go q.writeBatches()
-	}
+	q.enqueues = newBatcher(enqueueWriters, maxBatch, maxBatchDeliveries,
+		func(m store.NewMessage) int { return len(m.EndpointIDs) }, batchTimeout, q.storeMessages)
+	q.reads = newBatcher(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, batchTimeout, q.readDeliveries)
+	q.records = newBatcher(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.recordAttempts)
 	return q, nil
 }
 
@@ -296,18 +307,13 @@ func (q *Queue) sampleBacklog(ctx context.Context) {
 // end, as long as ctx allows; then it cancels them, and they are made again
 // by the next worker to start.
 func (q *Queue) Stop(ctx context.Context) error {
-	q.closeOnce.Do(func() { close(q.closing) })
-	written := make(chan struct{})
-	go func() {
-		q.writers.Wait()
-		close(written)
-	}()
-	select {
-	case <-written:
-	case <-ctx.Done():
-		// A batch still being written ends within batchTimeout; its Sends
-		// have answered already if their own deadline was shorter.
-	}
+	// A batch still being written ends within batchTimeout; its Sends
+	// have answered already if their own deadline was shorter.
+	q.enqueues.close(ctx)
+	// The attempts still running read and record through their batchers
+	// until River has stopped them.
+	defer q.records.close(ctx)
+	defer q.reads.close(ctx)
 	if q.stopSampling != nil {
 		q.stopSampling()
 		<-q.sampled
@@ -339,31 +345,20 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 			ids = append(ids, e.ID)
 		}
 	}
-	req := &sendRequest{
-		message: store.NewMessage{
-			Message:     store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw},
-			EndpointIDs: ids,
-		},
-		done: make(chan struct{}),
+	m := store.NewMessage{
+		Message:     store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw},
+		EndpointIDs: ids,
 	}
-	select {
-	case q.sends <- req:
-	case <-q.closing:
-		return Result{}, ErrStopped
-	case <-ctx.Done():
-		return Result{}, fmt.Errorf("direct: waiting to store the message: %w", ctx.Err())
+	r, err := q.enqueues.do(ctx, m)
+	if errors.Is(err, ErrStopped) {
+		return Result{}, err
 	}
-	select {
-	case <-req.done:
-	case <-ctx.Done():
-		// The batch goes on and may store the message; the caller sending
-		// the event again finds it a duplicate.
-		return Result{}, fmt.Errorf("direct: storing the message: %w", ctx.Err())
+	if err != nil {
+		// Past a writer's taking it, the batch goes on and may store the
+		// message; the caller sending the event again finds it a
+		// duplicate.
+		return Result{}, fmt.Errorf("direct: storing the message: %w", err)
 	}
-	if req.err != nil {
-		return Result{}, fmt.Errorf("direct: %w", req.err)
-	}
-	r := req.result
 	if r.Duplicate {
 		deliveries, err := q.store.ListDeliveries(ctx, r.Message.ID)
 		if err != nil {
@@ -377,55 +372,10 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 // ErrStopped: Send after Stop.
 var ErrStopped = errors.New("direct: the queue is stopped")
 
-// sendRequest is one Send waiting for its batch.
-type sendRequest struct {
-	message store.NewMessage
-	// result and err are set before done is closed.
-	result store.EnqueuedMessage
-	err    error
-	done   chan struct{}
-}
-
-// writeBatches stores the messages of the Sends waiting, in batches, until
-// the queue stops: it takes one, and with it every other already waiting,
-// up to maxBatch. So a lone Send is written at once, and under load many
-// share one transaction: with fewer round trips and commits per message.
-func (q *Queue) writeBatches() {
-	defer q.writers.Done()
-	for {
-		var first *sendRequest
-		select {
-		case first = <-q.sends:
-		case <-q.closing:
-			return
-		}
-		batch := []*sendRequest{first}
-		deliveries := len(first.message.EndpointIDs)
-	fill:
-		for len(batch) < maxBatch && deliveries < maxBatchDeliveries {
-			select {
-			case r := <-q.sends:
-				batch = append(batch, r)
-				deliveries += len(r.message.EndpointIDs)
-			default:
-				break fill
-			}
-		}
-		q.writeBatch(batch)
-	}
-}
-
-// writeBatch stores batch in one transaction with its jobs. When that
-// fails, each message is tried alone, so that one that cannot be stored
-// (its application was deleted) fails only its own Send.
-func (q *Queue) writeBatch(batch []*sendRequest) {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
-	messages := make([]store.NewMessage, len(batch))
-	for i, r := range batch {
-		messages[i] = r.message
-	}
-	out, err := q.store.EnqueueMessages(ctx, messages, func(tx *sql.Tx, stored []int) error {
+// storeMessages stores a batch of messages in one transaction with their
+// jobs.
+func (q *Queue) storeMessages(ctx context.Context, messages []store.NewMessage) ([]store.EnqueuedMessage, error) {
+	return q.store.EnqueueMessages(ctx, messages, func(tx *sql.Tx, stored []int) error {
 		var jobs []river.InsertManyParams
 		for _, i := range stored {
 			m := messages[i]
@@ -437,20 +387,45 @@ func (q *Queue) writeBatch(batch []*sendRequest) {
 		_, err := q.river.InsertManyTx(ctx, tx, jobs)
 		return err
 	})
-	if err != nil && len(batch) > 1 {
-		for _, r := range batch {
-			q.writeBatch([]*sendRequest{r})
-		}
-		return
+}
+
+// deliveryRead is a delivery an attempt reads, with its message; found is
+// false when it does not exist.
+type deliveryRead struct {
+	store.DeliveryMessage
+	found bool
+}
+
+// readDeliveries reads a batch of deliveries with their messages in one
+// query.
+func (q *Queue) readDeliveries(ctx context.Context, keys []store.DeliveryKey) ([]deliveryRead, error) {
+	read, err := q.store.GetDeliveryMessages(ctx, keys)
+	if err != nil {
+		return nil, err
 	}
-	for i, r := range batch {
-		if err != nil {
-			r.err = err
-		} else {
-			r.result = out[i]
-		}
-		close(r.done)
+	out := make([]deliveryRead, len(keys))
+	for i, k := range keys {
+		out[i].DeliveryMessage, out[i].found = read[k]
 	}
+	return out, nil
+}
+
+// errSameDelivery: a batch of records holding two attempts of one
+// delivery, which RecordAttempts does not take; the batcher writes them
+// one by one instead.
+var errSameDelivery = errors.New("direct: two attempts of one delivery in a batch")
+
+// recordAttempts records a batch of attempts in one transaction.
+func (q *Queue) recordAttempts(ctx context.Context, records []store.AttemptRecord) ([]store.RecordedAttempt, error) {
+	seen := make(map[store.DeliveryKey]bool, len(records))
+	for _, r := range records {
+		k := store.DeliveryKey{MessageID: r.Attempt.MessageID, EndpointID: r.Attempt.EndpointID}
+		if seen[k] && len(records) > 1 {
+			return nil, errSameDelivery
+		}
+		seen[k] = true
+	}
+	return q.store.RecordAttempts(ctx, records)
 }
 
 // Errors of Resend, beside store.ErrNotFound for a message that does not
@@ -570,14 +545,15 @@ func (w *worker) Work(ctx context.Context, job *river.Job[deliveryArgs]) error {
 // a cancel when there is nothing more to do, or another error (of the
 // database) to have River retry it.
 func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
-	d, msg, err := q.store.GetDeliveryMessage(ctx, a.MessageID, a.EndpointID)
-	if errors.Is(err, store.ErrNotFound) {
-		// The message went with its application.
-		return river.JobCancel(fmt.Errorf("message %s is gone", a.MessageID))
-	}
+	read, err := q.reads.do(ctx, store.DeliveryKey{MessageID: a.MessageID, EndpointID: a.EndpointID})
 	if err != nil {
 		return err
 	}
+	if !read.found {
+		// The message went with its application.
+		return river.JobCancel(fmt.Errorf("message %s is gone", a.MessageID))
+	}
+	d, msg := read.Delivery, read.Message
 	if d.Status != store.DeliveryPending {
 		// Done already, by a process that died before River heard of it.
 		return nil
@@ -636,19 +612,26 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 		q.metrics.EndpointDisabled("gone")
 		q.logger.Warn("direct: endpoint answered 410 Gone and is disabled", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID)
 	}
-	recorded, _, err := q.store.RecordAttempt(recordCtx, record, status)
+	recorded, err := q.records.do(recordCtx, store.AttemptRecord{Attempt: record, Status: status})
+	if err == nil {
+		err = recorded.Err
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		// The message went with its application meanwhile.
+		return river.JobCancel(fmt.Errorf("message %s is gone", a.MessageID))
+	}
 	if err != nil {
 		return err
 	}
-	if (verdict == delivery.Retry || verdict == delivery.Failed) && q.failingTooLong(recorded.FailingSince) {
-		if err := q.disableFailing(recordCtx, a, recorded.FailingSince); err != nil {
+	if (verdict == delivery.Retry || verdict == delivery.Failed) && q.failingTooLong(recorded.Attempt.FailingSince) {
+		if err := q.disableFailing(recordCtx, a, recorded.Attempt.FailingSince); err != nil {
 			return err
 		}
 		if verdict == delivery.Retry {
 			// No more attempts to a disabled endpoint: the message
 			// failed for it.
 			q.stats.Add(a.ApplicationID, stats.Failed)
-			return q.giveUp(recordCtx, a, fmt.Sprintf("endpoint disabled: it failed every attempt since %s", recorded.FailingSince.UTC().Format(time.RFC3339)))
+			return q.giveUp(recordCtx, a, fmt.Sprintf("endpoint disabled: it failed every attempt since %s", recorded.Attempt.FailingSince.UTC().Format(time.RFC3339)))
 		}
 	}
 

@@ -270,23 +270,83 @@ func (s *Store) ListMessages(ctx context.Context, appID string, opts ListOptions
 }
 
 // GetDeliveryMessage returns the state of the message's delivery to the
-// endpoint and the message, in one query: what an attempt needs.
+// endpoint and the message: what an attempt needs. It is
+// GetDeliveryMessages of one key, with ErrNotFound when the delivery does
+// not exist.
 func (s *Store) GetDeliveryMessage(ctx context.Context, messageID, endpointID string) (Delivery, Message, error) {
-	var d Delivery
-	var m Message
-	var status string
-	err := s.read.QueryRowContext(ctx,
-		`SELECT d.status, d.attempts, d.last_error, d.updated_at,
+	key := DeliveryKey{MessageID: messageID, EndpointID: endpointID}
+	found, err := s.GetDeliveryMessages(ctx, []DeliveryKey{key})
+	if err != nil {
+		return Delivery{}, Message{}, err
+	}
+	dm, ok := found[key]
+	if !ok {
+		return Delivery{}, Message{}, fmt.Errorf("store: reading a delivery and its message: %w", ErrNotFound)
+	}
+	return dm.Delivery, dm.Message, nil
+}
+
+// DeliveryKey names a message's delivery to one endpoint.
+type DeliveryKey struct {
+	MessageID  string
+	EndpointID string
+}
+
+// DeliveryMessage is a delivery's state with its message.
+type DeliveryMessage struct {
+	Delivery Delivery
+	Message  Message
+}
+
+// maxKeysPerQuery bounds the deliveries GetDeliveryMessages reads in one
+// query.
+const maxKeysPerQuery = 250
+
+// GetDeliveryMessages returns the state and the message of each of the
+// deliveries keys that exists, in one query per 250 keys: what concurrent
+// attempts need, read together.
+func (s *Store) GetDeliveryMessages(ctx context.Context, keys []DeliveryKey) (map[DeliveryKey]DeliveryMessage, error) {
+	out := make(map[DeliveryKey]DeliveryMessage, len(keys))
+	for chunk := range slices.Chunk(keys, maxKeysPerQuery) {
+		if err := s.getDeliveryMessages(ctx, chunk, out); err != nil {
+			return nil, dbError("reading deliveries and their messages", err)
+		}
+	}
+	return out, nil
+}
+
+// getDeliveryMessages adds the deliveries keys that exist, with their
+// messages, to out.
+func (s *Store) getDeliveryMessages(ctx context.Context, keys []DeliveryKey, out map[DeliveryKey]DeliveryMessage) error {
+	query := []byte(`SELECT d.message_id, d.endpoint_id, d.status, d.attempts, d.last_error, d.updated_at,
 			m.id, m.application_id, m.event_id, m.event_type, m.body, m.created_at
 		FROM deliveries d JOIN messages m ON m.id = d.message_id
-		WHERE d.message_id = $1 AND d.endpoint_id = $2`, messageID, endpointID).
-		Scan(&status, &d.Attempts, &d.LastError, timeCol{&d.UpdatedAt},
-			&m.ID, &m.ApplicationID, &m.EventID, &m.EventType, &m.Body, timeCol{&m.CreatedAt})
-	if err != nil {
-		return Delivery{}, Message{}, dbError("reading a delivery and its message", err)
+		WHERE (d.message_id, d.endpoint_id) IN (VALUES `)
+	args := make([]any, 0, 2*len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			query = append(query, ", "...)
+		}
+		query = fmt.Appendf(query, "($%d, $%d)", len(args)+1, len(args)+2)
+		args = append(args, k.MessageID, k.EndpointID)
 	}
-	d.MessageID, d.EndpointID, d.Status = messageID, endpointID, DeliveryStatus(status)
-	return d, m, nil
+	query = append(query, ')')
+	rows, err := s.read.QueryContext(ctx, string(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dm DeliveryMessage
+		m := &dm.Message
+		d, err := scanDelivery(scanWithTail(rows, &m.ID, &m.ApplicationID, &m.EventID, &m.EventType, &m.Body, timeCol{&m.CreatedAt}))
+		if err != nil {
+			return err
+		}
+		dm.Delivery = d
+		out[DeliveryKey{MessageID: d.MessageID, EndpointID: d.EndpointID}] = dm
+	}
+	return rows.Err()
 }
 
 // ListDeliveries returns the message's deliveries, one per endpoint it was
@@ -340,88 +400,249 @@ func (s *Store) deliveriesOf(ctx context.Context, ids []string, out map[string][
 	return rows.Err()
 }
 
-// RecordAttempt stores attempt a (its ID set here, its response body
-// truncated to MaxAttemptBody), adds one to the delivery's attempts and sets
-// its status and last error (a.Error), in one transaction. An attempt with
-// status DeliveryDelivered ends the endpoint's run of failed attempts; any
-// other starts one at a.At when none is running. It returns the attempt
-// (with FailingSince) and the delivery as stored, or ErrNotFound when the
-// delivery does not exist.
+// RecordAttempt stores attempt a with the status its delivery takes: it is
+// RecordAttempts of one record, with ErrNotFound when the delivery does not
+// exist.
 func (s *Store) RecordAttempt(ctx context.Context, a Attempt, status DeliveryStatus) (Attempt, Delivery, error) {
-	a.ID = newID("atm_")
-	a.At = dbTime(a.At)
-	a.Duration = a.Duration.Truncate(time.Millisecond)
-	if len(a.ResponseBody) > MaxAttemptBody {
-		a.ResponseBody = a.ResponseBody[:MaxAttemptBody]
+	out, err := s.RecordAttempts(ctx, []AttemptRecord{{Attempt: a, Status: status}})
+	if err != nil {
+		return Attempt{}, Delivery{}, err
 	}
-	a.ResponseBody = slices.Clip(slices.Clone(a.ResponseBody))
-	if a.ResponseBody == nil {
-		a.ResponseBody = []byte{}
+	return out[0].Attempt, out[0].Delivery, out[0].Err
+}
+
+// AttemptRecord is an attempt to record with the status its delivery
+// takes.
+type AttemptRecord struct {
+	Attempt Attempt
+	Status  DeliveryStatus
+}
+
+// RecordedAttempt is what RecordAttempts stored of one AttemptRecord: the
+// attempt (with its ID and FailingSince) and the delivery as stored; or
+// Err, wrapping ErrNotFound, when the delivery does not exist, and nothing
+// was stored for it.
+type RecordedAttempt struct {
+	Attempt  Attempt
+	Delivery Delivery
+	Err      error
+}
+
+// RecordAttempts stores each attempt of records (its ID set here, its
+// response body truncated to MaxAttemptBody), adds one to its delivery's
+// attempts and sets the delivery's status and last error (the attempt's
+// Error): all in one transaction, on PostgreSQL in one statement. An
+// attempt with status DeliveryDelivered ends its endpoint's run of failed
+// attempts; any other starts one at its At when none is running; an
+// endpoint's attempts take effect in the order of their At. The result has
+// one entry per record, in order. Records must name distinct deliveries.
+func (s *Store) RecordAttempts(ctx context.Context, records []AttemptRecord) ([]RecordedAttempt, error) {
+	out := make([]RecordedAttempt, len(records))
+	for i, r := range records {
+		a := r.Attempt
+		a.ID = newID("atm_")
+		a.At = dbTime(a.At)
+		a.Duration = a.Duration.Truncate(time.Millisecond)
+		if len(a.ResponseBody) > MaxAttemptBody {
+			a.ResponseBody = a.ResponseBody[:MaxAttemptBody]
+		}
+		a.ResponseBody = slices.Clip(slices.Clone(a.ResponseBody))
+		if a.ResponseBody == nil {
+			a.ResponseBody = []byte{}
+		}
+		out[i].Attempt = a
+		out[i].Err = fmt.Errorf("store: recording an attempt: %w", ErrNotFound)
 	}
+	// In the order of At, which the endpoints' runs of failures follow.
+	order := make([]int, len(records))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return out[i].Attempt.At.Compare(out[j].Attempt.At) })
+	// failingBefore is each endpoint's failing_since before the batch.
+	failingBefore := make(map[string]*time.Time)
+	var err error
+	if s.dialect == Postgres {
+		err = s.recordAttemptsPostgres(ctx, records, order, out, failingBefore)
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			for _, i := range order {
+				if err := s.recordAttemptSQLite(ctx, tx, &out[i], records[i].Status, failingBefore); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, dbError("recording attempts", err)
+	}
+	// Each failed attempt's FailingSince is the start of the run of
+	// failures it belongs to.
+	runs := make(map[string]time.Time)
+	for _, i := range order {
+		if out[i].Err != nil {
+			continue
+		}
+		a := &out[i].Attempt
+		since, seen := runs[a.EndpointID]
+		if before := failingBefore[a.EndpointID]; !seen && before != nil {
+			since = *before
+		}
+		switch {
+		case records[i].Status == DeliveryDelivered:
+			since = time.Time{}
+		case since.IsZero():
+			since = a.At
+		}
+		a.FailingSince = since
+		runs[a.EndpointID] = since
+	}
+	return out, nil
+}
+
+// recordAttemptsPostgres is RecordAttempts' one statement on PostgreSQL:
+// one round trip for a batch, where an attempt alone took six statements.
+// An endpoint's failing_since changes only when a run of failures starts
+// or ends, so a healthy endpoint costs a lookup, not a write. The final
+// SELECT sees failing_since as it was before the statement.
+func (s *Store) recordAttemptsPostgres(ctx context.Context, records []AttemptRecord, order []int, out []RecordedAttempt, failingBefore map[string]*time.Time) error {
+	args := []any{s.timeArg(s.now())}
+	attempts := []byte(`VALUES `)
+	for i, r := range records {
+		if i > 0 {
+			attempts = append(attempts, ", "...)
+		}
+		n := len(args)
+		attempts = fmt.Appendf(attempts, "($%d, $%d, $%d, $%d::timestamptz, $%d::integer, $%d::bigint, $%d, $%d::bytea, $%d)",
+			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+		a := out[i].Attempt
+		var responseStatus any
+		if a.ResponseStatus != 0 {
+			responseStatus = a.ResponseStatus
+		}
+		args = append(args, a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody, string(r.Status))
+	}
+	// Per endpoint, what its attempts, in the order of At, do to its run
+	// of failures: end it (the last delivered), start it anew at since
+	// (one delivered, then failures from since), or start it at since
+	// unless one is running (failures only).
+	type runChange struct {
+		// delivered: an attempt delivered; ended: the last one did;
+		// since: the first failure after the last delivered.
+		delivered, ended bool
+		since            time.Time
+	}
+	changes := make(map[string]*runChange)
+	var endpoints []string
+	for _, i := range order {
+		a := out[i].Attempt
+		c := changes[a.EndpointID]
+		if c == nil {
+			c = &runChange{}
+			changes[a.EndpointID] = c
+			endpoints = append(endpoints, a.EndpointID)
+		}
+		if records[i].Status == DeliveryDelivered {
+			c.delivered, c.ended, c.since = true, true, time.Time{}
+			continue
+		}
+		c.ended = false
+		if c.since.IsZero() {
+			c.since = a.At
+		}
+	}
+	runs := []byte(`VALUES `)
+	for i, id := range endpoints {
+		if i > 0 {
+			runs = append(runs, ", "...)
+		}
+		n := len(args)
+		runs = fmt.Appendf(runs, "($%d, $%d::boolean, $%d::boolean, $%d::timestamptz)", n+1, n+2, n+3, n+4)
+		c := changes[id]
+		var since any
+		if !c.ended {
+			since = s.timeArg(c.since)
+		}
+		args = append(args, id, c.ended, c.delivered && !c.ended, since)
+	}
+	rows, err := s.write.QueryContext(ctx,
+		`WITH v (id, message_id, endpoint_id, created_at, response_status, duration_ms, error, response_body, status) AS (`+string(attempts)+`),
+		r (endpoint_id, ended, restarted, since) AS (`+string(runs)+`),
+		d AS (UPDATE deliveries SET attempts = deliveries.attempts + 1, status = v.status, last_error = v.error, updated_at = $1
+			FROM v WHERE deliveries.message_id = v.message_id AND deliveries.endpoint_id = v.endpoint_id
+			RETURNING deliveries.message_id, deliveries.endpoint_id, deliveries.status, deliveries.attempts, deliveries.last_error, deliveries.updated_at),
+		a AS (INSERT INTO delivery_attempts (`+attemptColumns+`)
+			SELECT v.id, v.message_id, v.endpoint_id, v.created_at, v.response_status, v.duration_ms, v.error, v.response_body
+			FROM v JOIN d USING (message_id, endpoint_id)),
+		e AS (UPDATE endpoints SET failing_since = CASE WHEN r.ended THEN NULL WHEN r.restarted THEN r.since ELSE coalesce(endpoints.failing_since, r.since) END
+			FROM r WHERE endpoints.id = r.endpoint_id AND r.endpoint_id IN (SELECT endpoint_id FROM d)
+			AND CASE WHEN r.ended THEN endpoints.failing_since IS NOT NULL
+				WHEN r.restarted THEN endpoints.failing_since IS DISTINCT FROM r.since
+				ELSE endpoints.failing_since IS NULL END)
+		SELECT d.*, (SELECT failing_since FROM endpoints WHERE id = d.endpoint_id) FROM d`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	index := make(map[DeliveryKey]int, len(records))
+	for i, r := range records {
+		index[DeliveryKey{MessageID: r.Attempt.MessageID, EndpointID: r.Attempt.EndpointID}] = i
+	}
+	for rows.Next() {
+		var before *time.Time
+		d, err := scanDelivery(scanWithTail(rows, nullTimeCol{&before}))
+		if err != nil {
+			return err
+		}
+		i := index[DeliveryKey{MessageID: d.MessageID, EndpointID: d.EndpointID}]
+		out[i].Delivery, out[i].Err = d, nil
+		failingBefore[d.EndpointID] = before
+	}
+	return rows.Err()
+}
+
+// recordAttemptSQLite records the attempt of rec in tx, statement by
+// statement, and notes its endpoint's failing_since in failingBefore when
+// it is the endpoint's first attempt of the batch.
+func (s *Store) recordAttemptSQLite(ctx context.Context, tx *sql.Tx, rec *RecordedAttempt, status DeliveryStatus, failingBefore map[string]*time.Time) error {
+	a := rec.Attempt
+	d, err := scanDelivery(tx.QueryRowContext(ctx,
+		`UPDATE deliveries SET attempts = attempts + 1, status = $1, last_error = $2, updated_at = $3
+		WHERE message_id = $4 AND endpoint_id = $5
+		RETURNING `+deliveryColumns, string(status), a.Error, s.timeArg(s.now()), a.MessageID, a.EndpointID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // rec.Err stays ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	rec.Delivery, rec.Err = d, nil
 	var responseStatus any
 	if a.ResponseStatus != 0 {
 		responseStatus = a.ResponseStatus
 	}
-	const update = `UPDATE deliveries SET attempts = attempts + 1, status = $1, last_error = $2, updated_at = $3
-		WHERE message_id = $4 AND endpoint_id = $5
-		RETURNING ` + deliveryColumns
-	delivered := status == DeliveryDelivered
-	// The endpoint's failing_since changes only when a run of failures
-	// starts or ends, so a healthy endpoint costs a lookup, not a write.
-	const endpointUpdate = `UPDATE endpoints SET failing_since = CASE WHEN $2 THEN NULL ELSE $3 END
-		WHERE id = $1 AND (failing_since IS NULL) <> $2`
-	args := []any{string(status), a.Error, s.timeArg(s.now()), a.MessageID, a.EndpointID,
-		a.ID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.ResponseBody, delivered}
-	var d Delivery
-	var failingBefore *time.Time
-	var err error
-	if s.dialect == Postgres {
-		// One statement, so one round trip, instead of six: every
-		// attempt is recorded, and this is half the writes of a webhook.
-		// The last SELECT sees failing_since as it was before e.
-		row := s.write.QueryRowContext(ctx,
-			`WITH d AS (`+update+`),
-			a AS (INSERT INTO delivery_attempts (`+attemptColumns+`)
-				SELECT $6, message_id, endpoint_id, $7, $8, $9, $2, $10 FROM d),
-			e AS (UPDATE endpoints SET failing_since = CASE WHEN $11 THEN NULL ELSE $7 END
-				WHERE id = $5 AND (failing_since IS NULL) <> $11 AND EXISTS (SELECT 1 FROM d))
-			SELECT `+deliveryColumns+`, (SELECT failing_since FROM endpoints WHERE id = $5) FROM d`, args...)
-		d, err = scanDelivery(scanWithTail(row, nullTimeCol{&failingBefore}))
-	} else {
-		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			var err error
-			d, err = scanDelivery(tx.QueryRowContext(ctx, update, args[:5]...))
-			if err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx,
-				`INSERT INTO delivery_attempts (`+attemptColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody)
-			if err != nil {
-				return err
-			}
-			err = tx.QueryRowContext(ctx, `SELECT failing_since FROM endpoints WHERE id = $1`, a.EndpointID).Scan(nullTimeCol{&failingBefore})
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil // the endpoint was deleted
-			}
-			if err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, endpointUpdate, a.EndpointID, delivered, s.timeArg(a.At))
-			return err
-		})
-	}
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO delivery_attempts (`+attemptColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody)
 	if err != nil {
-		return Attempt{}, Delivery{}, dbError("recording an attempt", err)
+		return err
 	}
-	switch {
-	case delivered:
-	case failingBefore != nil:
-		a.FailingSince = *failingBefore
-	default:
-		a.FailingSince = a.At
+	if _, seen := failingBefore[a.EndpointID]; !seen {
+		var before *time.Time
+		err = tx.QueryRowContext(ctx, `SELECT failing_since FROM endpoints WHERE id = $1`, a.EndpointID).Scan(nullTimeCol{&before})
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // the endpoint was deleted
+		}
+		if err != nil {
+			return err
+		}
+		failingBefore[a.EndpointID] = before
 	}
-	return a, d, nil
+	delivered := status == DeliveryDelivered
+	_, err = tx.ExecContext(ctx, `UPDATE endpoints SET failing_since = CASE WHEN $2 THEN NULL ELSE $3 END
+		WHERE id = $1 AND (failing_since IS NULL) <> $2`, a.EndpointID, delivered, s.timeArg(a.At))
+	return err
 }
 
 // GiveUpDelivery marks the message's delivery to the endpoint failed without

@@ -34,6 +34,7 @@ func runMessages(t *testing.T, open opener) {
 		{"EnqueueUnknownApplication", testEnqueueUnknownApplication},
 		{"EnqueueConcurrentDuplicates", testEnqueueConcurrentDuplicates},
 		{"RecordAttempt", testRecordAttempt},
+		{"RecordAttempts", testRecordAttempts},
 		{"GiveUpDelivery", testGiveUpDelivery},
 		{"RequeueDeliveries", testRequeueDeliveries},
 		{"PaginateMessagesAndAttempts", testPaginateMessagesAndAttempts},
@@ -512,6 +513,129 @@ func TestPostgresReplicasMigrateRiverTogether(t *testing.T) {
 	}
 	if rows == 0 || rows != versions {
 		t.Fatalf("river_migration holds %d rows of %d versions, want each version once", rows, versions)
+	}
+}
+
+// A batch of attempts takes effect as the attempts one by one in the order
+// of their At, whatever its order, and a delivery that does not exist
+// fails only its own record.
+func testRecordAttempts(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	var eps [2]string
+	for i := range eps {
+		e, err := s.CreateEndpoint(ctx, store.Endpoint{ApplicationID: "app", URL: "https://example.com/"})
+		mustNot(t, err, "creating an endpoint")
+		eps[i] = e.ID
+	}
+	var msgs [4]string
+	for i := range msgs {
+		m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: fmt.Sprint("ev", i), EventType: "t", Body: []byte(`{}`)}, eps[:], nil)
+		mustNot(t, err, "enqueueing")
+		msgs[i] = m.ID
+	}
+	t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Hour)
+	attempt := func(m, ep int, at time.Duration, status store.DeliveryStatus) store.AttemptRecord {
+		a := store.Attempt{MessageID: msgs[m], EndpointID: eps[ep], At: t0.Add(at), ResponseStatus: 500, Error: "HTTP 500"}
+		if status == store.DeliveryDelivered {
+			a.ResponseStatus, a.Error = 204, ""
+		}
+		return store.AttemptRecord{Attempt: a, Status: status}
+	}
+	// Endpoint 1 has been failing since t0.
+	_, _, err := s.RecordAttempt(ctx, attempt(3, 1, 0, store.DeliveryPending).Attempt, store.DeliveryPending)
+	mustNot(t, err, "recording a failure")
+
+	missing := attempt(0, 0, time.Minute, store.DeliveryPending)
+	missing.Attempt.MessageID = "msg_missing"
+	batch := []store.AttemptRecord{
+		attempt(2, 0, 3*time.Minute, store.DeliveryPending), // endpoint 0: a failure after one that delivered
+		missing, // no such delivery
+		attempt(0, 0, time.Minute, store.DeliveryPending),     // endpoint 0: the first failure
+		attempt(1, 1, 2*time.Minute, store.DeliveryFailed),    // endpoint 1: still failing
+		attempt(1, 0, 2*time.Minute, store.DeliveryDelivered), // endpoint 0: delivered
+		attempt(0, 1, time.Minute, store.DeliveryPending),     // endpoint 1: still failing
+	}
+	out, err := s.RecordAttempts(ctx, batch)
+	mustNot(t, err, "recording a batch")
+	if len(out) != len(batch) {
+		t.Fatalf("%d results for %d records", len(out), len(batch))
+	}
+	wantSince := []time.Time{t0.Add(3 * time.Minute), {}, t0.Add(time.Minute), t0, {}, t0}
+	for i, r := range out {
+		if i == 1 {
+			wantErr(t, r.Err, store.ErrNotFound, "recording an attempt of no delivery in a batch")
+			continue
+		}
+		mustNot(t, r.Err, fmt.Sprint("record ", i))
+		if !r.Attempt.FailingSince.Equal(wantSince[i]) {
+			t.Errorf("record %d: failing since %v, want %v", i, r.Attempt.FailingSince, wantSince[i])
+		}
+		want := batch[i].Attempt
+		if d := r.Delivery; d.MessageID != want.MessageID || d.EndpointID != want.EndpointID || d.Attempts != 1 ||
+			d.Status != batch[i].Status || d.LastError != want.Error {
+			t.Errorf("record %d: delivery %+v after %+v", i, d, batch[i])
+		}
+		page, err := s.ListAttempts(ctx, want.MessageID, store.ListOptions{})
+		mustNot(t, err, "listing attempts")
+		if !slices.ContainsFunc(page.Items, func(a store.Attempt) bool { return a.ID == r.Attempt.ID && a.At.Equal(want.At) }) {
+			t.Errorf("record %d: attempt %s not listed: %+v", i, r.Attempt.ID, page.Items)
+		}
+	}
+	// The runs as stored: endpoint 0 failing since its failure after the
+	// delivery, endpoint 1 since t0.
+	probe := func(m, ep int, at time.Duration) time.Time {
+		t.Helper()
+		a, _, err := s.RecordAttempt(ctx, attempt(m, ep, at, store.DeliveryPending).Attempt, store.DeliveryPending)
+		mustNot(t, err, "recording a failure")
+		return a.FailingSince
+	}
+	if got := probe(3, 0, 10*time.Minute); !got.Equal(t0.Add(3 * time.Minute)) {
+		t.Errorf("endpoint 0 failing since %v after the batch, want %v", got, t0.Add(3*time.Minute))
+	}
+	if got := probe(2, 1, 10*time.Minute); !got.Equal(t0) {
+		t.Errorf("endpoint 1 failing since %v after the batch, want %v", got, t0)
+	}
+	// A batch whose last attempt to an endpoint delivered ends its run.
+	_, err = s.RecordAttempts(ctx, []store.AttemptRecord{
+		attempt(1, 1, 21*time.Minute, store.DeliveryDelivered),
+		attempt(0, 1, 20*time.Minute, store.DeliveryPending),
+	})
+	mustNot(t, err, "recording a batch")
+	if got := probe(3, 1, 30*time.Minute); !got.Equal(t0.Add(30 * time.Minute)) {
+		t.Errorf("endpoint 1 failing since %v after a batch ending in a delivery, want %v", got, t0.Add(30*time.Minute))
+	}
+	// One that delivered, then failed, starts a new run.
+	out, err = s.RecordAttempts(ctx, []store.AttemptRecord{
+		attempt(0, 1, 41*time.Minute, store.DeliveryPending),
+		attempt(2, 1, 40*time.Minute, store.DeliveryDelivered),
+	})
+	mustNot(t, err, "recording a batch")
+	if got := out[0].Attempt.FailingSince; !got.Equal(t0.Add(41 * time.Minute)) {
+		t.Errorf("a failure after a delivery in a batch: failing since %v, want %v", got, t0.Add(41*time.Minute))
+	}
+	if got := probe(3, 1, 50*time.Minute); !got.Equal(t0.Add(41 * time.Minute)) {
+		t.Errorf("endpoint 1 failing since %v after a batch of a delivery then a failure, want %v", got, t0.Add(41*time.Minute))
+	}
+
+	// Their deliveries read together, with their messages; one that does
+	// not exist is left out.
+	keys := []store.DeliveryKey{{MessageID: msgs[0], EndpointID: eps[0]}, {MessageID: msgs[0], EndpointID: eps[1]},
+		{MessageID: msgs[2], EndpointID: eps[1]}, {MessageID: "msg_missing", EndpointID: eps[0]}}
+	read, err := s.GetDeliveryMessages(ctx, keys)
+	mustNot(t, err, "reading deliveries")
+	if len(read) != 3 {
+		t.Fatalf("%d deliveries read, want 3: %+v", len(read), read)
+	}
+	for _, k := range keys[:3] {
+		dm, ok := read[k]
+		if !ok || dm.Delivery.MessageID != k.MessageID || dm.Delivery.EndpointID != k.EndpointID ||
+			dm.Message.ID != k.MessageID || string(dm.Message.Body) != `{}` || dm.Message.ApplicationID != "app" {
+			t.Errorf("delivery %+v read as %+v", k, dm)
+		}
+	}
+	if d := read[keys[1]].Delivery; d.Attempts != 3 || d.Status != store.DeliveryPending {
+		t.Errorf("delivery %+v: %d attempts, %s; want 3, pending", keys[1], d.Attempts, d.Status)
 	}
 }
 

@@ -1,0 +1,155 @@
+package direct
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// batcher hands the calls of many goroutines to a few writers, in
+// batches: a writer takes one call, and with it every other already
+// waiting, up to maxCalls calls and maxWeight of their weight. So a lone
+// call is written at once, without a timer, and under load many share one
+// round trip to the database. A batch that fails is written again call by
+// call, so that a call that cannot be written fails only itself.
+type batcher[In, Out any] struct {
+	calls     chan *batchCall[In, Out]
+	closing   chan struct{}
+	closeOnce sync.Once
+	writers   sync.WaitGroup
+	// maxCalls and maxWeight bound a batch; weight is a call's weight,
+	// nil for 1 each.
+	maxCalls  int
+	maxWeight int
+	weight    func(In) int
+	// timeout bounds writing a batch.
+	timeout time.Duration
+	// write writes a batch, returning one result per call, in order, or
+	// an error for the whole batch.
+	write func(ctx context.Context, in []In) ([]Out, error)
+}
+
+// batchCall is one call waiting for its batch.
+type batchCall[In, Out any] struct {
+	in In
+	// out and err are set before done is closed.
+	out  Out
+	err  error
+	done chan struct{}
+}
+
+// newBatcher starts writers goroutines writing batches with write.
+func newBatcher[In, Out any](writers, maxCalls, maxWeight int, weight func(In) int, timeout time.Duration, write func(context.Context, []In) ([]Out, error)) *batcher[In, Out] {
+	b := &batcher[In, Out]{
+		calls:     make(chan *batchCall[In, Out]),
+		closing:   make(chan struct{}),
+		maxCalls:  maxCalls,
+		maxWeight: maxWeight,
+		weight:    weight,
+		timeout:   timeout,
+		write:     write,
+	}
+	for range writers {
+		b.writers.Add(1)
+		go b.run()
+	}
+	return b
+}
+
+// do hands in to a writer and returns its result once written. It returns
+// ErrStopped after close, and ctx's error when ctx ends first; the batch
+// goes on then, and may write in.
+func (b *batcher[In, Out]) do(ctx context.Context, in In) (Out, error) {
+	var zero Out
+	c := &batchCall[In, Out]{in: in, done: make(chan struct{})}
+	select {
+	case b.calls <- c:
+	case <-b.closing:
+		return zero, ErrStopped
+	case <-ctx.Done():
+		return zero, fmt.Errorf("waiting for a writer: %w", ctx.Err())
+	}
+	select {
+	case <-c.done:
+		return c.out, c.err
+	case <-ctx.Done():
+		return zero, fmt.Errorf("waiting for the batch to be written: %w", ctx.Err())
+	}
+}
+
+// close ends the writers, and waits for the batches being written as long
+// as ctx allows; a batch ends within timeout anyway.
+func (b *batcher[In, Out]) close(ctx context.Context) {
+	b.closeOnce.Do(func() { close(b.closing) })
+	written := make(chan struct{})
+	go func() {
+		b.writers.Wait()
+		close(written)
+	}()
+	select {
+	case <-written:
+	case <-ctx.Done():
+	}
+}
+
+// run writes batches until close.
+func (b *batcher[In, Out]) run() {
+	defer b.writers.Done()
+	for {
+		var first *batchCall[In, Out]
+		select {
+		case first = <-b.calls:
+		case <-b.closing:
+			return
+		}
+		batch := []*batchCall[In, Out]{first}
+		weight := b.weightOf(first.in)
+	fill:
+		for len(batch) < b.maxCalls && weight < b.maxWeight {
+			select {
+			case c := <-b.calls:
+				batch = append(batch, c)
+				weight += b.weightOf(c.in)
+			default:
+				break fill
+			}
+		}
+		b.writeBatch(batch)
+	}
+}
+
+func (b *batcher[In, Out]) weightOf(in In) int {
+	if b.weight == nil {
+		return 1
+	}
+	return b.weight(in)
+}
+
+// writeBatch writes batch, or, when that fails, each of its calls alone.
+func (b *batcher[In, Out]) writeBatch(batch []*batchCall[In, Out]) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	in := make([]In, len(batch))
+	for i, c := range batch {
+		in[i] = c.in
+	}
+	out, err := b.write(ctx, in)
+	if err == nil && len(out) != len(in) {
+		err = fmt.Errorf("a batch of %d calls wrote %d results", len(in), len(out))
+	}
+	if err != nil && len(batch) > 1 {
+		for _, c := range batch {
+			b.writeBatch([]*batchCall[In, Out]{c})
+		}
+		return
+	}
+	for i, c := range batch {
+		if err != nil {
+			c.err = err
+		} else {
+			c.out = out[i]
+		}
+		close(c.done)
+	}
+}

@@ -1,0 +1,86 @@
+package direct
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Calls made at once share batches, each gets its own result, a batch that
+// fails is written again call by call so that only the bad call fails, and
+// after close a call is refused.
+func TestBatcher(t *testing.T) {
+	// The first batch holds the only writer until every other call has
+	// started, so that they wait together.
+	inFirst, release := make(chan struct{}), make(chan struct{})
+	first := true
+	var mu sync.Mutex
+	var sizes []int
+	write := func(ctx context.Context, in []int) ([]string, error) {
+		if first { // one writer: no race
+			first = false
+			close(inFirst)
+			<-release
+		}
+		mu.Lock()
+		sizes = append(sizes, len(in))
+		mu.Unlock()
+		out := make([]string, len(in))
+		for i, n := range in {
+			if n == 13 {
+				return nil, errors.New("13 cannot be written")
+			}
+			out[i] = fmt.Sprint("#", n)
+		}
+		return out, nil
+	}
+	b := newBatcher(1, 50, 1000, nil, time.Minute, write)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const calls = 40
+	results := make([]string, calls)
+	errs := make([]error, calls)
+	var done, started sync.WaitGroup
+	done.Go(func() { results[0], errs[0] = b.do(ctx, 0) })
+	<-inFirst
+	for i := 1; i < calls; i++ {
+		started.Add(1)
+		done.Go(func() {
+			started.Done()
+			results[i], errs[i] = b.do(ctx, i)
+		})
+	}
+	started.Wait()
+	close(release)
+	done.Wait()
+	for i := range calls {
+		switch {
+		case i == 13:
+			if errs[i] == nil {
+				t.Errorf("call 13 succeeded: %q", results[i])
+			}
+		case errs[i] != nil:
+			t.Errorf("call %d failed with the batch of call 13: %v", i, errs[i])
+		case results[i] != fmt.Sprint("#", i):
+			t.Errorf("call %d got %q", i, results[i])
+		}
+	}
+	mu.Lock()
+	largest := 0
+	for _, n := range sizes {
+		largest = max(largest, n)
+	}
+	mu.Unlock()
+	if largest < 2 {
+		t.Errorf("batches of %v calls: no two calls waiting at once shared one", sizes)
+	}
+
+	b.close(ctx)
+	if _, err := b.do(ctx, 1); !errors.Is(err, ErrStopped) {
+		t.Fatalf("a call after close: %v, want ErrStopped", err)
+	}
+}
