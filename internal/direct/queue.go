@@ -52,8 +52,8 @@
 // record their attempts (a batcher each): a lone call goes at once, and
 // under load many share one round trip to the database.
 //
-// River polls the database (every 20 ms): the store's database/sql drivers
-// cannot LISTEN.
+// On PostgreSQL River hears of new jobs at once (LISTEN/NOTIFY) and polls
+// every 100 ms for retries that are due; on SQLite it polls every 20 ms.
 package direct
 
 import (
@@ -67,6 +67,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/gwook/gwook/internal/catalog"
@@ -89,8 +90,12 @@ const queueName = "gwook_delivery"
 
 // River's settings.
 const (
-	fetchPollInterval = 20 * time.Millisecond
-	fetchCooldown     = 5 * time.Millisecond
+	// On PostgreSQL River LISTENs for new jobs and polls every
+	// fetchPollInterval for those whose time has come (retries); on
+	// SQLite it polls every sqlitePollInterval.
+	fetchPollInterval  = 100 * time.Millisecond
+	sqlitePollInterval = 20 * time.Millisecond
+	fetchCooldown      = 5 * time.Millisecond
 	// jobTimeoutMargin is how much longer than an attempt a job may run:
 	// the reads and writes around the attempt.
 	jobTimeoutMargin = 5 * time.Second
@@ -178,9 +183,13 @@ type Queue struct {
 	stats    *stats.Recorder
 	logger   *slog.Logger
 	now      func() time.Time
-	river    *river.Client[*sql.Tx]
-	inFlight *endpointLimit
-	metrics  *telemetry.Metrics
+	// river works the jobs: pgRiver on PostgreSQL, liteRiver on SQLite,
+	// which also insert them (insertJobs).
+	river     riverClient
+	pgRiver   *river.Client[pgx.Tx]
+	liteRiver *river.Client[*sql.Tx]
+	inFlight  *endpointLimit
+	metrics   *telemetry.Metrics
 	// disableAfter is Options.DisableAfter.
 	disableAfter time.Duration
 	// enqueues stores the messages of Sends, reads reads the deliveries
@@ -241,10 +250,9 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 	if err := river.AddWorkerSafely(workers, &worker{q: q}); err != nil {
 		return nil, fmt.Errorf("direct: %w", err)
 	}
-	rc, err := river.NewClient(st.RiverDriver(), &river.Config{
+	config := &river.Config{
 		Workers:                     workers,
 		Queues:                      map[string]river.QueueConfig{queueName: {MaxWorkers: opts.Workers}},
-		PollOnly:                    true,
 		FetchPollInterval:           fetchPollInterval,
 		FetchCooldown:               fetchCooldown,
 		JobTimeout:                  opts.Timeout + jobTimeoutMargin,
@@ -252,11 +260,20 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 		MaxAttempts:                 maxJobAttempts,
 		CompletedJobRetentionPeriod: completedRetention,
 		Logger:                      opts.Logger,
-	})
+	}
+	var err error
+	if st.Dialect() == store.Postgres {
+		q.pgRiver, err = river.NewClient(st.RiverPostgres(), config)
+		q.river = q.pgRiver
+	} else {
+		config.PollOnly = true
+		config.FetchPollInterval = sqlitePollInterval
+		q.liteRiver, err = river.NewClient(st.RiverSQLite(), config)
+		q.river = q.liteRiver
+	}
 	if err != nil {
 		return nil, fmt.Errorf("direct: creating the River client: %w", err)
 	}
-	q.river = rc
 	enqueueWriters, attemptWriters := 1, 1
 	if st.Dialect() == store.Postgres {
 		enqueueWriters, attemptWriters = postgresBatchWriters, postgresAttemptWriters
@@ -375,18 +392,36 @@ var ErrStopped = errors.New("direct: the queue is stopped")
 // storeMessages stores a batch of messages in one transaction with their
 // jobs.
 func (q *Queue) storeMessages(ctx context.Context, messages []store.NewMessage) ([]store.EnqueuedMessage, error) {
-	return q.store.EnqueueMessages(ctx, messages, func(tx *sql.Tx, stored []int) error {
+	return q.store.EnqueueMessages(ctx, messages, func(tx store.Tx, stored []int) error {
 		var jobs []river.InsertManyParams
 		for _, i := range stored {
 			m := messages[i]
 			jobs = append(jobs, q.jobs(m.Message.ApplicationID, m.Message.ID, m.EndpointIDs)...)
 		}
-		if len(jobs) == 0 {
-			return nil
-		}
-		_, err := q.river.InsertManyTx(ctx, tx, jobs)
-		return err
+		return q.insertJobs(ctx, tx, jobs)
 	})
+}
+
+// riverClient is what the Queue does with River's client of either
+// driver besides inserting jobs.
+type riverClient interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+}
+
+// insertJobs inserts jobs in tx with the client of its driver.
+func (q *Queue) insertJobs(ctx context.Context, tx store.Tx, jobs []river.InsertManyParams) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	var err error
+	if tx.Postgres != nil {
+		_, err = q.pgRiver.InsertManyTx(ctx, tx.Postgres, jobs)
+	} else {
+		_, err = q.liteRiver.InsertManyTx(ctx, tx.SQLite, jobs)
+	}
+	return err
 }
 
 // deliveryRead is a delivery an attempt reads, with its message; found is
@@ -507,9 +542,8 @@ func (q *Queue) Resend(ctx context.Context, appID, messageID, endpointID string)
 	if len(targets) == 0 {
 		return refused
 	}
-	err = q.store.RequeueDeliveries(ctx, messageID, targets, func(tx *sql.Tx) error {
-		_, err := q.river.InsertManyTx(ctx, tx, q.jobs(appID, messageID, targets))
-		return err
+	err = q.store.RequeueDeliveries(ctx, messageID, targets, func(tx store.Tx) error {
+		return q.insertJobs(ctx, tx, q.jobs(appID, messageID, targets))
 	})
 	if err != nil {
 		return fmt.Errorf("direct: %w", err)

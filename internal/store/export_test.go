@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"io/fs"
 	"time"
 )
@@ -32,10 +31,10 @@ func PruneMessagesBatch(ctx context.Context, s *Store, createdBefore time.Time, 
 // pending delivery to each of endpointIDs, enqueue called when it is
 // stored. A duplicate returns the message stored before and an error
 // wrapping ErrConflict.
-func (s *Store) EnqueueMessage(ctx context.Context, msg Message, endpointIDs []string, enqueue func(tx *sql.Tx) error) (Message, error) {
-	var fn func(*sql.Tx, []int) error
+func (s *Store) EnqueueMessage(ctx context.Context, msg Message, endpointIDs []string, enqueue func(tx Tx) error) (Message, error) {
+	var fn func(Tx, []int) error
 	if enqueue != nil {
-		fn = func(tx *sql.Tx, stored []int) error {
+		fn = func(tx Tx, stored []int) error {
 			if len(stored) == 0 {
 				return nil
 			}
@@ -50,6 +49,11 @@ func (s *Store) EnqueueMessage(ctx context.Context, msg Message, endpointIDs []s
 		return out[0].Message, dbError("storing a message", ErrConflict)
 	}
 	return out[0].Message, nil
+}
+
+// QueryRow runs a query of one row in tx, for tests.
+func (tx Tx) QueryRow(ctx context.Context, query string, args ...any) interface{ Scan(...any) error } {
+	return tx.queryRow(ctx, query, args...)
 }
 
 // GetDelivery returns the state of the message's delivery to the endpoint.

@@ -155,7 +155,7 @@ type EnqueuedMessage struct {
 // whole commits or fails together: an application that does not exist
 // fails the batch with ErrNotFound. The result has one entry per message of
 // batch, in order.
-func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue func(tx *sql.Tx, stored []int) error) ([]EnqueuedMessage, error) {
+func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue func(tx Tx, stored []int) error) ([]EnqueuedMessage, error) {
 	now := dbTime(s.now())
 	out := make([]EnqueuedMessage, len(batch))
 	for i, nm := range batch {
@@ -170,7 +170,7 @@ func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue
 		m.CreatedAt = now
 		out[i].Message = m
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inJobTx(ctx, func(tx Tx) error {
 		inserted, err := s.insertMessages(ctx, tx, out, now)
 		if err != nil {
 			return err
@@ -180,7 +180,7 @@ func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue
 		args := []any{string(DeliveryPending), s.timeArg(now)}
 		for i := range out {
 			if !inserted[out[i].Message.ID] {
-				existing, err := scanMessage(tx.QueryRowContext(ctx,
+				existing, err := scanMessage(tx.queryRow(ctx,
 					`SELECT `+messageColumns+` FROM messages WHERE application_id = $1 AND event_id = $2`,
 					out[i].Message.ApplicationID, out[i].Message.EventID))
 				if err != nil {
@@ -199,7 +199,7 @@ func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue
 			}
 		}
 		if len(args) > 2 {
-			if _, err := tx.ExecContext(ctx, string(query), args...); err != nil {
+			if _, err := tx.exec(ctx, string(query), args...); err != nil {
 				return err
 			}
 		}
@@ -219,7 +219,7 @@ func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue
 // insertMessages inserts the messages of out in one statement, skipping
 // each whose application has its event already, and returns the ids of
 // those inserted.
-func (s *Store) insertMessages(ctx context.Context, tx *sql.Tx, out []EnqueuedMessage, now time.Time) (map[string]bool, error) {
+func (s *Store) insertMessages(ctx context.Context, tx Tx, out []EnqueuedMessage, now time.Time) (map[string]bool, error) {
 	query := []byte(`INSERT INTO messages (` + messageColumns + `) VALUES `)
 	args := []any{s.timeArg(now)}
 	for i, e := range out {
@@ -232,7 +232,7 @@ func (s *Store) insertMessages(ctx context.Context, tx *sql.Tx, out []EnqueuedMe
 		args = append(args, m.ID, m.ApplicationID, m.EventID, m.EventType, m.Body)
 	}
 	query = append(query, ` ON CONFLICT (application_id, event_id) DO NOTHING RETURNING id`...)
-	rows, err := tx.QueryContext(ctx, string(query), args...)
+	rows, err := tx.query(ctx, string(query), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -707,26 +707,22 @@ func (s *Store) DisableEndpoint(ctx context.Context, appID, id string) error {
 // jobs in it, and commits: the deliveries are pending again only with their
 // jobs. Attempts and last errors are kept. It returns ErrNotFound, and
 // changes nothing, when the message has no delivery to one of endpointIDs.
-func (s *Store) RequeueDeliveries(ctx context.Context, messageID string, endpointIDs []string, enqueue func(tx *sql.Tx) error) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+func (s *Store) RequeueDeliveries(ctx context.Context, messageID string, endpointIDs []string, enqueue func(tx Tx) error) error {
+	err := s.inJobTx(ctx, func(tx Tx) error {
 		now := s.timeArg(s.now())
 		for _, ep := range endpointIDs {
 			// Only a delivery that is over is set back: one still pending
 			// may be in an attempt whose record would then overwrite the
 			// requeue, and the new job would find nothing to do.
-			res, err := tx.ExecContext(ctx,
+			n, err := tx.exec(ctx,
 				`UPDATE deliveries SET status = $1, updated_at = $2 WHERE message_id = $3 AND endpoint_id = $4 AND status <> $1`,
 				string(DeliveryPending), now, messageID, ep)
 			if err != nil {
 				return err
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
 			if n == 0 {
 				var exists int
-				err := tx.QueryRowContext(ctx, `SELECT 1 FROM deliveries WHERE message_id = $1 AND endpoint_id = $2`, messageID, ep).Scan(&exists)
+				err := tx.queryRow(ctx, `SELECT 1 FROM deliveries WHERE message_id = $1 AND endpoint_id = $2`, messageID, ep).Scan(&exists)
 				if err == nil {
 					return fmt.Errorf("%w: the delivery to %s is still pending", ErrConflict, ep)
 				}

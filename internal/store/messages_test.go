@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"bytes"
-	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
@@ -78,11 +77,11 @@ func testEnqueueMessage(t *testing.T, s *store.Store) {
 	body := []byte(`{"id":"ev1","type":"t","data":{"a":1}}` + "\n")
 	called := 0
 	m, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev1", EventType: "t", Body: body},
-		[]string{"ep_b", "ep_a"}, func(tx *sql.Tx) error {
+		[]string{"ep_b", "ep_a"}, func(tx store.Tx) error {
 			called++
 			// The deliveries are visible in the transaction.
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
 				return err
 			}
 			if n != 2 {
@@ -133,7 +132,7 @@ func testEnqueueDuplicate(t *testing.T, s *store.Store) {
 	mustNot(t, err, "enqueueing")
 	called := false
 	again, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t2", Body: []byte(`{"x":1}`)}, []string{"ep_2"},
-		func(*sql.Tx) error { called = true; return nil })
+		func(store.Tx) error { called = true; return nil })
 	wantErr(t, err, store.ErrConflict, "enqueueing the same event again")
 	if called {
 		t.Fatal("enqueue was called for a duplicate")
@@ -154,7 +153,7 @@ func testEnqueueRollsBack(t *testing.T, s *store.Store) {
 	createApp(t, s, "app")
 	boom := errors.New("boom")
 	_, err := s.EnqueueMessage(ctx, store.Message{ApplicationID: "app", EventID: "ev", EventType: "t", Body: []byte(`{}`)}, []string{"ep_1"},
-		func(tx *sql.Tx) error { return boom })
+		func(store.Tx) error { return boom })
 	wantErr(t, err, boom, "enqueueing with a failing enqueue")
 	page, err := s.ListMessages(ctx, "app", store.ListOptions{})
 	mustNot(t, err, "listing messages")
@@ -288,7 +287,7 @@ func testRequeueDeliveries(t *testing.T, s *store.Store) {
 
 	// A failing enqueue leaves the deliveries as they were.
 	boom := errors.New("boom")
-	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_1", "ep_2"}, func(*sql.Tx) error { return boom })
+	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_1", "ep_2"}, func(store.Tx) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("requeueing with a failing enqueue: %v, want boom", err)
 	}
@@ -304,7 +303,7 @@ func testRequeueDeliveries(t *testing.T, s *store.Store) {
 	}
 
 	called := false
-	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_2"}, func(*sql.Tx) error { called = true; return nil })
+	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_2"}, func(store.Tx) error { called = true; return nil })
 	mustNot(t, err, "requeueing")
 	if !called {
 		t.Fatal("enqueue was not called")
@@ -319,7 +318,7 @@ func testRequeueDeliveries(t *testing.T, s *store.Store) {
 	}
 	// A delivery still pending is not set back: an attempt in progress
 	// would overwrite it.
-	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_2"}, func(*sql.Tx) error { t.Fatal("enqueue called for a pending delivery"); return nil })
+	err = s.RequeueDeliveries(ctx, m.ID, []string{"ep_2"}, func(store.Tx) error { t.Fatal("enqueue called for a pending delivery"); return nil })
 	wantErr(t, err, store.ErrConflict, "requeueing a pending delivery")
 }
 
@@ -710,7 +709,7 @@ func testEnqueueMessages(t *testing.T, s *store.Store) {
 		{Message: msg("app", "b"), EndpointIDs: []string{"ep_2"}},
 	}
 	var storedIdx []int
-	out, err := s.EnqueueMessages(ctx, batch, func(tx *sql.Tx, stored []int) error {
+	out, err := s.EnqueueMessages(ctx, batch, func(tx store.Tx, stored []int) error {
 		storedIdx = stored
 		return nil
 	})

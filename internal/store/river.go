@@ -9,20 +9,29 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 )
 
-// RiverDriver returns a River driver on the Store's writing connections:
-// riverdatabasesql over the PostgreSQL pool, riversqlite over the single
-// SQLite writer connection. Both work in *sql.Tx, so River jobs can be
-// inserted in the transactions of the Store's writes (see EnqueueMessage).
-// The driver cannot LISTEN: a River client on it must poll (PollOnly).
-func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {
-	if s.dialect == Postgres {
-		return riverdatabasesql.New(s.write)
+// RiverPostgres returns River's driver on the Store's PostgreSQL pool
+// (riverpgxv5, which can LISTEN); nil on SQLite. Its jobs are inserted in
+// a Tx's Postgres transaction.
+func (s *Store) RiverPostgres() riverdriver.Driver[pgx.Tx] {
+	if s.dialect != Postgres {
+		return nil
+	}
+	return riverpgxv5.New(s.pool)
+}
+
+// RiverSQLite returns River's driver on the Store's single SQLite writer
+// connection (riversqlite, which cannot LISTEN: a client on it polls); nil
+// on PostgreSQL. Its jobs are inserted in a Tx's SQLite transaction.
+func (s *Store) RiverSQLite() riverdriver.Driver[*sql.Tx] {
+	if s.dialect != SQLite {
+		return nil
 	}
 	return riversqlite.New(s.write)
 }
@@ -34,26 +43,29 @@ func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {
 // once. SQLite has no such lock; processes opening a new file at once may
 // collide, and openMigrated tries again, as it does for goose's migrations.
 func (s *Store) migrateRiver(ctx context.Context) error {
-	migrator, err := rivermigrate.New(s.RiverDriver(), &rivermigrate.Config{
-		// River logs each migration at info level; keep it quiet.
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		return fmt.Errorf("store: River migrations: %w", err)
-	}
-	migrate := func() error {
-		_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
-		return err
-	}
+	var err error
 	if s.dialect == Postgres {
-		err = s.underMigrationLock(ctx, migrate)
+		err = s.underMigrationLock(ctx, func() error { return riverMigrate(ctx, s.RiverPostgres()) })
 	} else {
-		err = migrate()
+		err = riverMigrate(ctx, s.RiverSQLite())
 	}
 	if err != nil {
 		return fmt.Errorf("store: applying River's migrations: %w", err)
 	}
 	return nil
+}
+
+// riverMigrate applies River's migrations with driver.
+func riverMigrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
+	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{
+		// River logs each migration at info level; keep it quiet.
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return err
+	}
+	_, err = migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
 }
 
 // underMigrationLock runs fn holding PostgreSQL's migration lock on a
