@@ -124,13 +124,16 @@
 //
 // With Gwook's own delivery, each accepted event is a message (unique per
 // application and event id) with a delivery row per endpoint it goes to,
-// and each delivery's attempts are recorded. EnqueueMessage writes the
-// message and its deliveries and runs the caller's enqueue function in the
-// same transaction, where River inserts its jobs: River's own tables live
-// in the same database, created by its migrations (package rivermigrate)
-// right after Gwook's, under the same advisory lock on PostgreSQL.
-// RiverDriver gives River the store's connections: database/sql over the
-// pgx pool on PostgreSQL, and the single writer connection on SQLite.
+// and each delivery's attempts are recorded. EnqueueMessages writes a
+// batch of messages and their deliveries and runs the caller's enqueue
+// function in the same transaction (a Tx), where River inserts their jobs:
+// River's own tables live in the same database, created by its migrations
+// (package rivermigrate) right after Gwook's, under the same advisory lock
+// on PostgreSQL. RiverPostgres and RiverSQLite give River the store's
+// connections: the pgx pool on PostgreSQL (riverpgxv5, whose Tx is a
+// pgx.Tx), and the single writer connection on SQLite (riversqlite, a
+// *sql.Tx). GetDeliveryMessages and RecordAttempts read and record the
+// attempts of many deliveries in one round trip each.
 //
 // # Changes
 //
