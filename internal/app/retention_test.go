@@ -37,7 +37,14 @@ func TestDirectPrunesOldMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := out[0].Message
-		if _, _, err := s.RecordAttempt(ctx, store.Attempt{MessageID: m.ID, EndpointID: "ep_1", At: time.Now(), ResponseStatus: 204}, store.DeliveryDelivered); err != nil {
+		recorded, err := s.RecordAttempts(ctx, []store.AttemptRecord{{
+			Attempt: store.Attempt{MessageID: m.ID, EndpointID: "ep_1", At: time.Now(), ResponseStatus: 204},
+			Status:  store.DeliveryDelivered,
+		}})
+		if err == nil {
+			err = recorded[0].Err
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		msgs = append(msgs, m)

@@ -262,9 +262,12 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 		Logger:                      opts.Logger,
 	}
 	var err error
+	// SQLite has one writer connection: one writer of each batcher.
+	enqueueWriters, attemptWriters := 1, 1
 	if st.Dialect() == store.Postgres {
 		q.pgRiver, err = river.NewClient(st.RiverPostgres(), config)
 		q.river = q.pgRiver
+		enqueueWriters, attemptWriters = postgresBatchWriters, postgresAttemptWriters
 	} else {
 		config.PollOnly = true
 		config.FetchPollInterval = sqlitePollInterval
@@ -273,10 +276,6 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 	}
 	if err != nil {
 		return nil, fmt.Errorf("direct: creating the River client: %w", err)
-	}
-	enqueueWriters, attemptWriters := 1, 1
-	if st.Dialect() == store.Postgres {
-		enqueueWriters, attemptWriters = postgresBatchWriters, postgresAttemptWriters
 	}
 	q.enqueues = newBatcher(enqueueWriters, maxBatch, maxBatchDeliveries,
 		func(m store.NewMessage) int { return len(m.EndpointIDs) }, batchTimeout, q.storeMessages)
@@ -386,7 +385,8 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 	return Result{MessageID: r.Message.ID, Endpoints: len(ids)}, nil
 }
 
-// ErrStopped: Send after Stop.
+// ErrStopped: Send after Stop (and, inside the queue, a read or record of
+// an attempt after its batchers closed).
 var ErrStopped = errors.New("direct: the queue is stopped")
 
 // storeMessages stores a batch of messages in one transaction with their

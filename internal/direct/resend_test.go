@@ -111,7 +111,7 @@ func TestResend(t *testing.T) {
 			t.Error("resending a message whose endpoints are all disabled or deleted: no error")
 		}
 		for _, ep := range []string{epA.ID, epB.ID} {
-			if d, _, _ := st.GetDeliveryMessage(ctx, res.MessageID, ep); d.Status != store.DeliveryDelivered {
+			if d, _ := deliveryOf(ctx, st, res.MessageID, ep); d.Status != store.DeliveryDelivered {
 				t.Errorf("refused resend changed the delivery to %s: %+v", ep, d)
 			}
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"time"
 )
@@ -64,4 +65,31 @@ func (s *Store) GetDelivery(ctx context.Context, messageID, endpointID string) (
 		return Delivery{}, dbError("reading a delivery", err)
 	}
 	return d, nil
+}
+
+// GetDeliveryMessage is GetDeliveryMessages of one key, for tests: the
+// delivery and its message, or ErrNotFound when the delivery does not
+// exist.
+func (s *Store) GetDeliveryMessage(ctx context.Context, messageID, endpointID string) (Delivery, Message, error) {
+	key := DeliveryKey{MessageID: messageID, EndpointID: endpointID}
+	found, err := s.GetDeliveryMessages(ctx, []DeliveryKey{key})
+	if err != nil {
+		return Delivery{}, Message{}, err
+	}
+	dm, ok := found[key]
+	if !ok {
+		return Delivery{}, Message{}, fmt.Errorf("store: reading a delivery and its message: %w", ErrNotFound)
+	}
+	return dm.Delivery, dm.Message, nil
+}
+
+// RecordAttempt is RecordAttempts of one record, for tests: attempt a with
+// the status its delivery takes, or ErrNotFound when the delivery does not
+// exist.
+func (s *Store) RecordAttempt(ctx context.Context, a Attempt, status DeliveryStatus) (Attempt, Delivery, error) {
+	out, err := s.RecordAttempts(ctx, []AttemptRecord{{Attempt: a, Status: status}})
+	if err != nil {
+		return Attempt{}, Delivery{}, err
+	}
+	return out[0].Attempt, out[0].Delivery, out[0].Err
 }

@@ -269,23 +269,6 @@ func (s *Store) ListMessages(ctx context.Context, appID string, opts ListOptions
 		key: func(m Message) (time.Time, string) { return m.CreatedAt, m.ID }})
 }
 
-// GetDeliveryMessage returns the state of the message's delivery to the
-// endpoint and the message: what an attempt needs. It is
-// GetDeliveryMessages of one key, with ErrNotFound when the delivery does
-// not exist.
-func (s *Store) GetDeliveryMessage(ctx context.Context, messageID, endpointID string) (Delivery, Message, error) {
-	key := DeliveryKey{MessageID: messageID, EndpointID: endpointID}
-	found, err := s.GetDeliveryMessages(ctx, []DeliveryKey{key})
-	if err != nil {
-		return Delivery{}, Message{}, err
-	}
-	dm, ok := found[key]
-	if !ok {
-		return Delivery{}, Message{}, fmt.Errorf("store: reading a delivery and its message: %w", ErrNotFound)
-	}
-	return dm.Delivery, dm.Message, nil
-}
-
 // DeliveryKey names a message's delivery to one endpoint.
 type DeliveryKey struct {
 	MessageID  string
@@ -400,17 +383,6 @@ func (s *Store) deliveriesOf(ctx context.Context, ids []string, out map[string][
 	return rows.Err()
 }
 
-// RecordAttempt stores attempt a with the status its delivery takes: it is
-// RecordAttempts of one record, with ErrNotFound when the delivery does not
-// exist.
-func (s *Store) RecordAttempt(ctx context.Context, a Attempt, status DeliveryStatus) (Attempt, Delivery, error) {
-	out, err := s.RecordAttempts(ctx, []AttemptRecord{{Attempt: a, Status: status}})
-	if err != nil {
-		return Attempt{}, Delivery{}, err
-	}
-	return out[0].Attempt, out[0].Delivery, out[0].Err
-}
-
 // AttemptRecord is an attempt to record with the status its delivery
 // takes.
 type AttemptRecord struct {
@@ -427,6 +399,9 @@ type RecordedAttempt struct {
 	Delivery Delivery
 	Err      error
 }
+
+// errNoDelivery is RecordedAttempt.Err for an attempt of no delivery.
+var errNoDelivery = fmt.Errorf("store: recording an attempt: %w", ErrNotFound)
 
 // RecordAttempts stores each attempt of records (its ID set here, its
 // response body truncated to MaxAttemptBody), adds one to its delivery's
@@ -451,7 +426,7 @@ func (s *Store) RecordAttempts(ctx context.Context, records []AttemptRecord) ([]
 			a.ResponseBody = []byte{}
 		}
 		out[i].Attempt = a
-		out[i].Err = fmt.Errorf("store: recording an attempt: %w", ErrNotFound)
+		out[i].Err = errNoDelivery
 	}
 	// In the order of At, which the endpoints' runs of failures follow.
 	order := make([]int, len(records))
@@ -501,6 +476,16 @@ func (s *Store) RecordAttempts(ctx context.Context, records []AttemptRecord) ([]
 	return out, nil
 }
 
+// appendAttemptArgs appends the values of a's columns (attemptColumns) to
+// args: a status of 0 is NULL, the duration whole milliseconds.
+func (s *Store) appendAttemptArgs(args []any, a Attempt) []any {
+	var responseStatus any
+	if a.ResponseStatus != 0 {
+		responseStatus = a.ResponseStatus
+	}
+	return append(args, a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody)
+}
+
 // recordAttemptsPostgres is RecordAttempts' one statement on PostgreSQL:
 // one round trip for a batch, where an attempt alone took six statements.
 // An endpoint's failing_since changes only when a run of failures starts
@@ -516,12 +501,7 @@ func (s *Store) recordAttemptsPostgres(ctx context.Context, records []AttemptRec
 		n := len(args)
 		attempts = fmt.Appendf(attempts, "($%d, $%d, $%d, $%d::timestamptz, $%d::integer, $%d::bigint, $%d, $%d::bytea, $%d)",
 			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
-		a := out[i].Attempt
-		var responseStatus any
-		if a.ResponseStatus != 0 {
-			responseStatus = a.ResponseStatus
-		}
-		args = append(args, a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody, string(r.Status))
+		args = append(s.appendAttemptArgs(args, out[i].Attempt), string(r.Status))
 	}
 	// Per endpoint, what its attempts, in the order of At, do to its run
 	// of failures: end it (the last delivered), start it anew at since
@@ -618,13 +598,9 @@ func (s *Store) recordAttemptSQLite(ctx context.Context, tx *sql.Tx, rec *Record
 		return err
 	}
 	rec.Delivery, rec.Err = d, nil
-	var responseStatus any
-	if a.ResponseStatus != 0 {
-		responseStatus = a.ResponseStatus
-	}
 	_, err = tx.ExecContext(ctx,
 		`INSERT INTO delivery_attempts (`+attemptColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		a.ID, a.MessageID, a.EndpointID, s.timeArg(a.At), responseStatus, a.Duration.Milliseconds(), a.Error, a.ResponseBody)
+		s.appendAttemptArgs(nil, a)...)
 	if err != nil {
 		return err
 	}
