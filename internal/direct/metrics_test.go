@@ -102,12 +102,7 @@ func TestFailingEndpointIsDisabled(t *testing.T) {
 		if v := metric(t, metrics, `gwook_delivery_attempts_total{result="retry",status_class="5xx"}`); v != float64(d.Attempts) {
 			t.Fatalf("attempts retried on a 5xx: %v, want %d", v, d.Attempts)
 		}
-		if err := rec.Flush(ctxFor(t)); err != nil {
-			t.Fatal(err)
-		}
-		if n := sink.failed("app"); n != 1 {
-			t.Fatalf("stats: %d failed, want 1", n)
-		}
+		waitFailed(t, rec, sink, "app", 1)
 	})
 }
 

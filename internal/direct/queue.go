@@ -9,11 +9,14 @@
 // Send returns only once the message and its jobs are committed, so an event
 // it accepted survives a crash of the process at any moment. Delivery is at
 // least once: a job in progress when its process died is worked again once
-// River rescues it (RescueStuckJobsAfter, Timeout + 30 s). Without failures
-// each message reaches each endpoint once: River hands a job to one worker
-// at a time, and a job whose delivery is already delivered or failed (its
-// process died after recording the attempt, before River completed the job)
-// ends without sending again.
+// River rescues it (RescueStuckJobsAfter, Timeout + 30 s), and the job of a
+// first attempt that a Send was making is worked once its hand-over time
+// comes (as long after the commit). Without failures each message reaches
+// each endpoint once: River hands a job to one worker at a time, no worker
+// takes the job of a first attempt that a Send is making, and a job whose
+// delivery is already delivered or failed (its process died after
+// recording the attempt, before the job was completed or deleted) ends
+// without sending again.
 //
 // # Attempts
 //
@@ -47,10 +50,14 @@
 //
 // # Round trips
 //
-// Concurrent Sends share the transactions that store their messages, and
-// concurrent attempts share the queries that read their deliveries and
-// record their attempts (a batcher each): a lone call goes at once, and
-// under load many share one round trip to the database.
+// A Send makes the first attempts of its message itself, right after the
+// commit, while River's workers make the retries (immediate.go): so a
+// webhook that succeeds first time costs no fetch, read or completion of a
+// job, and waits for none. Concurrent Sends share the transactions that
+// store their messages, and concurrent attempts share the queries that read
+// their deliveries, record their attempts and delete their jobs (a batcher
+// each): a lone call goes at once, and under load many share one round trip
+// to the database.
 //
 // On PostgreSQL River hears of new jobs at once (LISTEN/NOTIFY) and polls
 // every 100 ms for retries that are due; on SQLite it polls every 20 ms.
@@ -69,6 +76,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/gwook/gwook/internal/catalog"
 	"github.com/gwook/gwook/internal/delivery"
@@ -190,14 +198,26 @@ type Queue struct {
 	liteRiver *river.Client[*sql.Tx]
 	inFlight  *endpointLimit
 	metrics   *telemetry.Metrics
+	// workers is Options.Workers: River's workers, and as many first
+	// attempts made at once by Sends (immediate.go).
+	workers int
+	// immediate are the slots of the first attempts made by Sends;
+	// immediateCtx is their context, which stopImmediate cancels.
+	immediate     immediateSlots
+	immediateCtx  context.Context
+	stopImmediate context.CancelFunc
+	// handOverAfter is how far ahead the jobs of a Send's first attempts
+	// are scheduled.
+	handOverAfter time.Duration
 	// disableAfter is Options.DisableAfter.
 	disableAfter time.Duration
 	// enqueues stores the messages of Sends, reads reads the deliveries
-	// that attempts make, and records records the attempts: each in
-	// batches.
-	enqueues *batcher[store.NewMessage, store.EnqueuedMessage]
+	// that attempts make, records records the attempts, and deletes
+	// deletes the jobs of first attempts made by Sends: each in batches.
+	enqueues *batcher[outgoing, enqueued]
 	reads    *batcher[store.DeliveryKey, deliveryRead]
 	records  *batcher[store.AttemptRecord, store.RecordedAttempt]
+	deletes  *batcher[int64, struct{}]
 	// stopSampling ends the goroutine reading the backlog; sampled is
 	// closed when it has ended. Both are nil until Start.
 	stopSampling context.CancelFunc
@@ -243,8 +263,10 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 		now:      opts.Now,
 		inFlight: newEndpointLimit(opts.MaxInFlightPerEndpoint),
 		metrics:  opts.Metrics,
+		workers:  opts.Workers,
 
-		disableAfter: opts.DisableAfter,
+		handOverAfter: opts.Timeout + rescueMargin,
+		disableAfter:  opts.DisableAfter,
 	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &worker{q: q}); err != nil {
@@ -278,18 +300,22 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 		return nil, fmt.Errorf("direct: creating the River client: %w", err)
 	}
 	q.enqueues = newBatcher(enqueueWriters, maxBatch, maxBatchDeliveries,
-		func(m store.NewMessage) int { return len(m.EndpointIDs) }, batchTimeout, q.storeMessages)
+		func(m outgoing) int { return len(m.EndpointIDs) }, batchTimeout, q.storeMessages)
 	q.reads = newBatcher(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, batchTimeout, q.readDeliveries)
 	q.records = newBatcher(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.recordAttempts)
+	q.deletes = newBatcher(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.deleteJobs)
 	return q, nil
 }
 
-// Start starts the workers, and the reading of the backlog into the
-// metrics every backlogInterval. They run until Stop, or until ctx ends.
+// Start starts the workers, the first attempts made by Sends, and the
+// reading of the backlog into the metrics every backlogInterval. They run
+// until Stop, or until ctx ends.
 func (q *Queue) Start(ctx context.Context) error {
 	if err := q.river.Start(ctx); err != nil {
 		return fmt.Errorf("direct: starting the workers: %w", err)
 	}
+	q.immediateCtx, q.stopImmediate = context.WithCancel(ctx)
+	q.immediate.open(q.workers)
 	sampleCtx, stop := context.WithCancel(ctx)
 	q.stopSampling, q.sampled = stop, make(chan struct{})
 	go q.sampleBacklog(sampleCtx)
@@ -323,13 +349,23 @@ func (q *Queue) sampleBacklog(ctx context.Context) {
 // end, as long as ctx allows; then it cancels them, and they are made again
 // by the next worker to start.
 func (q *Queue) Stop(ctx context.Context) error {
+	q.immediate.close()
 	// A batch still being written ends within batchTimeout; its Sends
 	// have answered already if their own deadline was shorter.
 	q.enqueues.close(ctx)
 	// The attempts still running read and record through their batchers
-	// until River has stopped them.
+	// until they have ended and River has stopped.
+	defer q.deletes.close(ctx)
 	defer q.records.close(ctx)
 	defer q.reads.close(ctx)
+	if q.stopImmediate != nil {
+		if q.immediate.wait(ctx) != nil {
+			// Cut short, they hand their jobs to the workers.
+			q.stopImmediate()
+			_ = q.immediate.wait(context.Background())
+		}
+		q.stopImmediate()
+	}
 	if q.stopSampling != nil {
 		q.stopSampling()
 		<-q.sampled
@@ -361,11 +397,17 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 			ids = append(ids, e.ID)
 		}
 	}
-	m := store.NewMessage{
-		Message:     store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw},
-		EndpointIDs: ids,
+	m := outgoing{
+		NewMessage: store.NewMessage{
+			Message:     store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw},
+			EndpointIDs: ids,
+		},
+		immediate: q.immediate.take(len(ids)),
 	}
 	r, err := q.enqueues.do(ctx, m)
+	if m.immediate && (err != nil || r.Duplicate) {
+		q.immediate.give(len(ids))
+	}
 	if errors.Is(err, ErrStopped) {
 		return Result{}, err
 	}
@@ -382,6 +424,12 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 		}
 		return Result{MessageID: r.Message.ID, Endpoints: len(deliveries), Duplicate: true}, nil
 	}
+	if m.immediate {
+		for i, id := range ids {
+			a := deliveryArgs{MessageID: r.Message.ID, EndpointID: id, ApplicationID: appID}
+			go q.attemptNow(q.immediateCtx, a, r.Message, r.jobIDs[i])
+		}
+	}
 	return Result{MessageID: r.Message.ID, Endpoints: len(ids)}, nil
 }
 
@@ -389,39 +437,81 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 // an attempt after its batchers closed).
 var ErrStopped = errors.New("direct: the queue is stopped")
 
+// outgoing is a message a Send stores; immediate when the Send makes the
+// first attempts itself (immediate.go).
+type outgoing struct {
+	store.NewMessage
+	immediate bool
+}
+
+// enqueued is what storing an outgoing message did; jobIDs are the jobs
+// of an immediate one, in the order of its EndpointIDs.
+type enqueued struct {
+	store.EnqueuedMessage
+	jobIDs []int64
+}
+
 // storeMessages stores a batch of messages in one transaction with their
-// jobs.
-func (q *Queue) storeMessages(ctx context.Context, messages []store.NewMessage) ([]store.EnqueuedMessage, error) {
-	return q.store.EnqueueMessages(ctx, messages, func(tx store.Tx, stored []int) error {
+// jobs: due now, or, for an immediate message, handOverAfter ahead.
+func (q *Queue) storeMessages(ctx context.Context, batch []outgoing) ([]enqueued, error) {
+	messages := make([]store.NewMessage, len(batch))
+	for i, m := range batch {
+		messages[i] = m.NewMessage
+	}
+	var ids map[store.DeliveryKey]int64
+	stored, err := q.store.EnqueueMessages(ctx, messages, func(tx store.Tx, stored []int) error {
 		var jobs []river.InsertManyParams
 		for _, i := range stored {
-			m := messages[i]
-			jobs = append(jobs, q.jobs(m.Message.ApplicationID, m.Message.ID, m.EndpointIDs)...)
+			m := batch[i]
+			var at time.Time
+			if m.immediate {
+				at = time.Now().Add(q.handOverAfter)
+			}
+			jobs = append(jobs, q.jobs(m.Message.ApplicationID, m.Message.ID, m.EndpointIDs, at)...)
 		}
-		return q.insertJobs(ctx, tx, jobs)
+		inserted, err := q.insertJobs(ctx, tx, jobs)
+		if err != nil {
+			return err
+		}
+		ids, err = jobIDs(inserted)
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]enqueued, len(batch))
+	for i, e := range stored {
+		out[i].EnqueuedMessage = e
+		if !batch[i].immediate || e.Duplicate {
+			continue
+		}
+		out[i].jobIDs = make([]int64, len(batch[i].EndpointIDs))
+		for k, ep := range batch[i].EndpointIDs {
+			out[i].jobIDs[k] = ids[store.DeliveryKey{MessageID: e.Message.ID, EndpointID: ep}]
+		}
+	}
+	return out, nil
 }
 
 // riverClient is what the Queue does with River's client of either
-// driver besides inserting jobs.
+// driver besides inserting jobs and deleting them in a transaction.
 type riverClient interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
+	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
+	JobDeleteMany(ctx context.Context, params *river.JobDeleteManyParams) (*river.JobDeleteManyResult, error)
 }
 
 // insertJobs inserts jobs in tx with the client of its driver.
-func (q *Queue) insertJobs(ctx context.Context, tx store.Tx, jobs []river.InsertManyParams) error {
+func (q *Queue) insertJobs(ctx context.Context, tx store.Tx, jobs []river.InsertManyParams) ([]*rivertype.JobInsertResult, error) {
 	if len(jobs) == 0 {
-		return nil
+		return nil, nil
 	}
-	var err error
 	if tx.Postgres != nil {
-		_, err = q.pgRiver.InsertManyTx(ctx, tx.Postgres, jobs)
-	} else {
-		_, err = q.liteRiver.InsertManyTx(ctx, tx.SQLite, jobs)
+		return q.pgRiver.InsertManyTx(ctx, tx.Postgres, jobs)
 	}
-	return err
+	return q.liteRiver.InsertManyTx(ctx, tx.SQLite, jobs)
 }
 
 // deliveryRead is a delivery an attempt reads, with its message; found is
@@ -543,7 +633,8 @@ func (q *Queue) Resend(ctx context.Context, appID, messageID, endpointID string)
 		return refused
 	}
 	err = q.store.RequeueDeliveries(ctx, messageID, targets, func(tx store.Tx) error {
-		return q.insertJobs(ctx, tx, q.jobs(appID, messageID, targets))
+		_, err := q.insertJobs(ctx, tx, q.jobs(appID, messageID, targets, time.Time{}))
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("direct: %w", err)
@@ -552,13 +643,13 @@ func (q *Queue) Resend(ctx context.Context, appID, messageID, endpointID string)
 }
 
 // jobs are the insert parameters of the delivery jobs of the message to
-// each of endpointIDs.
-func (q *Queue) jobs(appID, messageID string, endpointIDs []string) []river.InsertManyParams {
+// each of endpointIDs, due at at (zero: now).
+func (q *Queue) jobs(appID, messageID string, endpointIDs []string, at time.Time) []river.InsertManyParams {
 	params := make([]river.InsertManyParams, len(endpointIDs))
 	for i, id := range endpointIDs {
 		params[i] = river.InsertManyParams{
 			Args:       deliveryArgs{MessageID: messageID, EndpointID: id, ApplicationID: appID},
-			InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts},
+			InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts, ScheduledAt: at},
 		}
 	}
 	return params
@@ -613,8 +704,13 @@ func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
 		// Cut short by the queue stopping: not an attempt.
 		return river.JobSnooze(0)
 	}
+	return q.conclude(ctx, a, d.Attempts+1, start, res)
+}
 
-	number := d.Attempts + 1
+// conclude records the attempt number of the delivery a, started at start
+// with the result res, and returns what River is to do with its job, as
+// attempt does.
+func (q *Queue) conclude(ctx context.Context, a deliveryArgs, number int, start time.Time, res delivery.Result) error {
 	verdict, delay := q.schedule.Next(number, res, rand.Float64)
 	q.metrics.DeliveryAttempt(verdict.String(), res.Status, res.Duration)
 	status := store.DeliveryPending

@@ -186,6 +186,26 @@ func newReceiver(t testing.TB, secrets []string, statuses ...int) *receiver {
 	return r
 }
 
+// waitFailed waits until the Failed counts rec wrote to sink for appID
+// reach want: a delivery is counted failed just after it is recorded so.
+func waitFailed(t *testing.T, rec *stats.Recorder, sink *statsSink, appID string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if err := rec.Flush(ctxFor(t)); err != nil {
+			t.Fatal(err)
+		}
+		n := sink.failed(appID)
+		if n == want {
+			return
+		}
+		if n > want || time.Now().After(deadline) {
+			t.Fatalf("stats: %d failed, want %d", n, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func createApp(t *testing.T, st *store.Store, id string) {
 	t.Helper()
 	if _, err := st.CreateApplication(ctxFor(t), store.Application{ID: id, Name: id}); err != nil {
@@ -397,12 +417,7 @@ func TestFailAfterTheLastStep(t *testing.T) {
 		if got := attemptStatuses(t, st, res.MessageID, ep.ID); !slices.Equal(got, []int{500, 500, 500, 500}) {
 			t.Fatalf("attempt statuses %v, want four 500s", got)
 		}
-		if err := rec.Flush(ctxFor(t)); err != nil {
-			t.Fatal(err)
-		}
-		if n := sink.failed("app"); n != 1 {
-			t.Fatalf("stats: %d failed, want 1", n)
-		}
+		waitFailed(t, rec, sink, "app", 1)
 		if n := rcv.requests.Load(); n != 4 {
 			t.Fatalf("the endpoint received %d requests, want 4", n)
 		}

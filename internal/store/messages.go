@@ -170,7 +170,7 @@ func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue
 		m.CreatedAt = now
 		out[i].Message = m
 	}
-	err := s.inJobTx(ctx, func(tx Tx) error {
+	err := s.InJobTx(ctx, func(tx Tx) error {
 		inserted, err := s.insertMessages(ctx, tx, out, now)
 		if err != nil {
 			return err
@@ -684,7 +684,7 @@ func (s *Store) DisableEndpoint(ctx context.Context, appID, id string) error {
 // jobs. Attempts and last errors are kept. It returns ErrNotFound, and
 // changes nothing, when the message has no delivery to one of endpointIDs.
 func (s *Store) RequeueDeliveries(ctx context.Context, messageID string, endpointIDs []string, enqueue func(tx Tx) error) error {
-	err := s.inJobTx(ctx, func(tx Tx) error {
+	err := s.InJobTx(ctx, func(tx Tx) error {
 		now := s.timeArg(s.now())
 		for _, ep := range endpointIDs {
 			// Only a delivery that is over is set back: one still pending

@@ -8,7 +8,7 @@ import (
 )
 
 // Tx is a transaction of the Store's writes in which River jobs are
-// inserted with the rows they deliver (see EnqueueMessages): a pgx.Tx on
+// inserted with the rows they deliver (see EnqueueMessages and InJobTx): a pgx.Tx on
 // PostgreSQL, for River's riverpgxv5 driver, and a *sql.Tx on SQLite, for
 // riversqlite. Exactly one of the two is set.
 type Tx struct {
@@ -16,8 +16,9 @@ type Tx struct {
 	SQLite   *sql.Tx
 }
 
-// inJobTx runs fn in a Tx and commits when it returns nil.
-func (s *Store) inJobTx(ctx context.Context, fn func(tx Tx) error) error {
+// InJobTx runs fn in a Tx and commits when it returns nil: for River's
+// writes that must commit together, such as replacing a job.
+func (s *Store) InJobTx(ctx context.Context, fn func(tx Tx) error) error {
 	if s.dialect == SQLite {
 		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(Tx{SQLite: tx}) })
 	}

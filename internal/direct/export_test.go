@@ -1,0 +1,28 @@
+package direct
+
+import (
+	"context"
+	"time"
+
+	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/store"
+)
+
+// StoreAsIfDied stores the event n of appID with jobs scheduled grace
+// ahead, as Send does when it makes the first attempts itself, without
+// making them: what a process that died right after the commit leaves.
+func (q *Queue) StoreAsIfDied(ctx context.Context, appID string, n *event.Notification, grace time.Duration) (string, error) {
+	var ids []string
+	for _, e := range q.catalog.Endpoints(appID) {
+		ids = append(ids, e.ID)
+	}
+	q.handOverAfter = grace
+	r, err := q.enqueues.do(ctx, outgoing{
+		NewMessage: store.NewMessage{
+			Message:     store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw},
+			EndpointIDs: ids,
+		},
+		immediate: true,
+	})
+	return r.Message.ID, err
+}

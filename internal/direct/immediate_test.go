@@ -1,0 +1,80 @@
+package direct_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gwook/gwook/internal/direct"
+	"github.com/gwook/gwook/internal/store"
+)
+
+// A Send makes the first attempt itself and, once it is recorded, deletes
+// the job that River would otherwise work after the hand-over. (A failed
+// first attempt replaces the job by one due at the retry's time:
+// TestRetryThenDeliver, whose retry would otherwise wait Timeout + 30 s.)
+func TestImmediateFirstAttempt(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, st *store.Store) {
+		createApp(t, st, "app")
+		secret := store.NewEndpointSecret()
+		rcv := newReceiver(t, []string{secret})
+		ep := createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
+		q := newQueue(t, st, fastSchedule, nil, direct.Options{})
+		startQueue(t, q)
+
+		id := send(t, q, "app", newEvent("ev-1", "t")).MessageID
+		if d := waitDone(t, st, id, ep.ID); d.Status != store.DeliveryDelivered || d.Attempts != 1 {
+			t.Fatalf("delivery: %+v, want delivered on attempt 1", d)
+		}
+		// No job is left behind for River to work after the hand-over.
+		deadline := time.Now().Add(waitTimeout)
+		for {
+			b, err := st.RiverBacklog(ctxFor(t), "gwook_delivery")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Jobs == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d jobs left after the delivery ended, want 0", b.Jobs)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}
+
+// A process that died right after storing a message, before its first
+// attempts, leaves jobs that no worker takes until their hand-over time,
+// and that River's workers then deliver.
+func TestHandOverAfterDeath(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, st *store.Store) {
+		createApp(t, st, "app")
+		secret := store.NewEndpointSecret()
+		rcv := newReceiver(t, []string{secret})
+		ep := createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
+		dead := newQueue(t, st, fastSchedule, nil, direct.Options{})
+		if err := dead.catalog.Sync(ctxFor(t)); err != nil {
+			t.Fatal(err)
+		}
+		const grace = 2 * time.Second
+		stored := time.Now()
+		id, err := dead.StoreAsIfDied(ctxFor(t), "app", newEvent("ev-1", "t"), grace)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		worker := newQueue(t, st, fastSchedule, nil, direct.Options{})
+		startQueue(t, worker)
+		whs, err := rcv.WaitFor(1, waitTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if early := grace - time.Since(stored); early > 0 {
+			t.Fatalf("delivered %v before the job's hand-over time", early)
+		}
+		checkWebhook(t, whs[0], id, newEvent("ev-1", "t").Raw)
+		if d := waitDone(t, st, id, ep.ID); d.Status != store.DeliveryDelivered || d.Attempts != 1 {
+			t.Fatalf("delivery: %+v, want delivered on attempt 1", d)
+		}
+	})
+}
