@@ -144,7 +144,8 @@ const (
 
 // Options configure a Queue. The zero value gives the defaults.
 type Options struct {
-	// Workers is how many jobs the process works at once; default
+	// Workers is how many jobs the process works at once, and how many
+	// first attempts its Sends make at once besides; default
 	// DefaultWorkers.
 	Workers int
 	// MaxInFlightPerEndpoint bounds the attempts to one endpoint running
