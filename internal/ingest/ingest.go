@@ -1,6 +1,10 @@
 // Package ingest turns the body of a POST /notifications request into an
-// event and the context it was delivered in. One body comes in three shapes:
+// event and the context it was delivered in. One body comes in five shapes:
 //
+//   - an Eventarc CloudEvent in binary mode (the request carries ce-*
+//     headers), whose body is a wrapped push envelope (cloudevent.go);
+//   - an Eventarc CloudEvent in structured mode (Content-Type
+//     application/cloudevents+json), whose "data" member is one;
 //   - a wrapped Pub/Sub push envelope, {"message":{"data":"<base64>",...},"subscription":...},
 //     whose base64 data is the event;
 //   - an unwrapped Pub/Sub push (the request carries X-Goog-Pubsub-Message-Id
@@ -76,7 +80,7 @@ func (e *EventTooLargeError) Error() string {
 }
 
 // Decode reads one request body. header is the request's headers, used to
-// recognise an unwrapped push. An event (the body, or a wrapped push's
+// recognise a CloudEvent and an unwrapped push. An event (the body, or a wrapped push's
 // decoded data) larger than maxEventBytes is not parsed: Err is an
 // *EventTooLargeError. maxEventBytes 0 sets no limit.
 //
@@ -87,6 +91,9 @@ func (e *EventTooLargeError) Error() string {
 // and gives the detailed errors. A fuzz test holds the two paths to the same
 // result.
 func Decode(header http.Header, body []byte, maxEventBytes int) pipeline.Message {
+	if mode := cloudEventMode(header); mode != "" {
+		return decodeCloudEvent(mode, header, body, maxEventBytes)
+	}
 	m := pipeline.Message{Body: body, Delivery: pipeline.Delivery{Entry: pipeline.EntryDirect}}
 	if isUnwrappedPush(header) {
 		m.Delivery = unwrappedDelivery(header)
@@ -249,9 +256,16 @@ func isUnwrappedPush(h http.Header) bool {
 	return h.Get(HeaderMessageID) != "" || h.Get(HeaderSubscription) != ""
 }
 
+// The message attributes in which the Pub/Sub client libraries carry the
+// producer's trace context.
+const (
+	attrTraceParent = "googclient_traceparent"
+	attrTraceState  = "googclient_tracestate"
+)
+
 // traceAttributes are the message attributes an unwrapped push delivers as
 // headers that Gwook reads: the producer's trace context.
-var traceAttributes = []string{"googclient_traceparent", "googclient_tracestate"}
+var traceAttributes = []string{attrTraceParent, attrTraceState}
 
 func unwrappedDelivery(h http.Header) pipeline.Delivery {
 	attempt, _ := strconv.Atoi(h.Get(HeaderDeliveryAttempt))

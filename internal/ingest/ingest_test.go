@@ -149,15 +149,6 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
-func hasField(fields []event.FieldError, name string) bool {
-	for _, f := range fields {
-		if f.Field == name {
-			return true
-		}
-	}
-	return false
-}
-
 func TestDecodeKeepsPushMetadataOnInvalidEvent(t *testing.T) {
 	m := Decode(http.Header{}, wrapped(t, "message_id", "publish_time", b64(`{}`)), 0)
 	if m.Err == nil || m.Delivery.MessageID != "m-42" || m.Delivery.Subscription == "" {

@@ -8,7 +8,7 @@ type Entry string
 // The entries Gwook knows.
 const (
 	EntryDirect Entry = "direct" // POSTed by a producer
-	EntryPush   Entry = "push"   // delivered by a Pub/Sub push subscription
+	EntryPush   Entry = "push"   // delivered by a Pub/Sub push subscription, also as an Eventarc CloudEvent
 	EntryReplay Entry = "replay" // read back from the dead-letter topic
 )
 
@@ -24,6 +24,9 @@ type Delivery struct {
 	DeliveryAttempt int
 	OrderingKey     string
 	Attributes      map[string]string
+	// CloudEvent is the CloudEvents content mode a push came in through an
+	// Eventarc trigger ("binary" or "structured"), "" for any other request.
+	CloudEvent string
 }
 
 // Message is one event as the pipeline takes it, from whichever entry
