@@ -154,6 +154,9 @@ func logResult(log *RequestLog, m *pipeline.Message, res *pipeline.Result) {
 			slog.String("push_publish_time", bounded(m.Delivery.PublishTime)),
 			slog.Int("push_delivery_attempt", m.Delivery.DeliveryAttempt),
 		)
+		if m.Delivery.CloudEvent != "" {
+			log.Add(slog.String("cloudevent", m.Delivery.CloudEvent))
+		}
 	}
 	if res.Err != nil {
 		log.Add(slog.String("error", res.Err.Error()))
