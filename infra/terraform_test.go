@@ -331,6 +331,80 @@ func TestPushSubscription(t *testing.T) {
 	}
 }
 
+// TestEventarcTrigger checks the optional Eventarc trigger: Pub/Sub
+// messages of the source topic to Gwook's /notifications on Cloud Run, as
+// the push account that Gwook's PUBSUB_PUSH_SERVICE_ACCOUNT names, which may
+// invoke the service; and that the trigger and the push subscription
+// exclude each other, so no event arrives twice.
+func TestEventarcTrigger(t *testing.T) {
+	tf := loadTerraform(t)
+	trigger := tf.resource(t, "google_eventarc_trigger.gwook")
+	push := tf.resource(t, "google_pubsub_subscription.push")
+	invoker := tf.resource(t, "google_cloud_run_v2_service_iam_member.eventarc_invoker")
+	for _, b := range []*hclsyntax.Block{trigger, push, invoker} {
+		if refs := references(attr(t, b, "count").Expr); !slices.Contains(refs, "local.eventarc") {
+			t.Errorf("%s count = %v, want it decided by local.eventarc", strings.Join(b.Labels, "."), refs)
+		}
+	}
+	var eventarcLocal bool
+	for _, b := range tf.blocks {
+		if a, ok := b.Body.Attributes["eventarc"]; ok && b.Type == "locals" {
+			eventarcLocal = slices.Contains(references(a.Expr), "var.eventarc_run_service")
+		}
+	}
+	if !eventarcLocal {
+		t.Error("local.eventarc is not decided by var.eventarc_run_service")
+	}
+	var withEventarc, withoutEventarc bool
+	for _, a := range []struct {
+		expr *hclsyntax.Attribute
+		into *bool
+	}{{attr(t, trigger, "count"), &withEventarc}, {attr(t, push, "count"), &withoutEventarc}} {
+		// Both counts are conditionals on local.eventarc: one is 1 when the
+		// other is 0.
+		cond, ok := a.expr.Expr.(*hclsyntax.ConditionalExpr)
+		if !ok {
+			t.Fatalf("%s is not a conditional", a.expr.Name)
+		}
+		var n int
+		v, diags := cond.TrueResult.Value(nil)
+		if diags.HasErrors() || gocty.FromCtyValue(v, &n) != nil {
+			t.Fatalf("%s: %s", a.expr.Name, diags.Error())
+		}
+		*a.into = n == 1
+	}
+	if withEventarc == withoutEventarc {
+		t.Error("the trigger and the push subscription are not exclusive")
+	}
+
+	var attribute, eventType, path string
+	criteria := child(t, trigger, "matching_criteria")
+	tf.eval(t, attr(t, criteria, "attribute"), &attribute)
+	tf.eval(t, attr(t, criteria, "value"), &eventType)
+	if attribute != "type" || eventType != "google.cloud.pubsub.topic.v1.messagePublished" {
+		t.Errorf("matching_criteria %s = %s, want type = google.cloud.pubsub.topic.v1.messagePublished", attribute, eventType)
+	}
+	run := child(t, child(t, trigger, "destination"), "cloud_run_service")
+	tf.eval(t, attr(t, run, "path"), &path)
+	if path != "/notifications" {
+		t.Errorf("destination path %q, want /notifications", path)
+	}
+	if refs := references(attr(t, run, "service").Expr); !slices.Contains(refs, "var.eventarc_run_service") {
+		t.Errorf("destination service = %v, want var.eventarc_run_service", refs)
+	}
+	if refs := references(attr(t, child(t, child(t, trigger, "transport"), "pubsub"), "topic").Expr); !slices.Contains(refs, "google_pubsub_topic.source") {
+		t.Errorf("transport topic = %v, want the source topic", refs)
+	}
+	if refs := references(attr(t, trigger, "service_account").Expr); !slices.Contains(refs, "google_service_account.push") {
+		t.Errorf("service_account = %v, want the push service account (PUBSUB_PUSH_SERVICE_ACCOUNT)", refs)
+	}
+	var role string
+	tf.eval(t, attr(t, invoker, "role"), &role)
+	if refs := references(attr(t, invoker, "member").Expr); role != "roles/run.invoker" || !slices.Contains(refs, "google_service_account.push") {
+		t.Errorf("invoker grants %s to %v, want roles/run.invoker to the push service account", role, refs)
+	}
+}
+
 // TestReplaySubscription checks the dead-letter pull subscription gwook
 // replay reads, and that Gwook's topic is not the push subscription's.
 func TestReplaySubscription(t *testing.T) {

@@ -13,6 +13,7 @@ data "google_project" "project" {
 
 locals {
   push_audience = coalesce(var.push_audience, var.push_endpoint)
+  eventarc      = var.eventarc_run_service != null
 
   # Pub/Sub's service agent mints the push subscription's OIDC tokens and
   # carries out its dead-letter policy.
@@ -79,7 +80,11 @@ resource "google_pubsub_subscription" "undeliverable" {
   }
 }
 
+# The push subscription, unless an Eventarc trigger delivers the topic
+# instead: both would send every event twice.
 resource "google_pubsub_subscription" "push" {
+  count = local.eventarc ? 0 : 1
+
   project                    = var.project_id
   name                       = var.push_subscription_name
   topic                      = google_pubsub_topic.source.id
@@ -128,6 +133,64 @@ resource "google_pubsub_subscription" "push" {
   depends_on = [google_service_account_iam_member.push_token_creator]
 }
 
+# Before the push subscription was optional it had no index.
+moved {
+  from = google_pubsub_subscription.push
+  to   = google_pubsub_subscription.push[0]
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.push_subscriber
+  to   = google_pubsub_subscription_iam_member.push_subscriber[0]
+}
+
+# Optional: an Eventarc trigger on the source topic, delivering each message
+# to Gwook on Cloud Run as a CloudEvent (binary mode) at /notifications.
+# Eventarc makes and owns its own push subscription on the topic, whose
+# OIDC tokens name the trigger's service account: the push account, so
+# PUBSUB_PUSH_SERVICE_ACCOUNT stays the same.
+resource "google_eventarc_trigger" "gwook" {
+  count = local.eventarc ? 1 : 0
+
+  project         = var.project_id
+  name            = var.eventarc_trigger_name
+  location        = var.eventarc_location
+  service_account = google_service_account.push.email
+  labels          = var.labels
+
+  matching_criteria {
+    attribute = "type"
+    value     = "google.cloud.pubsub.topic.v1.messagePublished"
+  }
+
+  destination {
+    cloud_run_service {
+      service = var.eventarc_run_service
+      region  = var.eventarc_location
+      path    = "/notifications"
+    }
+  }
+
+  transport {
+    pubsub {
+      topic = google_pubsub_topic.source.id
+    }
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.eventarc_invoker, google_service_account_iam_member.push_token_creator]
+}
+
+# The trigger's identity may call the Cloud Run service.
+resource "google_cloud_run_v2_service_iam_member" "eventarc_invoker" {
+  count = local.eventarc ? 1 : 0
+
+  project  = var.project_id
+  location = var.eventarc_location
+  name     = var.eventarc_run_service
+  role     = "roles/run.invoker"
+  member   = google_service_account.push.member
+}
+
 # The dead-letter policy above needs the service agent to publish to the
 # undeliverable topic and to ack on the push subscription.
 resource "google_pubsub_topic_iam_member" "undeliverable_publisher" {
@@ -138,8 +201,10 @@ resource "google_pubsub_topic_iam_member" "undeliverable_publisher" {
 }
 
 resource "google_pubsub_subscription_iam_member" "push_subscriber" {
+  count = local.eventarc ? 0 : 1
+
   project      = var.project_id
-  subscription = google_pubsub_subscription.push.name
+  subscription = google_pubsub_subscription.push[0].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
 }

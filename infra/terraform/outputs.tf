@@ -9,8 +9,13 @@ output "source_topic" {
 }
 
 output "push_subscription" {
-  description = "Full name of the push subscription that delivers events to Gwook."
-  value       = google_pubsub_subscription.push.id
+  description = "Full name of the push subscription that delivers events to Gwook; null with an Eventarc trigger."
+  value       = one(google_pubsub_subscription.push[*].id)
+}
+
+output "eventarc_subscription" {
+  description = "Full name of the push subscription Eventarc made for its trigger (its OIDC audience is Gwook's PUBSUB_PUSH_AUDIENCE); null without a trigger."
+  value       = one(google_eventarc_trigger.gwook[*].transport[0].pubsub[0].subscription)
 }
 
 output "push_audience" {

@@ -142,3 +142,21 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "eventarc_run_service" {
+  description = "Name of the Cloud Run service Gwook runs as. When set, an Eventarc trigger delivers the source topic to its /notifications as CloudEvents, in place of the push subscription; null: no trigger."
+  type        = string
+  default     = null
+}
+
+variable "eventarc_location" {
+  description = "Region of the Eventarc trigger and of the Cloud Run service eventarc_run_service."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "eventarc_trigger_name" {
+  description = "Name of the Eventarc trigger, when eventarc_run_service is set."
+  type        = string
+  default     = "gwook-events"
+}
