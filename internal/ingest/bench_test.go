@@ -7,8 +7,11 @@ import (
 )
 
 // BenchmarkDecode decodes each shape of body: a producer's raw event, a
-// wrapped push and an unwrapped push, all carrying the same event.
+// wrapped push and an unwrapped push, all carrying the same event, and
+// Eventarc's CloudEvents in both modes, carrying test/events/event-01.json.
 func BenchmarkDecode(b *testing.B) {
+	binaryHeaders, binaryBody := readRequest(b, "binary.http")
+	structuredHeaders, structuredBody := readRequest(b, "structured.http")
 	pushHeaders := http.Header{}
 	pushHeaders.Set(HeaderMessageID, "1234567890")
 	pushHeaders.Set(HeaderSubscription, "projects/p/subscriptions/gwook")
@@ -21,6 +24,8 @@ func BenchmarkDecode(b *testing.B) {
 		{"wrapped_push", http.Header{}, `{"message":{"data":"` + base64.StdEncoding.EncodeToString([]byte(validEvent)) +
 			`","attributes":{"origin":"billing"},"messageId":"1234567890","message_id":"1234567890","publishTime":"2026-01-02T15:04:06Z","publish_time":"2026-01-02T15:04:06Z"},"subscription":"projects/p/subscriptions/gwook"}`},
 		{"unwrapped_push", pushHeaders, validEvent},
+		{"cloudevent_binary", binaryHeaders, string(binaryBody)},
+		{"cloudevent_structured", structuredHeaders, string(structuredBody)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			body := []byte(bc.body)

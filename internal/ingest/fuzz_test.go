@@ -86,8 +86,9 @@ func FuzzDecode(f *testing.F) {
 // FuzzDecodeCloudEvent checks Eventarc CloudEvents. With structured false,
 // body is the data of a binary-mode CloudEvent with valid attributes, and
 // also, when it is JSON, the data member of the same CloudEvent in
-// structured mode: the two modes must decode it alike, and a body they
-// accept must decode as a wrapped push to the same event and delivery.
+// structured mode: the two modes must decode it alike, the strict pass
+// alike to the member-by-member path, and a body they accept must decode
+// as a wrapped push to the same event and delivery.
 // With structured true, body is a whole structured-mode CloudEvent. Either
 // way no body may make Decode panic, every failure is an
 // *event.InvalidError with a reason or an *EventTooLargeError, and every
@@ -129,6 +130,12 @@ func FuzzDecodeCloudEvent(f *testing.F) {
 		}
 		m := Decode(binary, body, fuzzEventLimit)
 		checkCloudEvent(t, m, CloudEventBinary, body)
+		if len(bytes.TrimSpace(body)) > 0 && utf8.Valid(body) {
+			// The strict pass must agree with the member-by-member path.
+			if slow := messagePublishedMembers(body, body, fuzzEventLimit); !sameDecoding(m, slow) {
+				t.Fatalf("binary %+v; member by member: %+v", m, slow)
+			}
+		}
 		if json.Valid(body) {
 			whole := []byte(`{"specversion":"1.0","id":"1","source":"//pubsub.googleapis.com/projects/p/topics/t","type":"` +
 				CloudEventPubSubType + `","datacontenttype":"application/json","data":` + string(body) + `}`)

@@ -151,6 +151,12 @@ func decodeStrict(m *pipeline.Message, body []byte, maxEventBytes int) bool {
 		m.Event, m.Err = decodeEvent(body, maxEventBytes)
 		return true
 	}
+	return decodeStrictMessage(m, &top, maxEventBytes)
+}
+
+// decodeStrictMessage fills m from top, an envelope with a message object,
+// and reports whether the strict pass could read the message.
+func decodeStrictMessage(m *pipeline.Message, top *strictEnvelope, maxEventBytes int) bool {
 	// The strict pass refuses members it does not know, so a message
 	// spelled differently gets decodeMembers' answer.
 	var msg pushMessage
