@@ -543,6 +543,7 @@ func TestDashboard(t *testing.T) {
 		{"direct delivery latency", "gwook_delivery_attempt_duration_seconds"},
 		{"the delivery queue's oldest due job", "gwook_delivery_oldest_due_job_age_seconds"},
 		{"endpoints disabled", "gwook_delivery_endpoints_disabled_total"},
+		{"who makes first attempts", "gwook_delivery_first_attempts_total"},
 	} {
 		found := false
 		for _, q := range queries {

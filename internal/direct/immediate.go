@@ -28,12 +28,21 @@ import (
 // is deleted (delivered, failed, given up) or replaced in one transaction
 // by one scheduled at the retry's time. A process that dies in between
 // leaves the job, which River works once its time comes. An attempt that
-// cannot be made at once (the endpoint busy or unknown to the catalog, the
-// queue stopping) hands its job to River's workers, due now.
+// cannot be made at once (the endpoint unknown to the catalog, or busy for
+// immediateBusyWait; the queue stopping) hands its job to River's
+// workers, due now.
 //
 // Room is Options.Workers first attempts at once per process, beside
 // River's workers; a Send finding none inserts its jobs due now, for
 // River's workers.
+
+// immediateBusyWait is how long a first attempt made by a Send waits for a
+// slot of its endpoint (MaxInFlightPerEndpoint) before handing its job to
+// River's workers. It holds a goroutine and an immediate slot, not a
+// worker, so it waits longer than a worker's job does (busyWait): a burst
+// to one endpoint queues here instead of costing a hand-over and a fetch
+// per job, and a stuck endpoint holds at most a second of its events' slots.
+const immediateBusyWait = time.Second
 
 // immediateSlots counts the first attempts a process may make at once,
 // and their goroutines: taken by Send before it stores a message, given
@@ -101,9 +110,10 @@ func (s *immediateSlots) wait(ctx context.Context) error {
 func (q *Queue) attemptNow(ctx context.Context, a deliveryArgs, msg store.Message, jobID int64) {
 	defer q.immediate.give(1)
 	ep, ok := q.catalog.Endpoint(a.ApplicationID, a.EndpointID)
-	if !ok || ep.Disabled || !q.inFlight.acquire(ctx, ep.ID, busyWait) {
+	if !ok || ep.Disabled || !q.inFlight.acquire(ctx, ep.ID, immediateBusyWait) {
 		// River's worker reads the endpoint from the store, or waits for
 		// a slot, without holding this one.
+		q.metrics.FirstAttempts("handed_over", 1)
 		q.handOver(ctx, jobID)
 		return
 	}
@@ -113,9 +123,11 @@ func (q *Queue) attemptNow(ctx context.Context, a deliveryArgs, msg store.Messag
 	var attemptErr *delivery.AttemptError
 	if errors.As(res.Err, &attemptErr) && attemptErr.Kind == delivery.KindCanceled {
 		// Cut short by the queue stopping: not an attempt.
+		q.metrics.FirstAttempts("handed_over", 1)
 		q.handOver(ctx, jobID)
 		return
 	}
+	q.metrics.FirstAttempts("immediate", 1)
 	q.settle(ctx, a, jobID, q.conclude(ctx, a, 1, start, res))
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gwook/gwook/internal/direct"
 	"github.com/gwook/gwook/internal/store"
+	"github.com/gwook/gwook/internal/telemetry"
 )
 
 // A Send makes the first attempt itself and, once it is recorded, deletes
@@ -18,12 +19,16 @@ func TestImmediateFirstAttempt(t *testing.T) {
 		secret := store.NewEndpointSecret()
 		rcv := newReceiver(t, []string{secret})
 		ep := createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
-		q := newQueue(t, st, fastSchedule, nil, direct.Options{})
+		metrics := telemetry.NewMetrics("test")
+		q := newQueue(t, st, fastSchedule, nil, direct.Options{Metrics: metrics})
 		startQueue(t, q)
 
 		id := send(t, q, "app", newEvent("ev-1", "t")).MessageID
 		if d := waitDone(t, st, id, ep.ID); d.Status != store.DeliveryDelivered || d.Attempts != 1 {
 			t.Fatalf("delivery: %+v, want delivered on attempt 1", d)
+		}
+		if v := metric(t, metrics, `gwook_delivery_first_attempts_total{path="immediate"}`); v != 1 {
+			t.Fatalf("first attempts made at once: %v, want 1", v)
 		}
 		// No job is left behind for River to work after the hand-over.
 		deadline := time.Now().Add(waitTimeout)

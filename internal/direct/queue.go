@@ -425,7 +425,9 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 		}
 		return Result{MessageID: r.Message.ID, Endpoints: len(deliveries), Duplicate: true}, nil
 	}
-	if m.immediate {
+	if !m.immediate {
+		q.metrics.FirstAttempts("queued", len(ids))
+	} else {
 		for i, id := range ids {
 			a := deliveryArgs{MessageID: r.Message.ID, EndpointID: id, ApplicationID: appID}
 			go q.attemptNow(q.immediateCtx, a, r.Message, r.jobIDs[i])

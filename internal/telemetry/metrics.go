@@ -50,6 +50,7 @@ type Metrics struct {
 	deliveryOldestDue prometheus.Gauge
 	deliveryBacklogOK prometheus.Gauge
 	endpointsDisabled *prometheus.CounterVec
+	firstAttempts     *prometheus.CounterVec
 }
 
 // latencyBuckets cover a fast local hop to a Svix call with every retry.
@@ -149,6 +150,16 @@ var (
 		"gone",
 		"failing",
 	}}
+	// firstAttemptLabel is who makes a delivery's first attempt: the
+	// replica that accepted the event, at once (immediate); the queue's
+	// workers, because the replica had no room for it (queued) or handed
+	// it over (handed_over: its endpoint busy or unknown, or the replica
+	// stopping).
+	firstAttemptLabel = label{"path", []string{
+		"immediate",
+		"queued",
+		"handed_over",
+	}}
 	// The request duration is created for the route the latency alert
 	// watches; other routes appear when first answered.
 	routeLabel  = label{"route", []string{"/notifications"}}
@@ -226,6 +237,9 @@ func NewMetrics(version string) *Metrics {
 		endpointsDisabled: counterVec(f, prometheus.CounterOpts{Name: "gwook_delivery_endpoints_disabled_total",
 			Help: "Endpoints disabled by direct delivery, by reason (" + disabledReasonLabel.list() + ")."},
 			disabledReasonLabel),
+		firstAttempts: counterVec(f, prometheus.CounterOpts{Name: "gwook_delivery_first_attempts_total",
+			Help: "Deliveries of direct delivery by who makes their first attempt (" + firstAttemptLabel.list() + ")."},
+			firstAttemptLabel),
 		topFiltered: f.NewGaugeVec(prometheus.GaugeOpts{Name: "gwook_stats_top_filtered_events",
 			Help: "Events filtered in the last hour for the 10 applications with the most, from the stats in the database; refreshed at most once a minute."},
 			[]string{"application_id"}),
@@ -464,6 +478,14 @@ func (m *Metrics) DeliveryQueue(jobs int64, oldestDue time.Duration, err error) 
 	m.deliveryBacklogOK.Set(1)
 	m.deliveryJobs.Set(float64(jobs))
 	m.deliveryOldestDue.Set(oldestDue.Seconds())
+}
+
+// FirstAttempts counts n deliveries whose first attempt takes path, a
+// value of firstAttemptLabel.
+func (m *Metrics) FirstAttempts(path string, n int) {
+	if m != nil && n > 0 {
+		m.firstAttempts.WithLabelValues(path).Add(float64(n))
+	}
 }
 
 // EndpointDisabled counts one endpoint disabled by direct delivery, for
