@@ -10,7 +10,16 @@ const (
 	EntryDirect Entry = "direct" // POSTed by a producer
 	EntryPush   Entry = "push"   // delivered by a Pub/Sub push subscription, also as an Eventarc CloudEvent
 	EntryReplay Entry = "replay" // read back from the dead-letter topic
+	// EntryFirehose is one record of a Kinesis Data Firehose HTTP endpoint
+	// delivery (POST /firehose).
+	EntryFirehose Entry = "firehose"
 )
+
+// redelivers reports whether the sender of an event that came in this way
+// sends it again until it is acknowledged: Pub/Sub push, and Firehose,
+// which retries the whole batch. An invalid event from such a sender is
+// dead-lettered, so that it is acknowledged rather than sent forever.
+func (e Entry) redelivers() bool { return e == EntryPush || e == EntryFirehose }
 
 // Delivery is the context an event arrived in. For Pub/Sub pushes it carries
 // the push metadata, which travels with the event into logs, errors and the

@@ -237,6 +237,8 @@ func (p *Pipeline) report(ctx context.Context, m *Message, r *Result) {
 	switch {
 	case r.Outcome == Invalid && m.Delivery.Entry == EntryPush:
 		rep.Kind, rep.Reason = "invalid_push", string(deadletter.ReasonInvalidEvent)
+	case r.Outcome == Invalid && m.Delivery.Entry == EntryFirehose:
+		rep.Kind, rep.Reason = "invalid_firehose_record", string(deadletter.ReasonInvalidEvent)
 	case r.Outcome == Rejected:
 		rep.Kind = "svix_rejected"
 	case r.Outcome == RateLimited || r.Outcome == Unavailable:
@@ -285,11 +287,12 @@ func (p *Pipeline) process(ctx context.Context, m *Message) Result {
 	return r
 }
 
-// invalid ends an invalid event; a push is dead-lettered so that Pub/Sub
-// stops redelivering something that can never succeed.
+// invalid ends an invalid event; a push or a Firehose record is
+// dead-lettered so that its sender stops redelivering something that can
+// never succeed.
 func (p *Pipeline) invalid(ctx context.Context, m *Message, err error) Result {
 	r := Result{Outcome: Invalid, Err: err}
-	if m.Delivery.Entry == EntryPush {
+	if m.Delivery.Entry.redelivers() {
 		p.deadLetter(ctx, m, &r, deadletter.ReasonInvalidEvent)
 	}
 	return r

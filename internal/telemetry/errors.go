@@ -73,8 +73,8 @@ func NewReporter(cfg ReporterConfig) (*Reporter, error) {
 
 // Report describes one failure worth a report.
 type Report struct {
-	// Kind groups reports: invalid_push, svix_rejected, rate_limited,
-	// unavailable, dead_letter_failed, panic. Each kind is sent at most
+	// Kind groups reports: invalid_push, invalid_firehose_record,
+	// svix_rejected, rate_limited, unavailable, dead_letter_failed, panic. Each kind is sent at most
 	// once per ReportInterval.
 	Kind             string
 	Err              error

@@ -72,6 +72,7 @@ var (
 		"push",
 		"direct",
 		"replay",
+		"firehose",
 	}}
 	// outcomeLabel holds the pipeline's outcomes, and dead_lettered, which
 	// is counted instead of the outcome once the event is on the topic.
@@ -121,6 +122,7 @@ var (
 		"oidc",
 		"token",
 		"api_token",
+		"firehose_key",
 		"none",
 	}}
 	// filterRuleLabel names the filter rule that dropped an event: the

@@ -64,12 +64,12 @@ func series(samples map[string]float64, metric string) map[string]float64 {
 func TestKnownSeriesExistFromTheStart(t *testing.T) {
 	got := scrape(t, telemetry.NewMetrics("test"))
 	for metric, want := range map[string]int{
-		"gwook_events_total":                  3 * 11, // entries x outcomes
+		"gwook_events_total":                  4 * 11, // entries x outcomes
 		"gwook_svix_requests_total":           5,
 		"gwook_dedup_claims_total":            5,
 		"gwook_dedup_errors_total":            3,
 		"gwook_dead_letter_publishes_total":   3 * 2, // reasons x results
-		"gwook_auth_failures_total":           5,
+		"gwook_auth_failures_total":           6,
 		"gwook_http_request_duration_seconds": 1,
 		"gwook_filter_drops_total":            6,
 		"gwook_stats_flushes_total":           2,
