@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/pipeline"
@@ -198,4 +201,74 @@ func checkCloudEvent(t *testing.T, m pipeline.Message, mode string, body []byte)
 			t.Fatalf("accepted an event that fails validation: %v", err)
 		}
 	}
+}
+
+// FuzzDecodeFirehose checks that no body makes DecodeFirehose or
+// FirehoseMessage panic, that every refusal is a *FirehoseError with a
+// reason, that an accepted request keeps within Firehose's bounds and
+// reads the same once encoded again, and that each of its records is an
+// event Svix would accept or an invalid event kept for the dead-letter
+// topic.
+func FuzzDecodeFirehose(f *testing.F) {
+	documented, err := os.ReadFile(documentedRequest)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(documented)
+	examples, _ := filepath.Glob("../../test/events/event-[0-9]*.json")
+	for _, path := range examples {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(firehoseBody("r-1", string(b), "", "hello"))
+	}
+	for _, s := range []string{"", "{}", "[]", "null", `{"requestId":"r","records":[]}`, `{"requestId":"r","records":[{"data":"@@"}]}`,
+		`{"requestId":"r","records":[{}, null, {"data":null}]}`, `{"requestId":"r","requestId":"s","records":[]}`,
+		`{"RequestId":"r","records":[]}`, `{"requestId":"r","timestamp":-1e3,"records":[]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := DecodeFirehose(body)
+		if err != nil {
+			var fe *FirehoseError
+			if !errors.As(err, &fe) || fe.Reason == "" {
+				t.Fatalf("error %T %v is not a FirehoseError with a reason", err, err)
+			}
+			return
+		}
+		if len(req.Records) > MaxFirehoseRecords || len(req.RequestID) > MaxFirehoseRequestIDLength {
+			t.Fatalf("accepted %d records and a request id of %d bytes", len(req.Records), len(req.RequestID))
+		}
+		again, err := jsonv2.Marshal(req)
+		if err != nil {
+			t.Fatalf("encoding %+v: %v", req, err)
+		}
+		if back, err := DecodeFirehose(again); err != nil || !reflect.DeepEqual(back, req) {
+			t.Fatalf("%s reads as %+v, %v; want %+v", again, back, err, req)
+		}
+		for i := range req.Records {
+			m := FirehoseMessage(&req, i, "arn", fuzzEventLimit)
+			if m.Delivery.Entry != pipeline.EntryFirehose || m.Delivery.MessageID != req.RequestID+"/"+strconv.Itoa(i) {
+				t.Fatalf("record %d: delivery %+v", i, m.Delivery)
+			}
+			var tooLarge *EventTooLargeError
+			var invalid *event.InvalidError
+			switch {
+			case errors.As(m.Err, &tooLarge):
+				if tooLarge.Size <= fuzzEventLimit || len(m.Event.Raw) != tooLarge.Size {
+					t.Fatalf("record %d: %v for an event of %d bytes", i, tooLarge, len(m.Event.Raw))
+				}
+			case m.Err != nil:
+				if !errors.As(m.Err, &invalid) || invalid.Reason == "" {
+					t.Fatalf("record %d: error %T %v is not an InvalidError with a reason", i, m.Err, m.Err)
+				}
+			case len(m.Event.Raw) == 0 || len(m.Event.Raw) > fuzzEventLimit || event.Validate(&m.Event) != nil:
+				t.Fatalf("record %d: accepted an event of %d bytes that Svix would refuse: %+v", i, len(m.Event.Raw), m.Event)
+			}
+			if m.Err != nil && len(m.Body) == 0 && req.Records[i].Data != "" {
+				t.Fatalf("record %d: invalid, and nothing kept for the dead-letter topic", i)
+			}
+		}
+	})
 }

@@ -1,5 +1,7 @@
-// Package ingest turns the body of a POST /notifications request into an
-// event and the context it was delivered in. One body comes in five shapes:
+// Package ingest turns request bodies into events and the context they
+// were delivered in. A Kinesis Data Firehose request (POST /firehose,
+// DecodeFirehose) carries a batch of events, one per record. The body of a
+// POST /notifications request carries one event, in one of five shapes:
 //
 //   - an Eventarc CloudEvent in binary mode (the request carries ce-*
 //     headers), whose body is a wrapped push envelope (cloudevent.go);
