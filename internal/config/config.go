@@ -45,6 +45,8 @@ type Config struct {
 	PushServiceAccount    string `env:"PUBSUB_PUSH_SERVICE_ACCOUNT"`
 	PushVerificationToken string `env:"PUBSUB_VERIFICATION_TOKEN"`
 
+	FirehoseAccessKeys []string `env:"FIREHOSE_ACCESS_KEYS"`
+
 	SvixAuthToken            string        `env:"SVIX_AUTH_TOKEN"`
 	SvixServerURL            string        `env:"SVIX_SERVER_URL"`
 	SvixDebug                bool          `env:"SVIX_DEBUG, default=false"`
@@ -293,6 +295,7 @@ func (c *Config) validateServer(p *problems) {
 	if c.PushServiceAccount != "" && !c.OIDCEnabled() {
 		p.add("PUBSUB_PUSH_AUDIENCE is required when PUBSUB_PUSH_SERVICE_ACCOUNT is set")
 	}
+	c.checkFirehoseKeys(p)
 	if c.HTTPPort < 1 || c.HTTPPort > 65535 {
 		p.add("HTTP_SERVER_PORT must be between 1 and 65535, got %d", c.HTTPPort)
 	}
@@ -335,6 +338,24 @@ func (c *Config) validateServer(p *problems) {
 	}
 	if c.MaxHeaderBytes < 4096 {
 		p.add("HTTP_SERVER_MAX_HEADER_BYTES must be at least 4096, got %d", c.MaxHeaderBytes)
+	}
+}
+
+// Bounds of a Firehose access key: long enough not to be guessed, and
+// at most what Firehose sends.
+const (
+	MinFirehoseKeyLength = 16
+	MaxFirehoseKeyLength = 4096
+)
+
+// checkFirehoseKeys reports the keys of FIREHOSE_ACCESS_KEYS that are too
+// short or too long, by position: a key is never repeated in a message.
+func (c *Config) checkFirehoseKeys(p *problems) {
+	for i, key := range c.FirehoseAccessKeys {
+		if n := len(key); n < MinFirehoseKeyLength || n > MaxFirehoseKeyLength {
+			p.add("FIREHOSE_ACCESS_KEYS: key %d of %d is %d bytes; each must be %d to %d bytes (the key itself is not shown)",
+				i+1, len(c.FirehoseAccessKeys), n, MinFirehoseKeyLength, MaxFirehoseKeyLength)
+		}
 	}
 }
 

@@ -160,6 +160,11 @@ func TestInvalidCombinations(t *testing.T) {
 		{"messages kept a day", map[string]string{"MESSAGE_RETENTION": "24h"}, nil},
 		{"messages kept 400 days", map[string]string{"MESSAGE_RETENTION": "9600h"}, nil},
 		{"message retention not a duration", map[string]string{"MESSAGE_RETENTION": "30d"}, []string{`MESSAGE_RETENTION: "30d" is not a duration`}},
+		{"two Firehose keys, for rotation", map[string]string{"FIREHOSE_ACCESS_KEYS": "old-firehose-key-0001, new-firehose-key-0002"}, nil},
+		{"a short Firehose key", map[string]string{"FIREHOSE_ACCESS_KEYS": "old-firehose-key-0001,short"},
+			[]string{"FIREHOSE_ACCESS_KEYS: key 2 of 2 is 5 bytes; each must be 16 to 4096 bytes (the key itself is not shown)"}},
+		{"an empty Firehose key", map[string]string{"FIREHOSE_ACCESS_KEYS": "old-firehose-key-0001,"},
+			[]string{"FIREHOSE_ACCESS_KEYS: key 2 of 2 is 0 bytes"}},
 		{"body limit above a dead-letter message", map[string]string{"DEAD_LETTER_TOPIC": "dlq", "PUBSUB_PROJECT_ID": "p", "MAX_BODY_BYTES": "16777216"},
 			[]string{"MAX_BODY_BYTES must be at most 9934464 with a dead-letter topic"}},
 	} {
@@ -376,5 +381,20 @@ func TestVariables(t *testing.T) {
 	}
 	if n := reflect.TypeFor[Config]().NumField(); len(vars) != n {
 		t.Errorf("%d variables for %d fields", len(vars), n)
+	}
+}
+
+func TestFirehoseKeysAreReadTrimmedAndNeverShown(t *testing.T) {
+	c, err := loadEnv(with(map[string]string{"FIREHOSE_ACCESS_KEYS": " old-firehose-key-0001 ,new-firehose-key-0002"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"old-firehose-key-0001", "new-firehose-key-0002"}; !reflect.DeepEqual(c.FirehoseAccessKeys, want) {
+		t.Errorf("FirehoseAccessKeys = %q, want %q", c.FirehoseAccessKeys, want)
+	}
+	const short = "tiny-secret"
+	_, err = loadEnv(with(map[string]string{"FIREHOSE_ACCESS_KEYS": short}))
+	if err == nil || strings.Contains(err.Error(), short) {
+		t.Errorf("a short key: %v; want an error that does not repeat the key", err)
 	}
 }
