@@ -109,6 +109,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		Password:          cfg.AuthPassword,
 		VerificationToken: cfg.PushVerificationToken,
 		APITokens:         a.catalog.Authenticate,
+		FirehoseKeys:      cfg.FirehoseAccessKeys,
 		Metrics:           a.metrics,
 		Logger:            logger,
 	}
@@ -145,6 +146,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 			Metrics:  a.metrics,
 			Version:  opts.Version,
 		}),
+		// A Firehose record started by then ends within the request
+		// budget, so before the write timeout cuts the answer off.
+		FirehoseStartWithin: cfg.WriteTimeout - cfg.RequestBudget(),
 	})
 	return a, nil
 }

@@ -25,6 +25,9 @@ const (
 	// CallerAPIToken is a producer with a Gwook API token (gwk_...) that
 	// has the ingest or admin scope.
 	CallerAPIToken Caller = "api_token"
+	// CallerFirehoseKey is Kinesis Data Firehose with one of
+	// FIREHOSE_ACCESS_KEYS in X-Amz-Firehose-Access-Key.
+	CallerFirehoseKey Caller = "firehose_key"
 )
 
 // IsPush reports whether the caller is a Pub/Sub push subscription.
@@ -44,6 +47,10 @@ type Authenticator struct {
 	// APITokens, when set, verifies Gwook API tokens: a bearer token
 	// starting with store.TokenPrefix. It must not query a database.
 	APITokens func(value string) (store.Token, error)
+	// FirehoseKeys are the access keys POST /firehose accepts in
+	// X-Amz-Firehose-Access-Key (FIREHOSE_ACCESS_KEYS); none: only API
+	// tokens are accepted there.
+	FirehoseKeys []string
 	// Metrics counts failures; nil counts nothing.
 	Metrics *telemetry.Metrics
 	// Logger gets why a push token was refused, at debug level; nil logs
@@ -64,18 +71,7 @@ func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 	}
 	raw, bearer := bearerToken(r)
 	if bearer && a.APITokens != nil && strings.HasPrefix(raw, store.TokenPrefix) {
-		t, err := a.APITokens(raw)
-		if err != nil {
-			return CallerAPIToken, errors.New("unknown or expired API token")
-		}
-		TokenUsed(r.Context(), a.Metrics, t.ID)
-		if s := scopeFrom(r.Context()); s != nil {
-			s.application = t.ApplicationID
-		}
-		if !slices.Contains(t.Scopes, "ingest") && !slices.Contains(t.Scopes, "admin") {
-			return CallerAPIToken, errScope
-		}
-		return CallerAPIToken, nil
+		return a.apiToken(r, raw)
 	}
 	if bearer && a.PushTokens != nil {
 		if err := a.PushTokens.Verify(r.Context(), raw); err != nil {
@@ -94,6 +90,24 @@ func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 		return CallerToken, errors.New("wrong verification token")
 	}
 	return "", errors.New("no credentials")
+}
+
+// apiToken checks raw, a Gwook API token, for an ingest route: it must be
+// known, unexpired, and have the ingest or admin scope. A token restricted
+// to an application is recorded in the request's scope.
+func (a *Authenticator) apiToken(r *http.Request, raw string) (Caller, error) {
+	t, err := a.APITokens(raw)
+	if err != nil {
+		return CallerAPIToken, errors.New("unknown or expired API token")
+	}
+	TokenUsed(r.Context(), a.Metrics, t.ID)
+	if s := scopeFrom(r.Context()); s != nil {
+		s.application = t.ApplicationID
+	}
+	if !slices.Contains(t.Scopes, "ingest") && !slices.Contains(t.Scopes, "admin") {
+		return CallerAPIToken, errScope
+	}
+	return CallerAPIToken, nil
 }
 
 // errScope refuses a valid API token without the ingest or admin scope: a

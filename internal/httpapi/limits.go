@@ -20,63 +20,93 @@ const OutcomeOverloaded = "overloaded"
 // by the in-flight limit.
 const shedRetryAfter = 1
 
-// InFlightLimit bounds what /notifications processes at once: Requests
-// requests, and Bytes of request bodies, each body weighed by its announced
-// Content-Length, or by MaxBodyBytes when it announces none (0: no limit).
-// Memory follows the bodies (an event is decoded and copied while it is
-// sent), so the byte limit keeps a burst of large events in bounds while
-// small ones still get many requests at once.
+// InFlightLimit bounds what /notifications and /firehose process at once,
+// together: Requests requests, and Bytes of request bodies, each body
+// weighed by its announced Content-Length, or by MaxBodyBytes when it
+// announces none or is compressed (it may grow to MaxBodyBytes once
+// decompressed) (0: no limit). Memory follows the bodies (an event is
+// decoded and copied while it is sent), so the byte limit keeps a burst of
+// large events in bounds while small ones still get many requests at once.
 type InFlightLimit struct {
 	Requests     int
 	Bytes        int64
 	MaxBodyBytes int64
 }
 
+// inFlight is the state of an InFlightLimit, shared by every route it
+// bounds.
+type inFlight struct {
+	limit            InFlightLimit
+	requests, bodies *semaphore.Weighted
+	metrics          *telemetry.Metrics
+}
+
+func newInFlight(l InFlightLimit, metrics *telemetry.Metrics) *inFlight {
+	f := &inFlight{limit: l, metrics: metrics}
+	if l.Requests > 0 {
+		f.requests = semaphore.NewWeighted(int64(l.Requests))
+	}
+	if l.Bytes > 0 {
+		f.bodies = semaphore.NewWeighted(l.Bytes)
+	}
+	return f
+}
+
+// weigh is what the body of r counts against the byte limit.
+func (f *inFlight) weigh(r *http.Request) int64 {
+	l := f.limit
+	if r.ContentLength < 0 || r.ContentLength > l.MaxBodyBytes || r.Header.Get("Content-Encoding") != "" {
+		// Unknown: as much as may be read. Larger than that is refused
+		// unread, but weighed in full all the same.
+		return min(l.MaxBodyBytes, l.Bytes)
+	}
+	return min(r.ContentLength, l.Bytes)
+}
+
 // limitInFlight lets requests through while l allows them. The others are
 // answered 503 with Retry-After at once, before their body is read. A push
 // gets the same 503, which Pub/Sub redelivers with its own backoff.
 func limitInFlight(l InFlightLimit, metrics *telemetry.Metrics) func(http.Handler) http.Handler {
-	var requests, bodies *semaphore.Weighted
-	if l.Requests > 0 {
-		requests = semaphore.NewWeighted(int64(l.Requests))
-	}
-	if l.Bytes > 0 {
-		bodies = semaphore.NewWeighted(l.Bytes)
-	}
-	weigh := func(r *http.Request) int64 {
-		if r.ContentLength < 0 || r.ContentLength > l.MaxBodyBytes {
-			// Unknown: as much as may be read. Larger than that is
-			// refused unread, but weighed in full all the same.
-			return min(l.MaxBodyBytes, l.Bytes)
-		}
-		return min(r.ContentLength, l.Bytes)
-	}
+	return newInFlight(l, metrics).bound(refuseOverloaded)
+}
+
+// bound lets requests through while the limit allows them. The others are
+// counted, logged, given Retry-After and answered by refuse at once, before
+// their body is read.
+func (f *inFlight) bound(refuse func(http.ResponseWriter, *http.Request)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !tryAcquire(requests, 1) {
-				shed(w, r, metrics)
+			if !tryAcquire(f.requests, 1) {
+				f.shed(w, r, refuse)
 				return
 			}
-			defer release(requests, 1)
-			weight := weigh(r)
-			if !tryAcquire(bodies, weight) {
-				shed(w, r, metrics)
+			defer release(f.requests, 1)
+			weight := f.weigh(r)
+			if !tryAcquire(f.bodies, weight) {
+				f.shed(w, r, refuse)
 				return
 			}
-			defer release(bodies, weight)
+			defer release(f.bodies, weight)
 			next.ServeHTTP(w, r)
 		})
 	}
 }
 
-// shed answers a request the in-flight limit turns away.
-func shed(w http.ResponseWriter, r *http.Request, metrics *telemetry.Metrics) {
-	metrics.RequestShed()
+// shed turns away a request the limit does not let through.
+func (f *inFlight) shed(w http.ResponseWriter, r *http.Request, refuse func(http.ResponseWriter, *http.Request)) {
+	f.metrics.RequestShed()
 	requestLogFrom(r.Context()).Add(slog.String("outcome", OutcomeOverloaded))
 	w.Header().Set("Retry-After", strconv.Itoa(shedRetryAfter))
+	refuse(w, r)
+}
+
+// overloadedDetail says why a request was shed.
+const overloadedDetail = "Gwook is processing as many requests as it takes (MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES); retry later"
+
+// refuseOverloaded answers a shed request with a problem.
+func refuseOverloaded(w http.ResponseWriter, r *http.Request) {
 	writeProblem(w, r, Problem{Type: problemTypeBase + OutcomeOverloaded, Status: http.StatusServiceUnavailable,
-		Detail: "Gwook is processing as many requests as it takes (MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES); retry later", Layer: LayerGwook,
-		Outcome: OutcomeOverloaded})
+		Detail: overloadedDetail, Layer: LayerGwook, Outcome: OutcomeOverloaded})
 }
 
 func tryAcquire(s *semaphore.Weighted, n int64) bool { return s == nil || s.TryAcquire(n) }

@@ -96,18 +96,23 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		w.Header().Set("Connection", "close")
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
+	return readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+}
+
+// readAll reads body to its end. announced is the length the body must
+// have (io.ErrUnexpectedEOF otherwise), or -1 when it is not known.
+func readAll(body io.Reader, announced int64) ([]byte, error) {
 	size := int64(bodyBufferStart)
-	if r.ContentLength >= 0 {
+	if announced >= 0 {
 		// One byte more than announced, to see the end without growing.
-		size = min(r.ContentLength+1, size)
+		size = min(announced+1, size)
 	}
 	buf := make([]byte, 0, size)
 	for {
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			if r.ContentLength >= 0 && int64(len(buf)) != r.ContentLength {
+			if announced >= 0 && int64(len(buf)) != announced {
 				return nil, io.ErrUnexpectedEOF
 			}
 			return buf, nil
@@ -116,7 +121,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 			return nil, err
 		}
 		if len(buf) == cap(buf) {
-			buf = grow(buf, r.ContentLength)
+			buf = grow(buf, announced)
 		}
 	}
 }

@@ -1,13 +1,15 @@
 // Package httpapi is Gwook's HTTP surface: the chi router, its middleware
 // (request id, one log line and the HTTP metrics per request, panic
 // recovery, authentication, and the limits on headers, bodies and requests
-// in flight) and the handlers for /notifications, /health and /ready.
+// in flight) and the handlers for /notifications, /firehose, /health and
+// /ready.
 package httpapi
 
 import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/trace"
@@ -28,8 +30,8 @@ type Deps struct {
 	MaxBodyBytes   int64
 	MaxEventBytes  int
 	MaxHeaderBytes int
-	// InFlight bounds what /notifications processes at once; the requests
-	// past it are answered 503 unread.
+	// InFlight bounds what /notifications and /firehose process at once,
+	// together; the requests past it are answered 503 unread.
 	InFlight InFlightLimit
 	Logger   *slog.Logger
 	// Metrics, when set, counts requests; MetricsRoute also serves them
@@ -43,6 +45,9 @@ type Deps struct {
 	// API, when set, adds the management API's routes, behind the same
 	// request ids, log lines, metrics and panic recovery.
 	API func(chi.Router)
+	// FirehoseStartWithin, when positive, is how long after a /firehose
+	// request's arrival its records may still start (see firehose).
+	FirehoseStartWithin time.Duration
 }
 
 // NewRouter returns Gwook's HTTP handler.
@@ -59,8 +64,12 @@ func NewRouter(d Deps) http.Handler {
 	// Authentication comes first: an unauthenticated flood, answered 401
 	// without its body being read, takes no slot from the callers Gwook
 	// serves.
-	r.With(d.Auth.requireAuth, limitInFlight(d.InFlight, d.Metrics)).Method(http.MethodPost, "/notifications",
+	inFlight := newInFlight(d.InFlight, d.Metrics)
+	r.With(d.Auth.requireAuth, inFlight.bound(refuseOverloaded)).Method(http.MethodPost, "/notifications",
 		&notifications{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes, maxEventBytes: d.MaxEventBytes})
+	r.With(identifyFirehose, d.Auth.requireFirehose, inFlight.bound(refuseFirehoseOverloaded)).Method(http.MethodPost, "/firehose",
+		&firehose{pipeline: d.Pipeline, maxBodyBytes: d.MaxBodyBytes, maxEventBytes: d.MaxEventBytes,
+			startWithin: d.FirehoseStartWithin, health: d.Health, logger: d.Logger, metrics: d.Metrics})
 	if d.API != nil {
 		d.API(r)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gwook/gwook/internal/filter"
+	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/internal/pipeline"
 )
 
@@ -16,8 +17,9 @@ import (
 const specPath = "../../test/events/event-spec.json"
 
 // The answers of POST /notifications are those the spec describes: every
-// field of a success answer (Accepted) and of a problem (Problem) is a
-// property of its schema and the other way round, and the outcomes and
+// field of a success answer (Accepted), of a problem (Problem), of a
+// Firehose request and of its answer is a property of its schema and the
+// other way round, and the outcomes and
 // filter rules an answer can carry are in the schema's enums.
 func TestAnswersMatchSpec(t *testing.T) {
 	raw, err := os.ReadFile(specPath)
@@ -37,7 +39,8 @@ func TestAnswersMatchSpec(t *testing.T) {
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		t.Fatalf("%s: %v", specPath, err)
 	}
-	for name, answer := range map[string]any{"Accepted": accepted{}, "Problem": Problem{}} {
+	for name, answer := range map[string]any{"Accepted": accepted{}, "Problem": Problem{}, "FirehoseResponse": firehoseAnswer{},
+		"FirehoseRequest": ingest.FirehoseRequest{}} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {
 			t.Fatalf("%s has no schema %s", specPath, name)
