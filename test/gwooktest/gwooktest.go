@@ -32,6 +32,8 @@ const (
 	Password  = "producer-secret-pass"
 	SvixToken = "sk_test_never_in_logs.eu"
 	PushToken = "push-verification-token"
+	// FirehoseKey is the one key of FIREHOSE_ACCESS_KEYS.
+	FirehoseKey = "firehose-access-key-never-in-logs"
 )
 
 // Gwook is a running service and the Svix-compatible server behind it.
@@ -53,6 +55,7 @@ func Start(tb testing.TB, env map[string]string, opts app.Options) *Gwook {
 		"AUTH_USERNAME":               Username,
 		"AUTH_PASSWORD":               Password,
 		"PUBSUB_VERIFICATION_TOKEN":   PushToken,
+		"FIREHOSE_ACCESS_KEYS":        FirehoseKey,
 		"SVIX_RETRY_INITIAL_INTERVAL": "1ms",
 		"SVIX_RETRY_MAX_INTERVAL":     "5ms",
 		"LOG_LEVEL":                   "debug",
@@ -76,7 +79,7 @@ func Start(tb testing.TB, env map[string]string, opts app.Options) *Gwook {
 	tb.Cleanup(srv.Close)
 	tb.Cleanup(func() {
 		out := logs.String()
-		for _, secret := range []string{Password, SvixToken, PushToken} {
+		for _, secret := range []string{Password, SvixToken, PushToken, FirehoseKey} {
 			if strings.Contains(out, secret) {
 				tb.Errorf("a secret reached the logs: %q", secret)
 			}
@@ -136,6 +139,23 @@ func (g *Gwook) Push(tb testing.TB, body []byte) Reply {
 	env := fmt.Sprintf(`{"message":{"data":%q,"messageId":"m-1","publishTime":"2026-01-02T15:04:05Z","attributes":{}},"subscription":"projects/p/subscriptions/gwook"}`,
 		base64.StdEncoding.EncodeToString(body))
 	return g.Post(tb, "/notifications?token="+PushToken, http.Header{"Content-Type": {"application/json"}}, []byte(env))
+}
+
+// Firehose POSTs body to /firehose as Kinesis Data Firehose does, with
+// request id id and the access key FirehoseKey; header's values are added
+// on top.
+func (g *Gwook) Firehose(tb testing.TB, id string, header http.Header, body []byte) Reply {
+	tb.Helper()
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amz-Firehose-Protocol-Version", "1.0")
+	h.Set("X-Amz-Firehose-Request-Id", id)
+	h.Set("X-Amz-Firehose-Source-Arn", "arn:aws:firehose:us-east-1:123456789:deliverystream/testStream")
+	h.Set("X-Amz-Firehose-Access-Key", FirehoseKey)
+	for k, v := range header {
+		h[k] = v
+	}
+	return g.Post(tb, "/firehose", h, body)
 }
 
 // MetricFamilies scrapes GET /metrics and parses the Prometheus text.
