@@ -147,8 +147,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 			Version:  opts.Version,
 		}),
 		// A Firehose record started by then ends within the request
-		// budget, so before the write timeout cuts the answer off.
-		FirehoseStartWithin: cfg.WriteTimeout - cfg.RequestBudget(),
+		// budget, so before the answer is due.
+		FirehoseStartWithin: max(httpapi.FirehoseAnswerWithin-cfg.RequestBudget(), time.Second),
 	})
 	return a, nil
 }

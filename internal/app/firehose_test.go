@@ -371,3 +371,39 @@ func getJSON(t *testing.T, g *gwooktest.Gwook, token, path string) messageList {
 	}
 	return out
 }
+
+// TestFirehoseAnswersAfterTheWriteTimeout: a batch that takes longer than
+// HTTP_SERVER_WRITE_TIMEOUT (Svix answering slowly) is still answered,
+// through the real server and its middleware, since Firehose waits 3
+// minutes.
+func TestFirehoseAnswersAfterTheWriteTimeout(t *testing.T) {
+	g := gwooktest.Start(t, map[string]string{"DEDUP_TTL": "0", "SVIX_TIMEOUT": "1s", "SVIX_RETRY_MAX_ELAPSED": "1s",
+		"HTTP_SERVER_WRITE_TIMEOUT": "2s", "HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT": "2s"}, app.Options{})
+	addr := serve(t, g)
+	g.Svix.SetDefault(svixserver.Response{Delay: 200 * time.Millisecond})
+	tag := uniqueTag(t)
+	events, ids := uniqueEvents(tag, 12*16) // 12 rounds of 16, 2.4 s at least
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/firehose", bytes.NewReader(firehoseBatch(t, "req-"+tag, events...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Firehose-Request-Id", "req-"+tag)
+	req.Header.Set("X-Amz-Firehose-Access-Key", gwooktest.FirehoseKey)
+	started := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("after %s: %v", time.Since(started), err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	r := gwooktest.Reply{Status: resp.StatusCode, Header: resp.Header, Body: b.Bytes()}
+	if msg := firehoseAnswer(t, r, "req-"+tag); r.Status != http.StatusOK || time.Since(started) < 2*time.Second {
+		t.Fatalf("%d %s after %s", r.Status, msg, time.Since(started))
+	}
+	if n := len(g.Svix.Messages()); n != len(ids) {
+		t.Errorf("%d Svix messages, want %d", n, len(ids))
+	}
+}

@@ -557,7 +557,7 @@ func TestFirehoseStartsNoRecordWhileDraining(t *testing.T) {
 
 // TestFirehoseStopsStartingRecordsInTime: records not started within
 // FirehoseStartWithin are left for Firehose's retry, so the answer comes
-// before the write timeout.
+// before Firehose stops waiting for it.
 func TestFirehoseStopsStartingRecordsInTime(t *testing.T) {
 	backend := &scriptedBackend{gate: make(chan struct{})}
 	rig := newFirehoseRig(t, backend, func(d *Deps) { d.FirehoseStartWithin = 100 * time.Millisecond })
@@ -573,7 +573,7 @@ func TestFirehoseStopsStartingRecordsInTime(t *testing.T) {
 	close(backend.gate)
 	r := <-done
 	if r.status != http.StatusServiceUnavailable ||
-		!strings.Contains(r.errorMessage(), "24 of 40 records") || !strings.Contains(r.errorMessage(), "could not be processed within HTTP_SERVER_WRITE_TIMEOUT") {
+		!strings.Contains(r.errorMessage(), "24 of 40 records") || !strings.Contains(r.errorMessage(), "could not be processed within the time Firehose waits for an answer") {
 		t.Errorf("%d %s", r.status, r.raw)
 	}
 	if n := len(backend.sends()); n != FirehoseWorkers {

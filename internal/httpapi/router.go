@@ -46,7 +46,8 @@ type Deps struct {
 	// request ids, log lines, metrics and panic recovery.
 	API func(chi.Router)
 	// FirehoseStartWithin, when positive, is how long after a /firehose
-	// request's arrival its records may still start (see firehose).
+	// request's arrival its records may still start: FirehoseAnswerWithin
+	// less the longest one record takes (the request budget).
 	FirehoseStartWithin time.Duration
 }
 
