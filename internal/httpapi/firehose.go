@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -194,6 +195,9 @@ type firehose struct {
 	health      *Health
 	logger      *slog.Logger
 	metrics     *telemetry.Metrics
+	// first, when set, picks the record of n to start with; by default
+	// one at random.
+	first func(n int) int
 }
 
 // record is what became of one record of a batch.
@@ -245,6 +249,11 @@ func (h *firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // process runs every record of req through the pipeline, FirehoseWorkers
 // at a time, and returns what became of each. A record is not started once
 // the request is canceled, the server drains, or startWithin has passed.
+//
+// The records are taken in order from one drawn at random (h.first), going
+// round: a batch too slow to finish in one attempt is finished over
+// Firehose's retries, instead of each retry redoing the records the first
+// attempt reached.
 func (h *firehose) process(r *http.Request, req *ingest.FirehoseRequest, started time.Time) []record {
 	ctx := r.Context()
 	sourceARN := bounded(r.Header.Get(HeaderFirehoseSourceARN))
@@ -253,15 +262,23 @@ func (h *firehose) process(r *http.Request, req *ingest.FirehoseRequest, started
 		application = s.application
 	}
 	records := make([]record, len(req.Records))
+	if len(records) == 0 {
+		return records
+	}
+	first := rand.IntN(len(records))
+	if h.first != nil {
+		first = h.first(len(records))
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(FirehoseWorkers, len(records)) {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(records) {
+				k := int(next.Add(1) - 1)
+				if k >= len(records) {
 					return
 				}
+				i := (first + k) % len(records)
 				if why := h.stopped(ctx, started); why != "" {
 					records[i] = record{status: http.StatusServiceUnavailable, outcome: notStarted, detail: why}
 					continue

@@ -557,10 +557,18 @@ func TestFirehoseStartsNoRecordWhileDraining(t *testing.T) {
 
 // TestFirehoseStopsStartingRecordsInTime: records not started within
 // FirehoseStartWithin are left for Firehose's retry, so the answer comes
-// before Firehose stops waiting for it.
+// before Firehose stops waiting for it. The records are taken from a
+// record drawn at random, going round, so that a retry reaches records the
+// last attempt did not.
 func TestFirehoseStopsStartingRecordsInTime(t *testing.T) {
 	backend := &scriptedBackend{gate: make(chan struct{})}
-	rig := newFirehoseRig(t, backend, func(d *Deps) { d.FirehoseStartWithin = 100 * time.Millisecond })
+	rig := newFirehoseRig(t, backend, nil)
+	logger := slog.New(slog.DiscardHandler)
+	handler := &firehose{pipeline: pipeline.New(pipeline.Config{Backend: backend, Logger: logger}), maxBodyBytes: 1 << 20,
+		startWithin: 100 * time.Millisecond, logger: logger, first: func(n int) int { return n - 8 }}
+	auth := &Authenticator{FirehoseKeys: []string{oldFirehoseKey}}
+	rig.router = scopeRequests(logger, nil)(identifyFirehose(auth.requireFirehose(handler)))
+
 	done := make(chan firehoseReply)
 	go func() { done <- rig.post(t, "req-slow", key(oldFirehoseKey), batch("req-slow", events("slow", 40)...)) }()
 	for deadline := time.Now().Add(10 * time.Second); backend.holding.Load() < FirehoseWorkers; {
@@ -572,12 +580,20 @@ func TestFirehoseStopsStartingRecordsInTime(t *testing.T) {
 	time.Sleep(150 * time.Millisecond) // past FirehoseStartWithin
 	close(backend.gate)
 	r := <-done
-	if r.status != http.StatusServiceUnavailable ||
-		!strings.Contains(r.errorMessage(), "24 of 40 records") || !strings.Contains(r.errorMessage(), "could not be processed within the time Firehose waits for an answer") {
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.errorMessage(), "24 of 40 records") ||
+		!strings.Contains(r.errorMessage(), "record 8 not_started: the batch could not be processed within the time Firehose waits for an answer") {
 		t.Errorf("%d %s", r.status, r.raw)
 	}
-	if n := len(backend.sends()); n != FirehoseWorkers {
-		t.Errorf("%d records sent, want the %d started in time", n, FirehoseWorkers)
+	// The 16 started in time: the last 8, then the first 8.
+	var want []string
+	for _, i := range []int{32, 33, 34, 35, 36, 37, 38, 39, 0, 1, 2, 3, 4, 5, 6, 7} {
+		want = append(want, fmt.Sprintf("evt_slow_%d", i))
+	}
+	got := backend.sends()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("sent %v, want %v", got, want)
 	}
 }
 
