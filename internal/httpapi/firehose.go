@@ -200,12 +200,10 @@ type firehose struct {
 	first func(n int) int
 }
 
-// record is what became of one record of a batch.
-type record struct {
-	// ok is true when the record is done with: delivered, dropped on
-	// purpose or dead-lettered.
-	ok bool
-	// status is, when not ok, the answer the record alone would call for.
+// recordFate is what became of one record of a batch.
+type recordFate struct {
+	// status is the answer the record alone would call for: 200 when it
+	// is done with (delivered, dropped on purpose or dead-lettered).
 	status  int
 	outcome string
 	eventID string
@@ -254,14 +252,14 @@ func (h *firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // round: a batch too slow to finish in one attempt is finished over
 // Firehose's retries, instead of each retry redoing the records the first
 // attempt reached.
-func (h *firehose) process(r *http.Request, req *ingest.FirehoseRequest, started time.Time) []record {
+func (h *firehose) process(r *http.Request, req *ingest.FirehoseRequest, started time.Time) []recordFate {
 	ctx := r.Context()
 	sourceARN := bounded(r.Header.Get(HeaderFirehoseSourceARN))
 	application := ""
 	if s := scopeFrom(ctx); s != nil {
 		application = s.application
 	}
-	records := make([]record, len(req.Records))
+	records := make([]recordFate, len(req.Records))
 	if len(records) == 0 {
 		return records
 	}
@@ -280,7 +278,7 @@ func (h *firehose) process(r *http.Request, req *ingest.FirehoseRequest, started
 				}
 				i := (first + k) % len(records)
 				if why := h.stopped(ctx, started); why != "" {
-					records[i] = record{status: http.StatusServiceUnavailable, outcome: notStarted, detail: why}
+					records[i] = recordFate{status: http.StatusServiceUnavailable, outcome: notStarted, detail: why}
 					continue
 				}
 				records[i] = h.one(ctx, req, i, sourceARN, application)
@@ -306,26 +304,25 @@ func (h *firehose) stopped(ctx context.Context, started time.Time) string {
 
 // one runs record i of req through the pipeline. A panic fails the record
 // alone (Firehose sends the batch again) rather than the process.
-func (h *firehose) one(ctx context.Context, req *ingest.FirehoseRequest, i int, sourceARN, application string) (rec record) {
+func (h *firehose) one(ctx context.Context, req *ingest.FirehoseRequest, i int, sourceARN, application string) (rec recordFate) {
 	defer func() {
 		if v := recover(); v != nil {
 			h.metrics.PanicRecovered()
 			h.logger.ErrorContext(ctx, "panic while processing a Firehose record", "panic", fmt.Sprint(v),
 				"stack", string(debug.Stack()), "request_id", requestIDFrom(ctx), "firehose_request_id", bounded(req.RequestID), "record", i)
-			rec = record{status: http.StatusInternalServerError, outcome: "internal", detail: "internal error"}
+			rec = recordFate{status: http.StatusInternalServerError, outcome: "internal", detail: "internal error"}
 		}
 	}()
 	m := ingest.FirehoseMessage(req, i, sourceARN, h.maxEventBytes)
 	if application != "" && m.Err == nil && m.Event.UserID != application {
 		// An API token restricted to one application sends that
 		// application's events only.
-		return record{status: http.StatusForbidden, outcome: "forbidden", eventID: bounded(m.Event.ID),
+		return recordFate{status: http.StatusForbidden, outcome: "forbidden", eventID: bounded(m.Event.ID),
 			detail: "this API token may only send events whose user_id is " + application}
 	}
 	res := h.pipeline.Process(ctx, &m)
-	rec = record{outcome: string(res.Outcome), eventID: bounded(m.Event.ID), detail: detail(&res)}
+	rec = recordFate{outcome: string(res.Outcome), eventID: bounded(m.Event.ID), detail: detail(&res)}
 	rec.status = recordStatus(&res)
-	rec.ok = rec.status == http.StatusOK
 	if res.DeadLettered {
 		rec.outcome = "dead_lettered"
 	}
@@ -383,11 +380,11 @@ func severity(status int) int {
 // summarize returns the answer to a batch: 200 when every record is done
 // with; otherwise the status of its most transient failure and a message
 // counting the failed records and naming the first few.
-func summarize(records []record) (int, string) {
+func summarize(records []recordFate) (int, string) {
 	status, failed := http.StatusOK, 0
 	var listed []string
 	for i, rec := range records {
-		if rec.ok {
+		if rec.status == http.StatusOK {
 			continue
 		}
 		failed++
@@ -415,7 +412,7 @@ func summarize(records []record) (int, string) {
 
 // logRecords adds to the request's log line how many records ended each
 // way and, when the batch is not acknowledged, why.
-func logRecords(log *RequestLog, records []record, message string) {
+func logRecords(log *RequestLog, records []recordFate, message string) {
 	counts := map[string]int{}
 	for _, rec := range records {
 		counts[rec.outcome]++

@@ -63,13 +63,6 @@ func (f *inFlight) weigh(r *http.Request) int64 {
 	return min(r.ContentLength, l.Bytes)
 }
 
-// limitInFlight lets requests through while l allows them. The others are
-// answered 503 with Retry-After at once, before their body is read. A push
-// gets the same 503, which Pub/Sub redelivers with its own backoff.
-func limitInFlight(l InFlightLimit, metrics *telemetry.Metrics) func(http.Handler) http.Handler {
-	return newInFlight(l, metrics).bound(refuseOverloaded)
-}
-
 // bound lets requests through while the limit allows them. The others are
 // counted, logged, given Retry-After and answered by refuse at once, before
 // their body is read.
@@ -103,7 +96,9 @@ func (f *inFlight) shed(w http.ResponseWriter, r *http.Request, refuse func(http
 // overloadedDetail says why a request was shed.
 const overloadedDetail = "Gwook is processing as many requests as it takes (MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES); retry later"
 
-// refuseOverloaded answers a shed request with a problem.
+// refuseOverloaded answers a request to /notifications the limit turned
+// away: a 503 problem. A push gets the same 503, which Pub/Sub redelivers
+// with its own backoff.
 func refuseOverloaded(w http.ResponseWriter, r *http.Request) {
 	writeProblem(w, r, Problem{Type: problemTypeBase + OutcomeOverloaded, Status: http.StatusServiceUnavailable,
 		Detail: overloadedDetail, Layer: LayerGwook, Outcome: OutcomeOverloaded})

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gwook/gwook/internal/telemetry"
 )
@@ -27,7 +28,7 @@ func TestInFlightLimitShedsBeforeReadingTheBody(t *testing.T) {
 		<-release
 		w.WriteHeader(http.StatusAccepted)
 	})
-	h := scopeRequests(discardLogger, metrics)(limitInFlight(InFlightLimit{Requests: limit, MaxBodyBytes: 1 << 20}, metrics)(busy))
+	h := scopeRequests(discardLogger, metrics)(newInFlight(InFlightLimit{Requests: limit, MaxBodyBytes: 1 << 20}, metrics).bound(refuseOverloaded)(busy))
 
 	var wg sync.WaitGroup
 	codes := make(chan int, limit)
@@ -80,7 +81,7 @@ func TestInFlightLimitShedsBeforeReadingTheBody(t *testing.T) {
 func TestInFlightBytesWeighEachBody(t *testing.T) {
 	metrics := telemetry.NewMetrics("test")
 	entered, release := make(chan struct{}), make(chan struct{})
-	h := limitInFlight(InFlightLimit{Requests: 10, Bytes: 100, MaxBodyBytes: 100}, metrics)(
+	h := newInFlight(InFlightLimit{Requests: 10, Bytes: 100, MaxBodyBytes: 100}, metrics).bound(refuseOverloaded)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			entered <- struct{}{}
 			<-release
@@ -91,6 +92,9 @@ func TestInFlightBytesWeighEachBody(t *testing.T) {
 		r := httptest.NewRequest(http.MethodPost, "/notifications", strings.NewReader(body))
 		if chunked {
 			r.ContentLength = -1
+		}
+		if strings.HasPrefix(body, "\x1f\x8b") {
+			r.Header.Set("Content-Encoding", "gzip")
 		}
 		go func() {
 			rec := httptest.NewRecorder()
@@ -112,20 +116,31 @@ func TestInFlightBytesWeighEachBody(t *testing.T) {
 		}
 	}
 
+	// letIn waits for a request to be let in, failing the test rather than
+	// hanging when none is.
+	letIn := func(name string) {
+		t.Helper()
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s was not let in", name)
+		}
+	}
 	first := send(strings.Repeat("a", 60), false)
-	<-entered // 60 of 100 bytes held
+	letIn("a body of 60 bytes") // 60 of 100 bytes held
 	shedNow("a second body of 60 bytes", send(strings.Repeat("b", 60), false))
 	shedNow("a body of unknown length (weighed as MaxBodyBytes)", send("{}", true))
+	shedNow("a compressed body (weighed as MaxBodyBytes, what it may grow to)", send("\x1f\x8b", false))
 	small := send(strings.Repeat("c", 40), false)
-	<-entered // 100 of 100 held
+	letIn("a body of 40 bytes") // 100 of 100 held
 	close(release)
 	for _, code := range []<-chan int{first, small} {
 		if c := <-code; c != http.StatusAccepted {
 			t.Errorf("a request within the limit got %d", c)
 		}
 	}
-	if !strings.Contains(scrape(t, metrics), "gwook_requests_shed_total 2") {
-		t.Error("want both turned-away requests counted")
+	if !strings.Contains(scrape(t, metrics), "gwook_requests_shed_total 3") {
+		t.Error("want every turned-away request counted")
 	}
 	// Everything was given back: a body of the whole budget gets in.
 	go func() { <-entered }()
