@@ -163,25 +163,30 @@ func CallerFrom(ctx context.Context) Caller {
 	return ""
 }
 
+// refused counts and logs a request refused for err, which caller (""
+// when no method recognised the credentials) made.
+func (a *Authenticator) refused(r *http.Request, caller Caller, err error) {
+	tried := string(caller)
+	if tried == "" {
+		tried = "none"
+	}
+	a.Metrics.AuthFailure(tried)
+	requestLogFrom(r.Context()).Add(slog.String("auth_error", err.Error()))
+}
+
 // requireAuth answers 401 with a problem body unless a configured method
 // authenticates the request. Failures are logged without the credentials.
 func (a *Authenticator) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := a.authenticate(r)
 		if errors.Is(err, errScope) {
-			a.Metrics.AuthFailure(string(caller))
-			requestLogFrom(r.Context()).Add(slog.String("auth_error", err.Error()))
+			a.refused(r, caller, err)
 			writeProblem(w, r, Problem{Type: problemTypeBase + "forbidden", Status: http.StatusForbidden,
 				Detail: err.Error(), Layer: LayerGwook})
 			return
 		}
 		if err != nil {
-			tried := string(caller)
-			if tried == "" {
-				tried = "none"
-			}
-			a.Metrics.AuthFailure(tried)
-			requestLogFrom(r.Context()).Add(slog.String("auth_error", err.Error()))
+			a.refused(r, caller, err)
 			if c := a.challenge(); c != "" {
 				w.Header().Set("WWW-Authenticate", c)
 			}

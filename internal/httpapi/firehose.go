@@ -126,12 +126,7 @@ func (a *Authenticator) requireFirehose(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := a.authenticateFirehose(r)
 		if err != nil {
-			tried := string(caller)
-			if tried == "" {
-				tried = "none"
-			}
-			a.Metrics.AuthFailure(tried)
-			requestLogFrom(r.Context()).Add(slog.String("auth_error", err.Error()))
+			a.refused(r, caller, err)
 			status := http.StatusUnauthorized
 			if errors.Is(err, errScope) {
 				status = http.StatusForbidden

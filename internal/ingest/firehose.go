@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
@@ -153,16 +152,11 @@ func FirehoseMessage(req *FirehoseRequest, i int, sourceARN string, maxEventByte
 	m := pipeline.Message{Delivery: pipeline.Delivery{Entry: pipeline.EntryFirehose, Subscription: sourceARN,
 		MessageID: req.RequestID + "/" + strconv.Itoa(i)}}
 	encoded := req.Records[i].Data
-	data, err := base64.StdEncoding.DecodeString(encoded)
+	data, err := decodeBase64(encoded, "the record's data")
 	if err != nil {
 		// The record as it came is what the dead-letter topic keeps.
 		m.Body = []byte(encoded)
-		reason := "the record's data is not valid base64"
-		var corrupt base64.CorruptInputError
-		if errors.As(err, &corrupt) {
-			reason += fmt.Sprintf(" (at byte %d)", int64(corrupt))
-		}
-		m.Err = &event.InvalidError{Reason: reason}
+		m.Err = err
 		return m
 	}
 	m.Body = data

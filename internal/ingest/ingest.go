@@ -214,14 +214,9 @@ func decodeEnvelope(fields map[string]json.RawMessage, body []byte, maxEventByte
 	case msg.Data == nil || *msg.Data == "":
 		m.Err = &event.InvalidError{Reason: "push message has no data"}
 	default:
-		data, err := base64.StdEncoding.DecodeString(*msg.Data)
+		data, err := decodeBase64(*msg.Data, "push message data")
 		if err != nil {
-			reason := "push message data is not valid base64"
-			var corrupt base64.CorruptInputError
-			if errors.As(err, &corrupt) {
-				reason += fmt.Sprintf(" (at byte %d)", int64(corrupt))
-			}
-			m.Err = &event.InvalidError{Reason: reason}
+			m.Err = err
 			return m
 		}
 		m.Event, m.Err = decodeEvent(data, maxEventBytes)
@@ -316,4 +311,19 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// decodeBase64 decodes what, standard base64; an error is invalid event
+// saying so, with where the input broke.
+func decodeBase64(encoded, what string) ([]byte, error) {
+	data, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		reason := what + " is not valid base64"
+		var corrupt base64.CorruptInputError
+		if errors.As(err, &corrupt) {
+			reason += fmt.Sprintf(" (at byte %d)", int64(corrupt))
+		}
+		return nil, &event.InvalidError{Reason: reason}
+	}
+	return data, nil
 }
