@@ -19,6 +19,7 @@ const (
 	KindApplication ChangeKind = "application"
 	KindEndpoint    ChangeKind = "endpoint"
 	KindFilter      ChangeKind = "filter"
+	KindEventType   ChangeKind = "event_type"
 )
 
 // ChangeOp names what happened to the record.
@@ -37,11 +38,12 @@ type Change struct {
 	Seq  int64
 	Kind ChangeKind
 	Op   ChangeOp
-	// ID is the record's id; for KindFilter, the application's id.
+	// ID is the record's id; for KindFilter, the application's id; for
+	// KindEventType, the type's name.
 	ID string
 	// ApplicationID is the application of an endpoint or of a token
 	// restricted to one, the application itself for KindApplication and
-	// KindFilter, and empty for an unrestricted token.
+	// KindFilter, and empty for an unrestricted token and an event type.
 	ApplicationID string
 	// At is when the change was made, by the clock of the process that
 	// made it.

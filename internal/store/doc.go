@@ -103,6 +103,16 @@
 // none. ListFilters pages through every application's filter as the other
 // lists do.
 //
+// # Event types
+//
+// The catalogue of event types is one table keyed by the type's name:
+// CreateEventType, GetEventType, UpdateEventType (which replaces the
+// description, the schema and the archived flag), DeleteEventType and
+// ListEventTypes, paged as the other lists. The schema is kept as JSON
+// (jsonb on PostgreSQL, which keeps neither key order nor spacing), NULL
+// for none; the store does not check it (package eventtype does). Each
+// change appends a KindEventType change whose ID is the name.
+//
 // # Stats
 //
 // AddStats adds counts of events, per application and minute, to two tables
@@ -137,8 +147,8 @@
 //
 // # Changes
 //
-// Every create, update and delete of a token, application, endpoint or
-// filter appends a Change to a change log in the same transaction, so that caches on
+// Every create, update and delete of a token, application, endpoint,
+// filter or event type appends a Change to a change log in the same transaction, so that caches on
 // every replica can poll ChangesSince (say every second) and drop what
 // changed, seeing deletions within the poll interval. Polling was chosen
 // over PostgreSQL's LISTEN/NOTIFY because it works the same on both
