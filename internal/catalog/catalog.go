@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gwook/gwook/internal/eventtype"
 	"github.com/gwook/gwook/internal/filter"
 	"github.com/gwook/gwook/internal/store"
 )
@@ -54,7 +55,7 @@ type Options struct {
 }
 
 // Catalog is one replica's in-memory view of every token, application,
-// filter and endpoint.
+// filter, endpoint and event type.
 // Create it with New, fill it with Start, stop it with Close. It is safe for
 // concurrent use.
 type Catalog struct {
@@ -74,6 +75,9 @@ type Catalog struct {
 	// A slice is never changed once stored: a change stores a new one, so
 	// that Endpoints can hand it out without copying.
 	endpoints map[string][]store.Endpoint
+	// eventTypes maps an event type's name to its archived flag and
+	// compiled schema. A value is never changed once stored.
+	eventTypes map[string]*eventtype.Type
 
 	// pollLock (capacity one) is held while the snapshot is loaded or
 	// changes are polled, so that polls apply in order; a channel rather
@@ -116,16 +120,17 @@ func New(st *store.Store, opts Options) *Catalog {
 		opts.Now = time.Now
 	}
 	return &Catalog{
-		st:        st,
-		opts:      opts,
-		tokens:    map[string]store.Token{},
-		tokenKeys: map[string]string{},
-		apps:      map[string]struct{}{},
-		filters:   map[string]*filter.Filter{},
-		endpoints: map[string][]store.Endpoint{},
-		pollLock:  make(chan struct{}, 1),
-		used:      map[string]time.Time{},
-		done:      make(chan struct{}),
+		st:         st,
+		opts:       opts,
+		tokens:     map[string]store.Token{},
+		tokenKeys:  map[string]string{},
+		apps:       map[string]struct{}{},
+		filters:    map[string]*filter.Filter{},
+		endpoints:  map[string][]store.Endpoint{},
+		eventTypes: map[string]*eventtype.Type{},
+		pollLock:   make(chan struct{}, 1),
+		used:       map[string]time.Time{},
+		done:       make(chan struct{}),
 	}
 }
 
@@ -271,6 +276,34 @@ func (c *Catalog) Endpoint(appID, id string) (store.Endpoint, bool) {
 		}
 	}
 	return store.Endpoint{}, false
+}
+
+// EventType returns the catalogued event type with the given name, or nil
+// when the catalogue has none, without a database query. Its schema was
+// compiled when the type was loaded or last changed.
+func (c *Catalog) EventType(name string) *eventtype.Type {
+	c.mu.RLock()
+	et := c.eventTypes[name]
+	c.mu.RUnlock()
+	return et
+}
+
+// compileEventType compiles the schema of the stored event type et,
+// logging one that no longer compiles.
+func (c *Catalog) compileEventType(et store.EventType) *eventtype.Type {
+	t := &eventtype.Type{Archived: et.Archived}
+	if et.Schema == nil {
+		return t
+	}
+	s, err := eventtype.Compile(et.Schema)
+	if err != nil {
+		c.opts.Logger.Error("catalog: a stored event type's schema does not compile; the type's events are invalid until it is replaced",
+			"event_type", et.Name, "error", err.Error())
+		t.Err = err
+		return t
+	}
+	t.Schema = s
+	return t
 }
 
 // compile compiles the stored filter f, logging one that no longer compiles.
@@ -422,6 +455,22 @@ func (c *Catalog) apply(ctx context.Context, ch store.Change) error {
 		} else {
 			c.filters[ch.ID] = compiled
 		}
+	case store.KindEventType:
+		et, err := c.st.GetEventType(ctx, ch.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var compiled *eventtype.Type
+		if err == nil {
+			compiled = c.compileEventType(et)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if compiled == nil {
+			delete(c.eventTypes, ch.ID)
+		} else {
+			c.eventTypes[ch.ID] = compiled
+		}
 	case store.KindEndpoint:
 		e, err := c.st.GetEndpoint(ctx, ch.ApplicationID, ch.ID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -468,7 +517,7 @@ func (c *Catalog) removeToken(id string) {
 }
 
 // reload reads the change log's sequence number, then every token,
-// application, filter and endpoint, and swaps the new snapshot in. The caller holds pollLock.
+// application, filter, endpoint and event type, and swaps the new snapshot in. The caller holds pollLock.
 func (c *Catalog) reload(ctx context.Context) error {
 	// The sequence number first: a change committed during the listing is
 	// after it, so the next poll applies it whether the listing saw it or
@@ -504,8 +553,13 @@ func (c *Catalog) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("catalog: loading endpoints: %w", err)
 	}
+	eventTypes := map[string]*eventtype.Type{}
+	err = listAll(ctx, c.st.ListEventTypes, func(et store.EventType) { eventTypes[et.Name] = c.compileEventType(et) })
+	if err != nil {
+		return fmt.Errorf("catalog: loading event types: %w", err)
+	}
 	c.mu.Lock()
-	c.tokens, c.tokenKeys, c.apps, c.filters, c.endpoints = tokens, tokenKeys, apps, filters, endpoints
+	c.tokens, c.tokenKeys, c.apps, c.filters, c.endpoints, c.eventTypes = tokens, tokenKeys, apps, filters, endpoints, eventTypes
 	c.mu.Unlock()
 	c.seq = seq
 	return nil

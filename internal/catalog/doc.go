@@ -1,7 +1,8 @@
 // Package catalog is each replica's in-memory view of the management data
 // that the request path needs: every API token, the id of every
-// application, every application's filter, compiled, and every endpoint
-// (with its secrets). With it, authenticating a bearer token, checking that
+// application, every application's filter, compiled, every endpoint
+// (with its secrets), and every catalogued event type with its schema,
+// compiled. With it, authenticating a bearer token, checking that
 // an event's application exists, filtering its events and finding the
 // endpoints direct delivery sends them to cost no database query, and a change made on
 // any replica reaches every replica within a few seconds.
@@ -21,7 +22,10 @@
 // for the application only, because the database deletes its tokens, its
 // filter and its endpoints by cascade; the catalog drops them itself. A filter is compiled
 // once, when it is loaded or changes; one that no longer compiles drops
-// every event of its application (see Filter). When the
+// every event of its application (see Filter). An event type's schema too
+// is compiled once, when the type is loaded or changes (its updated_at
+// versions it); one that no longer compiles makes every event of the type
+// invalid (see eventtype.Type). When the
 // change log no longer holds every change since the catalog's sequence number
 // (store.ErrChangesPruned, after a day away), the catalog loads a whole new
 // snapshot and swaps it in.
