@@ -71,7 +71,7 @@ type filterTestInput struct {
 type filterTestOut struct {
 	Allowed bool    `json:"allowed"`
 	Reason  string  `json:"reason"`
-	Rule    *string `json:"rule" enum:"global_types,include_types,exclude_types,expression,expression_error,invalid_filter" doc:"the rule that dropped the event; null when it would be delivered"`
+	Rule    *string `json:"rule" enum:"archived_type,global_types,include_types,exclude_types,expression,expression_error,invalid_filter" doc:"the rule that dropped the event; null when it would be delivered"`
 }
 
 type filterTestOutput struct {

@@ -259,11 +259,12 @@ func (a *App) buildPipeline(ctx context.Context, work bool) (*pipeline.Pipeline,
 		backend, checks = svix.Backend{Sender: sender}, svixChecks
 	}
 	pc := pipeline.Config{
-		Backend:   backend,
-		Filter:    filter.GlobalTypes(cfg.FilterIncludeTypes, cfg.FilterExcludeTypes),
-		AppFilter: a.catalog.Filter,
-		Stats:     a.stats,
-		AppID:     cfg.SvixApplicationID,
+		Backend:    backend,
+		Filter:     filter.GlobalTypes(cfg.FilterIncludeTypes, cfg.FilterExcludeTypes),
+		AppFilter:  a.catalog.Filter,
+		EventTypes: a.catalog.EventType,
+		Stats:      a.stats,
+		AppID:      cfg.SvixApplicationID,
 		// Direct delivery has nowhere to send an event of an application
 		// it does not know: such events end as no_application.
 		DropUnknown: cfg.DropUnknownApplications() || cfg.Direct(),

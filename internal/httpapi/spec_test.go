@@ -65,7 +65,7 @@ func TestAnswersMatchSpec(t *testing.T) {
 			t.Errorf("%s: Accepted.outcome lacks %q", specPath, o)
 		}
 	}
-	for _, r := range []filter.Rule{pipeline.RuleGlobalTypes, filter.RuleIncludeTypes, filter.RuleExcludeTypes,
+	for _, r := range []filter.Rule{pipeline.RuleArchivedType, pipeline.RuleGlobalTypes, filter.RuleIncludeTypes, filter.RuleExcludeTypes,
 		filter.RuleExpression, filter.RuleExpressionError, filter.RuleInvalidFilter} {
 		if !slices.Contains(acceptedProps["filter_rule"].Enum, string(r)) {
 			t.Errorf("%s: Accepted.filter_rule lacks %q", specPath, r)

@@ -31,6 +31,7 @@ import (
 	"github.com/gwook/gwook/internal/deadletter"
 	"github.com/gwook/gwook/internal/dedup"
 	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/eventtype"
 	"github.com/gwook/gwook/internal/filter"
 	"github.com/gwook/gwook/internal/stats"
 	"github.com/gwook/gwook/internal/telemetry"
@@ -105,6 +106,12 @@ type Config struct {
 	// Filter is the global type filter (FILTER_INCLUDE_TYPES and
 	// FILTER_EXCLUDE_TYPES), applied to every event first.
 	Filter filter.Types
+	// EventTypes, when set, returns the catalogued event type of a name,
+	// nil for a type not in the catalogue; it must answer from memory. An
+	// event of a type with a schema has its data checked against it, and
+	// an event of an archived type is dropped as Filtered, before the
+	// global filter.
+	EventTypes func(name string) *eventtype.Type
 	// AppFilter, when set, returns the filter of an application, nil for
 	// none; it must answer from memory. It applies after the global filter
 	// and before duplicate suppression.

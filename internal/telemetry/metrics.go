@@ -125,10 +125,12 @@ var (
 		"firehose_key",
 		"none",
 	}}
-	// filterRuleLabel names the filter rule that dropped an event: the
-	// global FILTER_* types, or a rule of the application's filter
-	// (expression_error: the expression failed at run time).
+	// filterRuleLabel names the filter rule that dropped an event: an
+	// archived event type, the global FILTER_* types, or a rule of the
+	// application's filter (expression_error: the expression failed at
+	// run time).
 	filterRuleLabel = label{"rule", []string{
+		"archived_type",
 		"global_types",
 		"include_types",
 		"exclude_types",

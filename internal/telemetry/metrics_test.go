@@ -71,7 +71,7 @@ func TestKnownSeriesExistFromTheStart(t *testing.T) {
 		"gwook_dead_letter_publishes_total":   3 * 2, // reasons x results
 		"gwook_auth_failures_total":           6,
 		"gwook_http_request_duration_seconds": 1,
-		"gwook_filter_drops_total":            6,
+		"gwook_filter_drops_total":            7,
 		"gwook_stats_flushes_total":           2,
 	} {
 		s := series(got, metric)
