@@ -1,6 +1,8 @@
 // Package api serves Gwook's management API under /api/v1: API tokens,
 // applications (one per customer), their webhook endpoints and filters,
-// per-application stats, and, under direct delivery, the messages sent to
+// the catalogue of event types (with the JSON Schema of each type's data,
+// refused with every problem listed when it is not a valid schema of draft
+// 2020-12), per-application stats, and, under direct delivery, the messages sent to
 // each application (listed, inspected with their attempts, and resent), on the database of package store. The wire contract is API.md; Huma v2 on chi
 // generates the OpenAPI 3.1 document (GET /openapi.json, rendered at
 // GET /docs) from the Go types and validates every request against it.
@@ -20,7 +22,8 @@
 // Every operation but the OpenAPI document and its rendering needs a bearer
 // token, verified by the catalog in memory (no database query). A token of
 // the admin scope may do everything; read may read everything but tokens and
-// endpoint secrets; manage may read and change the endpoints and the
+// endpoint secrets; only admin may change the catalogue of event types;
+// manage may read and change the endpoints and the
 // filter, and read the stats, of its own application; ingest may only send events. A token restricted to one
 // application is answered 404 for another application's resources, whatever
 // its scopes, so that it cannot learn that they exist; listing applications
@@ -124,6 +127,7 @@ func New(r chi.Router, d Deps) huma.API {
 	s.registerApplications()
 	s.registerEndpoints()
 	s.registerFilters()
+	s.registerEventTypes()
 	s.registerStats()
 	s.registerMessages()
 	return s.api
