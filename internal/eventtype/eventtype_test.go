@@ -6,9 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/eventtype"
@@ -198,26 +196,39 @@ func BenchmarkValidate(b *testing.B) {
 		}
 		compiled[i] = s
 	}
-	b.ReportAllocs()
-	cpu := cpuTime(b)
-	n := 0
-	for b.Loop() {
-		k := n % len(events)
-		if v := compiled[k].Validate(events[k].Data); v != nil {
-			b.Fatal(v)
+	b.Run("decode+validate", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			k := i % len(events)
+			if v := compiled[k].Validate(events[k].Data); v != nil {
+				b.Fatal(v)
+			}
 		}
-		n++
-	}
-	// On a shared machine the wall time per op counts the waits for a
-	// core; the process's CPU time does not.
-	b.ReportMetric(float64(cpuTime(b)-cpu)/float64(n), "cpu-ns/op")
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := eventtype.Decode(events[i%len(events)].Data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
-// cpuTime is the CPU time (user and system) the process has used so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+// decode reads numbers as json.Number (no precision lost) and refuses
+// what is not one JSON value.
+func TestDecode(t *testing.T) {
+	v, err := eventtype.Decode([]byte(` {"a": [1, 12345678901234567890, -1.5e3, "s", true, false, null, {}], "b": {"c": []}} `))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	got, _ := json.Marshal(v)
+	if want := `{"a":[1,12345678901234567890,-1.5e3,"s",true,false,null,{}],"b":{"c":[]}}`; string(got) != want {
+		t.Errorf("decoded %s, want %s", got, want)
+	}
+	for _, bad := range []string{`{`, `{} {}`, `{"a": }`, `[1,]`, ``} {
+		if _, err := eventtype.Decode([]byte(bad)); err == nil {
+			t.Errorf("%q decoded without an error", bad)
+		}
+	}
 }

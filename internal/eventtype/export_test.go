@@ -1,0 +1,3 @@
+package eventtype
+
+var Decode = decode
