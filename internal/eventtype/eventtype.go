@@ -10,9 +10,13 @@
 // JSON Schema validator for draft 2020-12 among the modules this project
 // draws on (github.com/xeipuuv/gojsonschema stops at draft 7, and
 // github.com/invopop/jsonschema generates schemas rather than checking
-// them). BenchmarkValidate measures it on the example events of test/events
-// with the data schemas of test/events/event-spec.json (see README.md,
-// Benchmarks).
+// them). BenchmarkValidate measures it on the seven example events of
+// test/events with the data schemas of test/events/event-spec.json, on 2
+// shared cores: 18 µs and 92 allocations per event, of which decoding the
+// data takes 4.5 µs and 36 allocations and the library's validation 10.6 µs
+// and 56 allocations (much of it big.Rat arithmetic for numbers and its
+// bookkeeping of evaluated properties). That is above the 5 µs aimed for;
+// a faster validator would have to be written for the purpose.
 //
 // Validate decodes the data with jsontext (see decode), keeping
 // numbers as json.Number: about 25% faster than encoding/json's Decoder

@@ -205,6 +205,23 @@ func BenchmarkValidate(b *testing.B) {
 			}
 		}
 	})
+	b.Run("validate", func(b *testing.B) {
+		decoded := make([]any, len(events))
+		for i, n := range events {
+			v, err := eventtype.Decode(n.Data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			decoded[i] = v
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			k := i % len(events)
+			if err := eventtype.ValidateDecoded(compiled[k], decoded[k]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {

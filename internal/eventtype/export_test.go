@@ -1,3 +1,5 @@
 package eventtype
 
 var Decode = decode
+
+func ValidateDecoded(s *Schema, v any) error { return s.compiled.Validate(v) }
