@@ -12,6 +12,7 @@ import (
 
 	"github.com/gwook/gwook/internal/eventtype"
 	"github.com/gwook/gwook/internal/store"
+	"github.com/gwook/gwook/internal/svix"
 )
 
 // eventTypeBodyBytes bounds a request body of the event-type operations:
@@ -82,7 +83,7 @@ func eventTypeOperation(method, path, id, summary string, status int, errs ...in
 
 func (s *server) registerEventTypes() {
 	huma.Register(s.api, eventTypeOperation(http.MethodPost, "/event-types", "create-event-type", "Add an event type to the catalogue",
-		http.StatusCreated, http.StatusConflict), s.createEventType)
+		http.StatusCreated, http.StatusConflict, http.StatusBadGateway), s.createEventType)
 	huma.Register(s.api, operation(http.MethodGet, "/event-types", "list-event-types", "List the catalogue of event types", http.StatusOK),
 		func(ctx context.Context, in *listEventTypesInput) (*listOutput[eventTypeOut], error) {
 			if _, err := authorize(ctx, readAll, ""); err != nil {
@@ -106,12 +107,20 @@ func (s *server) registerEventTypes() {
 			return &eventTypeOutput{Body: eventTypeOutOf(et)}, nil
 		})
 	huma.Register(s.api, eventTypeOperation(http.MethodPatch, "/event-types/{name}", "update-event-type", "Change an event type",
-		http.StatusOK, http.StatusNotFound), s.updateEventType)
+		http.StatusOK, http.StatusNotFound, http.StatusBadGateway), s.updateEventType)
 	huma.Register(s.api, operation(http.MethodDelete, "/event-types/{name}", "delete-event-type",
-		"Remove an event type from the catalogue; its events are open again", http.StatusNoContent, http.StatusNotFound),
+		"Remove an event type from the catalogue; its events are open again", http.StatusNoContent, http.StatusNotFound, http.StatusBadGateway),
 		func(ctx context.Context, in *eventTypePath) (*struct{}, error) {
 			if _, err := authorize(ctx, adminOnly, ""); err != nil {
 				return nil, err
+			}
+			if _, err := s.Store.GetEventType(ctx, in.Name); err != nil {
+				return nil, s.storeError(ctx, err, "event type", in.Name)
+			}
+			if s.Svix != nil {
+				if err := s.Svix.DeleteEventType(ctx, in.Name); err != nil {
+					return nil, s.svixError(ctx, err)
+				}
 			}
 			if err := s.Store.DeleteEventType(ctx, in.Name); err != nil {
 				return nil, s.storeError(ctx, err, "event type", in.Name)
@@ -148,8 +157,17 @@ func (s *server) createEventType(ctx context.Context, in *createEventTypeInput) 
 	if err != nil {
 		return nil, err
 	}
-	created, err := s.Store.CreateEventType(ctx, store.EventType{Name: in.Body.Name, Description: in.Body.Description,
-		Schema: schema, Archived: in.Body.Archived})
+	et := store.EventType{Name: in.Body.Name, Description: in.Body.Description, Schema: schema, Archived: in.Body.Archived}
+	// Refuse an existing name before Svix is asked to hold it.
+	if _, err := s.Store.GetEventType(ctx, et.Name); err == nil {
+		return nil, s.storeError(ctx, store.ErrConflict, "event type", et.Name)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, s.storeError(ctx, err, "event type", et.Name)
+	}
+	if err := s.mirrorEventType(ctx, et); err != nil {
+		return nil, err
+	}
+	created, err := s.Store.CreateEventType(ctx, et)
 	if err != nil {
 		return nil, s.storeError(ctx, err, "event type", in.Body.Name)
 	}
@@ -176,10 +194,25 @@ func (s *server) updateEventType(ctx context.Context, in *patchEventTypeInput) (
 	if in.Body.Archived != nil {
 		et.Archived = *in.Body.Archived
 	}
+	if err := s.mirrorEventType(ctx, et); err != nil {
+		return nil, err
+	}
 	updated, err := s.Store.UpdateEventType(ctx, et)
 	if err != nil {
 		return nil, s.storeError(ctx, err, "event type", in.Name)
 	}
 	s.synced(ctx)
 	return &eventTypeOutput{Body: eventTypeOutOf(updated)}, nil
+}
+
+// mirrorEventType makes Svix hold et, with the Svix backend.
+func (s *server) mirrorEventType(ctx context.Context, et store.EventType) error {
+	if s.Svix == nil {
+		return nil
+	}
+	err := s.Svix.UpsertEventType(ctx, svix.MirrorEventType{Name: et.Name, Description: et.Description, Schema: et.Schema, Archived: et.Archived})
+	if err != nil {
+		return s.svixError(ctx, err)
+	}
+	return nil
 }

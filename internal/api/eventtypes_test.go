@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gwook/gwook/internal/store"
+	"github.com/gwook/gwook/test/svixserver"
 )
 
 const amountSchema = `{"type": "object", "required": ["amount"], "properties": {"amount": {"type": "integer", "minimum": 0}}}`
@@ -128,4 +129,41 @@ func TestEventTypeRules(t *testing.T) {
 		t.Errorf("PATCH with a bad schema: %d %s", a.status, a.body)
 	}
 	h.must(http.StatusBadRequest, h.admin, http.MethodGet, "/api/v1/event-types/a%20b", nil)
+}
+
+// With the Svix backend each event type is mirrored to Svix's event types
+// (name, description, schema as version 1, archived) before Gwook stores
+// it; Svix refusing is a 502 that changes nothing.
+func TestEventTypesMirroredToSvix(t *testing.T) {
+	h := newHarness(t, openStore(t, "", t.TempDir()), harnessOptions{svix: true})
+	h.must(http.StatusCreated, h.admin, http.MethodPost, "/api/v1/event-types",
+		fmt.Sprintf(`{"name": "invoice.paid", "description": "paid", "schema": %s}`, amountSchema))
+	et, ok := h.svix.EventType("invoice.paid")
+	var schemas map[string]map[string]any
+	if ok {
+		if err := json.Unmarshal(et.Schemas, &schemas); err != nil {
+			t.Fatalf("Svix's schemas %s: %v", et.Schemas, err)
+		}
+	}
+	if !ok || et.Description != "paid" || et.Archived || schemas["1"]["required"] == nil {
+		t.Fatalf("Svix holds %+v (found %v), want the type with its schema as version 1", et, ok)
+	}
+	h.must(http.StatusOK, h.admin, http.MethodPatch, "/api/v1/event-types/invoice.paid", `{"archived": true, "schema": null}`)
+	if et, _ := h.svix.EventType("invoice.paid"); !et.Archived || et.Schemas != nil || et.Description != "paid" {
+		t.Errorf("after the change Svix holds %+v", et)
+	}
+
+	h.svix.ScriptFor(svixserver.UpdateEventType, svixserver.Response{Status: http.StatusBadRequest})
+	h.must(http.StatusBadGateway, h.admin, http.MethodPatch, "/api/v1/event-types/invoice.paid", `{"description": "never"}`)
+	if got := h.must(http.StatusOK, h.admin, http.MethodGet, "/api/v1/event-types/invoice.paid", nil).json(t)["description"]; got != "paid" {
+		t.Errorf("after Svix refused the change the description is %v", got)
+	}
+	h.svix.ScriptFor(svixserver.UpdateEventType, svixserver.Response{Status: http.StatusBadRequest})
+	h.must(http.StatusBadGateway, h.admin, http.MethodPost, "/api/v1/event-types", `{"name": "refused"}`)
+	h.must(http.StatusNotFound, h.admin, http.MethodGet, "/api/v1/event-types/refused", nil)
+
+	h.must(http.StatusNoContent, h.admin, http.MethodDelete, "/api/v1/event-types/invoice.paid", nil)
+	if et, ok := h.svix.EventType("invoice.paid"); ok && !et.Archived {
+		t.Errorf("Svix holds %+v after the deletion, want it archived", et)
+	}
 }
