@@ -37,8 +37,8 @@
 //
 // # Svix
 //
-// With the Svix backend, a change to an application or an endpoint is made in
-// Svix first, through upserts keyed by Gwook's ids (the Svix uid), and stored
+// With the Svix backend, a change to an application, an endpoint or an event
+// type is made in Svix first, through upserts keyed by Gwook's ids (the Svix uid), and stored
 // in Gwook only once Svix accepted it. A Svix failure is a 502 and nothing is
 // stored. When the database write then fails (rare: the same request reads
 // the row just before), the answer is a 500 and the Svix side holds the new

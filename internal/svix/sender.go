@@ -1,8 +1,8 @@
 // Package svix creates Svix messages for Gwook's events through the official
 // Svix Go SDK, with Gwook's own HTTP client and retry policy, and classifies
 // what Svix answered into the outcomes Gwook acts on. It also mirrors
-// Gwook's applications and endpoints, whose source of truth is Gwook's
-// database, to Svix (mirror.go).
+// Gwook's applications, endpoints and event types, whose source of truth is
+// Gwook's database, to Svix (mirror.go, eventtypes.go).
 package svix
 
 import (
