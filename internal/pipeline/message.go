@@ -13,13 +13,14 @@ const (
 	// EntryFirehose is one record of a Kinesis Data Firehose HTTP endpoint
 	// delivery (POST /firehose).
 	EntryFirehose Entry = "firehose"
+	EntryPull     Entry = "pull" // pulled from a subscription in PUBSUB_SUBSCRIPTIONS (streaming pull)
 )
 
 // redelivers reports whether the sender of an event that came in this way
-// sends it again until it is acknowledged: Pub/Sub push, and Firehose,
-// which retries the whole batch. An invalid event from such a sender is
+// sends it again until it is acknowledged: Pub/Sub push and pull, and
+// Firehose, which retries the whole batch. An invalid event from such a sender is
 // dead-lettered, so that it is acknowledged rather than sent forever.
-func (e Entry) redelivers() bool { return e == EntryPush || e == EntryFirehose }
+func (e Entry) redelivers() bool { return e == EntryPush || e == EntryPull || e == EntryFirehose }
 
 // Delivery is the context an event arrived in. For Pub/Sub pushes it carries
 // the push metadata, which travels with the event into logs, errors and the

@@ -78,6 +78,25 @@ type Result struct {
 	Filter filter.Decision
 }
 
+// Handled reports whether the event of r is delivered, deliberately
+// dropped (filtered, duplicate, no application) or on the dead-letter
+// topic: the caller may then forget it. A push is answered 200 exactly
+// then, and a pulled message acked; anything else is Pub/Sub's to deliver
+// again.
+func (r *Result) Handled() bool {
+	if r.DeadLettered {
+		return true
+	}
+	if r.DeadLetterErr != nil {
+		return false
+	}
+	switch r.Outcome {
+	case Forwarded, Filtered, Duplicate, NoApplication:
+		return true
+	}
+	return false
+}
+
 // Dedup configures duplicate suppression. A nil Store turns it off.
 type Dedup struct {
 	Store dedup.Deduper
@@ -242,8 +261,8 @@ func (p *Pipeline) report(ctx context.Context, m *Message, r *Result) {
 	rep := telemetry.Report{Err: r.Err, EventType: m.Event.Type, Application: r.AppID,
 		PushSubscription: m.Delivery.Subscription, SvixStatus: r.Sent.Status, Reason: string(r.Outcome)}
 	switch {
-	case r.Outcome == Invalid && m.Delivery.Entry == EntryPush:
-		rep.Kind, rep.Reason = "invalid_push", string(deadletter.ReasonInvalidEvent)
+	case r.Outcome == Invalid && (m.Delivery.Entry == EntryPush || m.Delivery.Entry == EntryPull):
+		rep.Kind, rep.Reason = "invalid_"+string(m.Delivery.Entry), string(deadletter.ReasonInvalidEvent)
 	case r.Outcome == Invalid && m.Delivery.Entry == EntryFirehose:
 		rep.Kind, rep.Reason = "invalid_firehose_record", string(deadletter.ReasonInvalidEvent)
 	case r.Outcome == Rejected:
@@ -294,8 +313,8 @@ func (p *Pipeline) process(ctx context.Context, m *Message) Result {
 	return r
 }
 
-// invalid ends an invalid event; a push or a Firehose record is
-// dead-lettered so that its sender stops redelivering something that can
+// invalid ends an invalid event; a push, a pulled message or a Firehose
+// record is dead-lettered so that its sender stops redelivering something that can
 // never succeed.
 func (p *Pipeline) invalid(ctx context.Context, m *Message, err error) Result {
 	r := Result{Outcome: Invalid, Err: err}

@@ -70,6 +70,7 @@ type label struct {
 var (
 	entryLabel = label{"entry", []string{
 		"push",
+		"pull",
 		"direct",
 		"replay",
 		"firehose",
