@@ -15,6 +15,9 @@
 //
 // A JSON object with a top-level "message" object is taken as an envelope;
 // events therefore never have a top-level field named "message".
+//
+// DecodePulled (pulled.go) does the same for a message pulled from a
+// subscription, whose data is the event as a wrapped push's is.
 package ingest
 
 import (
