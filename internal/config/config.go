@@ -71,6 +71,10 @@ type Config struct {
 	DeadLetterTopic          string        `env:"DEAD_LETTER_TOPIC"`
 	DeadLetterPublishTimeout time.Duration `env:"DEAD_LETTER_PUBLISH_TIMEOUT, default=5s"`
 
+	PubSubSubscriptions        []string `env:"PUBSUB_SUBSCRIPTIONS"`
+	PullMaxOutstandingMessages int      `env:"PULL_MAX_OUTSTANDING_MESSAGES, default=100"`
+	PullMaxOutstandingBytes    int      `env:"PULL_MAX_OUTSTANDING_BYTES, default=67108864"`
+
 	FilterIncludeTypes []string `env:"FILTER_INCLUDE_TYPES"`
 	FilterExcludeTypes []string `env:"FILTER_EXCLUDE_TYPES"`
 
@@ -222,6 +226,7 @@ func (c *Config) ValidateReplay() error {
 func (c *Config) checkServer(p *problems) {
 	c.validateServer(p)
 	c.validateShared(p)
+	c.checkPull(p)
 	c.checkDatabase(p)
 	c.checkStats(p)
 	c.checkMessageRetention(p)

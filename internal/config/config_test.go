@@ -52,6 +52,7 @@ func TestDefaults(t *testing.T) {
 		SvixRetryMaxInterval: 2 * time.Second, SvixRetryAfterMax: 5 * time.Second, SvixHTTPClient: "tuned",
 		RedisTimeout: 500 * time.Millisecond, DedupTTL: time.Minute, DedupKeyFields: []string{"type", "project", "source"},
 		DedupFailureMode: "open", DedupWait: time.Second, DeadLetterPublishTimeout: 5 * time.Second,
+		PullMaxOutstandingMessages: 100, PullMaxOutstandingBytes: 64 << 20,
 		SentryEnvironment: "production", SentrySampleRate: 1, DataDir: "./data", UnknownApplication: "forward",
 		DeliveryTimeout: 15 * time.Second, DeliveryRetrySchedule: "5s,5m,30m,2h,5h,10h,10h", DeliveryMaxInFlightPerEndpoint: 10,
 		DeliveryWorkers: 100, DeliveryDisableAfter: 5 * 24 * time.Hour, MessageRetention: 30 * 24 * time.Hour, StatsFlushInterval: 10 * time.Second, StatsRetention: 30 * 24 * time.Hour,
