@@ -29,6 +29,7 @@ import (
 	"github.com/gwook/gwook/internal/httpapi"
 	"github.com/gwook/gwook/internal/netguard"
 	"github.com/gwook/gwook/internal/pipeline"
+	"github.com/gwook/gwook/internal/pull"
 	"github.com/gwook/gwook/internal/stats"
 	"github.com/gwook/gwook/internal/store"
 	"github.com/gwook/gwook/internal/svix"
@@ -55,12 +56,14 @@ type App struct {
 	reporter *telemetry.Reporter
 	sender   *svix.Sender
 	// direct is the queue of direct delivery; nil under Svix.
-	direct  *direct.Queue
-	store   *store.Store
-	catalog *catalog.Catalog
-	stats   *stats.Recorder
-	version string
-	closers []func()
+	direct *direct.Queue
+	// pullClient consumes PUBSUB_SUBSCRIPTIONS; nil without them.
+	pullClient *pubsub.Client
+	store      *store.Store
+	catalog    *catalog.Catalog
+	stats      *stats.Recorder
+	version    string
+	closers    []func()
 	// tokenCheckInterval overrides svixTokenCheckInterval when not 0.
 	tokenCheckInterval time.Duration
 }
@@ -103,6 +106,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	checks = append(checks, httpapi.Check{Name: "database", Check: a.store.Ping, Degrades: true})
+	if cfg.PullEnabled() {
+		if a.pullClient, err = a.PubSub(ctx); err != nil {
+			return nil, err
+		}
+	}
 	auth := &httpapi.Authenticator{
 		Realm:             cfg.AuthRealm,
 		Username:          cfg.AuthUsername,
@@ -225,6 +233,10 @@ func (a *App) PubSub(ctx context.Context) (*pubsub.Client, error) {
 	project := a.cfg.PubSubProjectID
 	if project == "" {
 		project = deadletter.ProjectOf(a.cfg.DeadLetterTopic)
+	}
+	if subs := a.cfg.Subscriptions(); project == "" && len(subs) > 0 {
+		// Full names only: the client's project names no resource.
+		project = deadletter.ProjectOf(subs[0])
 	}
 	if project == "" {
 		return nil, errors.New("PUBSUB_PROJECT_ID is required")
@@ -454,7 +466,13 @@ func (a *App) Handler() http.Handler { return a.handler }
 // configuration makes that longer than any request's work, so only a
 // client still sending its body or reading its answer can be), it closes
 // them and returns an error.
-func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+//
+// With PUBSUB_SUBSCRIPTIONS it pulls too (Pull), and stops pulling at the
+// same time: it returns once the messages held are acked or nacked, and
+// returns an error when that takes longer than
+// HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT.
+func (a *App) Serve(ctx context.Context, ln net.Listener) (err error) {
+	var stopped time.Time // when the shutdown started
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadTimeout:       a.cfg.ReadTimeout,
@@ -467,6 +485,24 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	a.logger.Info("gwook serving", "addr", ln.Addr().String())
+	// Pulling stops with the signal, while the server drains: the
+	// messages held finish within the request budget, shorter than
+	// HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT.
+	pullCtx, stopPull := context.WithCancel(ctx)
+	pulled := make(chan struct{})
+	go func() {
+		defer close(pulled)
+		a.Pull(pullCtx)
+	}()
+	defer func() {
+		stopPull()
+		if stopped.IsZero() {
+			stopped = time.Now()
+		}
+		if pullErr := a.waitPulled(pulled, stopped); err == nil {
+			err = pullErr
+		}
+	}()
 	if a.cfg.SeparateMetricsPort() {
 		metricsSrv, err := a.serveMetrics(serveErr)
 		if err != nil {
@@ -481,6 +517,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
+	stopped = time.Now()
 
 	a.logger.Info("shutting down: draining", "drain_delay_ms", a.cfg.DrainDelay.Milliseconds(),
 		"graceful_timeout_ms", a.cfg.GracefulShutdownTimeout.Milliseconds())
@@ -501,6 +538,42 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	a.logger.Info("shutdown complete")
 	return nil
+}
+
+// Pull consumes PUBSUB_SUBSCRIPTIONS by streaming pull until ctx ends, then
+// returns once every message it held is acked or nacked (see package
+// pull). Without subscriptions it returns at once. Serve runs it.
+func (a *App) Pull(ctx context.Context) {
+	if a.pullClient == nil {
+		return
+	}
+	pull.Run(ctx, pull.Config{
+		Client:                 a.pullClient,
+		Subscriptions:          a.cfg.Subscriptions(),
+		MaxOutstandingMessages: a.cfg.PullMaxOutstandingMessages,
+		MaxOutstandingBytes:    a.cfg.PullMaxOutstandingBytes,
+		LeaseExtension:         config.PullMaxExtension,
+		MaxEventBytes:          a.cfg.MaxEventBytes,
+		Pipeline:               a.pipeline,
+		Logger:                 a.logger,
+	})
+}
+
+// waitPulled waits for Pull, stopped at the time stopped, to return, up
+// to HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT after that time.
+func (a *App) waitPulled(pulled <-chan struct{}, stopped time.Time) error {
+	if a.pullClient == nil {
+		return nil
+	}
+	t := time.NewTimer(time.Until(stopped.Add(a.cfg.GracefulShutdownTimeout)))
+	defer t.Stop()
+	select {
+	case <-pulled:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("streaming pull: messages still held after HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT (%s); Pub/Sub redelivers them",
+			a.cfg.GracefulShutdownTimeout)
+	}
 }
 
 // serveMetrics serves /metrics on METRICS_PORT, apart from the traffic port,
