@@ -44,6 +44,12 @@ type Config struct {
 	Logger        *slog.Logger
 }
 
+// leasePeriod is the longest the client extends a message's ack deadline
+// by at a time (it extends every 5 s), and the ack deadline of the
+// messages a stream delivers: a message held by a process that dies is
+// delivered again within it, not after the client's default of 60 s.
+const leasePeriod = 10 * time.Second
+
 // The pauses before Receive is called again after it failed (a
 // subscription missing or not readable, the service unreachable): the
 // first, doubled after each failure up to the last.
@@ -69,6 +75,7 @@ func receive(ctx context.Context, cfg *Config, name string) {
 	sub.ReceiveSettings.MaxOutstandingMessages = cfg.MaxOutstandingMessages
 	sub.ReceiveSettings.MaxOutstandingBytes = cfg.MaxOutstandingBytes
 	sub.ReceiveSettings.MaxExtension = cfg.LeaseExtension
+	sub.ReceiveSettings.MaxDurationPerAckExtension = leasePeriod
 	// Flow control holds for the subscription, whatever the number of
 	// streams.
 	sub.ReceiveSettings.EnablePerStreamFlowControl = false
