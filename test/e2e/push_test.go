@@ -15,7 +15,7 @@ import (
 
 // uniqueEvents returns n valid events with ids and dedup keys unique to
 // this test run, cycling through the example events for their types and data.
-func uniqueEvents(t *testing.T, n int) map[string][]byte {
+func uniqueEvents(t testing.TB, n int) map[string][]byte {
 	t.Helper()
 	paths, err := filepath.Glob("../events/event-[0-9]*.json")
 	if err != nil || len(paths) == 0 {
