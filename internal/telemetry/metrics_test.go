@@ -64,7 +64,7 @@ func series(samples map[string]float64, metric string) map[string]float64 {
 func TestKnownSeriesExistFromTheStart(t *testing.T) {
 	got := scrape(t, telemetry.NewMetrics("test"))
 	for metric, want := range map[string]int{
-		"gwook_events_total":                  4 * 11, // entries x outcomes
+		"gwook_events_total":                  5 * 11, // entries x outcomes
 		"gwook_svix_requests_total":           5,
 		"gwook_dedup_claims_total":            5,
 		"gwook_dedup_errors_total":            3,
