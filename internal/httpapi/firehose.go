@@ -342,14 +342,12 @@ func (h *firehose) one(ctx context.Context, req *ingest.FirehoseRequest, i int, 
 // again may succeed.
 func recordStatus(res *pipeline.Result) int {
 	switch {
-	case res.DeadLettered:
+	case res.Handled():
 		return http.StatusOK
 	case res.DeadLetterErr != nil:
 		return http.StatusServiceUnavailable
 	}
 	switch res.Outcome {
-	case pipeline.Forwarded, pipeline.Filtered, pipeline.Duplicate, pipeline.NoApplication:
-		return http.StatusOK
 	case pipeline.Invalid, pipeline.Rejected:
 		return http.StatusBadRequest
 	case pipeline.RateLimited:

@@ -217,8 +217,10 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipel
 	if res.DeadLetterErr != nil {
 		p.Detail += "; dead-letter publish failed: the event is not stored, keep it and send it again"
 	}
-	if push && res.DeadLettered {
-		writeJSON(w, http.StatusOK, ok) // safe on the dead-letter topic: ack
+	if push && res.Handled() {
+		// Delivered, dropped on purpose or safe on the dead-letter topic:
+		// ack, as a pulled message is acked.
+		writeJSON(w, http.StatusOK, ok)
 		return
 	}
 	// A failed dead-letter publish leaves the event nowhere: the caller must
@@ -232,16 +234,12 @@ func (h *notifications) respond(w http.ResponseWriter, r *http.Request, m *pipel
 
 	switch res.Outcome {
 	case pipeline.Forwarded:
-		writeJSON(w, pick(push, http.StatusOK, http.StatusAccepted), ok)
+		writeJSON(w, http.StatusAccepted, ok)
 		return
 	case pipeline.Filtered, pipeline.NoApplication:
 		writeJSON(w, http.StatusOK, ok)
 		return
 	case pipeline.Duplicate:
-		if push {
-			writeJSON(w, http.StatusOK, ok) // already delivered: ack
-			return
-		}
 		p.Status = http.StatusConflict
 	case pipeline.Invalid:
 		// A push lands here only without a dead-letter topic: the
