@@ -330,38 +330,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestDecodeError covers callers that decoded the body themselves with
-// encoding/json and pass its error on.
-func TestDecodeError(t *testing.T) {
-	cases := []struct {
-		name   string
-		body   string
-		reason string
-		want   []string
-	}{
-		{"syntax error", `{"id":`, "body is not valid JSON: ", nil},
-		{"array", `[1, 2]`, "event must be a JSON object", nil},
-		{"every wrong type listed", `{"id": 1, "type": "t", "source": "s", "project": true, "user_id": "u", "time": [], "data": 5}`,
-			"event failed validation", []string{"id:type", "project:type", "time:type", "data:jsonobject"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var n event.Notification
-			jsonErr := json.Unmarshal([]byte(tc.body), &n)
-			if jsonErr == nil {
-				t.Fatalf("encoding/json accepted %s", tc.body)
-			}
-			invalid := asInvalid(t, event.DecodeError([]byte(tc.body), jsonErr))
-			if !strings.HasPrefix(invalid.Reason, tc.reason) {
-				t.Errorf("Reason = %q, want it to start with %q", invalid.Reason, tc.reason)
-			}
-			if got := rules(invalid.Fields); !slices.Equal(got, tc.want) {
-				t.Errorf("violations = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestInvalidErrorMessage(t *testing.T) {
 	cases := []struct {
 		name string

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
-	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -50,13 +51,11 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(n.Raw, input) {
 			t.Fatalf("Raw = %q, want the input %q", n.Raw, input)
 		}
-		if utf8.Valid(raw) {
-			// The strict one-pass decoder must agree with the member-by-member
-			// one on everything it accepts.
-			slowN, slowErr := event.DecodeMembers(raw)
-			if !reflect.DeepEqual(n, slowN) || !reflect.DeepEqual(err, slowErr) {
-				t.Fatalf("Decode(%q) = %+v, %v; member by member: %+v, %v", raw, n, err, slowN, slowErr)
-			}
+		// encoding/json, an independent reader, must agree on what is JSON,
+		// but for escaped lone surrogates, which it repairs and Decode refuses.
+		notJSON := err != nil && strings.HasPrefix(err.Error(), "body is not valid JSON")
+		if utf8.Valid(raw) && notJSON == json.Valid(raw) && !loneSurrogate.Match(raw) {
+			t.Fatalf("Decode(%q) = %v, but json.Valid = %v", raw, err, json.Valid(raw))
 		}
 		if err != nil {
 			var invalid *event.InvalidError
@@ -76,6 +75,10 @@ func FuzzDecode(f *testing.F) {
 		checkAccepted(t, raw, n)
 	})
 }
+
+// loneSurrogate matches an escaped UTF-16 surrogate, which is valid JSON
+// syntax but not text when it stands alone. (It also matches a proper pair.)
+var loneSurrogate = regexp.MustCompile(`(?i)\\u[d][89a-f]`)
 
 // checkAccepted checks an event that Decode accepted against the rules,
 // reading raw independently of Decode.

@@ -186,14 +186,7 @@ func decodeMembers(body []byte, maxEventBytes int) pipeline.Message {
 		return decodeEnvelope(fields, body, maxEventBytes)
 	}
 	// The body is the event.
-	switch {
-	case tooLarge(body, maxEventBytes):
-		m.Event, m.Err = event.Notification{Raw: body}, &EventTooLargeError{Size: len(body), Limit: maxEventBytes}
-	case err != nil:
-		m.Event, m.Err = event.Notification{Raw: body}, event.DecodeError(body, err)
-	default:
-		m.Event, m.Err = event.DecodeObject(body, fields)
-	}
+	m.Event, m.Err = decodeEvent(body, maxEventBytes)
 	return m
 }
 
