@@ -12,8 +12,22 @@ data "google_project" "project" {
 }
 
 locals {
-  push_audience = coalesce(var.push_audience, var.push_endpoint)
-  eventarc      = var.eventarc_run_service != null
+  eventarc  = var.eventarc_run_service != null
+  cloud_run = var.cloud_run
+
+  # Where the push subscription delivers: push_endpoint, or Gwook's Cloud
+  # Run service (cloudrun.tf).
+  push_endpoint = var.push_endpoint != null ? var.push_endpoint : (
+    local.cloud_run ? "${one(google_cloud_run_v2_service.gwook[*].uri)}/notifications" : null
+  )
+
+  # The OIDC audience the push subscription asks for and Gwook checks
+  # (PUBSUB_PUSH_AUDIENCE). On Cloud Run it is the service's deterministic
+  # URL, known before the service exists: the service's own environment
+  # carries it, so it cannot wait for the service's uri.
+  push_audience = var.push_audience != null ? var.push_audience : (
+    local.cloud_run && var.push_endpoint == null ? local.run_audience : var.push_endpoint
+  )
 
   # Pub/Sub's service agent mints the push subscription's OIDC tokens and
   # carries out its dead-letter policy.
@@ -93,7 +107,7 @@ resource "google_pubsub_subscription" "push" {
   labels                     = var.labels
 
   push_config {
-    push_endpoint = var.push_endpoint
+    push_endpoint = local.push_endpoint
 
     # Gwook checks the token's signature, audience (PUBSUB_PUSH_AUDIENCE)
     # and email (PUBSUB_PUSH_SERVICE_ACCOUNT).
@@ -130,7 +144,14 @@ resource "google_pubsub_subscription" "push" {
     ttl = ""
   }
 
-  depends_on = [google_service_account_iam_member.push_token_creator]
+  lifecycle {
+    precondition {
+      condition     = local.push_endpoint != null
+      error_message = "Set push_endpoint, or cloud_run = true to push to the Cloud Run service."
+    }
+  }
+
+  depends_on = [google_service_account_iam_member.push_token_creator, google_cloud_run_v2_service_iam_member.push_invoker]
 }
 
 # Before the push subscription was optional it had no index.
@@ -189,6 +210,9 @@ resource "google_cloud_run_v2_service_iam_member" "eventarc_invoker" {
   name     = var.eventarc_run_service
   role     = "roles/run.invoker"
   member   = google_service_account.push.member
+
+  # The service may be the one cloudrun.tf makes.
+  depends_on = [google_cloud_run_v2_service.gwook]
 }
 
 # The dead-letter policy above needs the service agent to publish to the

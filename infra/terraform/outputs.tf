@@ -62,3 +62,49 @@ output "gwook_env" {
     PUBSUB_PUSH_SERVICE_ACCOUNT = google_service_account.push.email
   }
 }
+
+output "push_endpoint" {
+  description = "URL the push subscription delivers to: push_endpoint, or the Cloud Run service's /notifications."
+  value       = local.push_endpoint
+}
+
+output "image_repository" {
+  description = "Image name CI pushes to (REGION-docker.pkg.dev/PROJECT/REPOSITORY/gwook); tag it with a commit SHA or a version for run_image or kustomize. Null without artifact_registry."
+  value       = var.artifact_registry ? "${var.region}-docker.pkg.dev/${var.project_id}/${var.artifact_registry_repository}/gwook" : null
+}
+
+output "ci_service_account_email" {
+  description = "Service account CI publishes as: the repository variable GCP_SERVICE_ACCOUNT."
+  value       = one(google_service_account.ci[*].email)
+}
+
+output "workload_identity_provider" {
+  description = "Full name of the Workload Identity Federation provider for GitHub Actions: the repository variable GCP_WORKLOAD_IDENTITY_PROVIDER. Null without github_repository."
+  value       = one(google_iam_workload_identity_pool_provider.github[*].name)
+}
+
+output "github_variables" {
+  description = "The repository variables .github/workflows/ci.yml reads, by name: set each under Settings > Secrets and variables > Actions > Variables."
+  value = {
+    GCP_PROJECT_ID                 = var.project_id
+    GAR_LOCATION                   = var.region
+    GAR_REPOSITORY                 = var.artifact_registry_repository
+    GCP_WORKLOAD_IDENTITY_PROVIDER = one(google_iam_workload_identity_pool_provider.github[*].name)
+    GCP_SERVICE_ACCOUNT            = one(google_service_account.ci[*].email)
+  }
+}
+
+output "run_service_uri" {
+  description = "URL of the Cloud Run service; null without cloud_run."
+  value       = one(google_cloud_run_v2_service.gwook[*].uri)
+}
+
+output "redis_ca_certificate" {
+  description = "PEM certificate of the CA that signed the Memorystore instance's TLS certificate; null without memorystore."
+  value       = try(google_redis_instance.gwook[0].server_ca_certs[0].cert, null)
+}
+
+output "cloud_sql_connection_name" {
+  description = "PROJECT:REGION:INSTANCE of the Cloud SQL instance (its socket is /cloudsql/ followed by it); null without cloud_sql."
+  value       = one(google_sql_database_instance.gwook[*].connection_name)
+}
