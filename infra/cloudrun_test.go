@@ -76,7 +76,8 @@ func (tf *terraform) local(t *testing.T, name string) hclsyntax.Expression {
 
 // withVars returns an evaluation context with the variables at their
 // defaults except for overrides, data.google_project.project.number set to
-// projectNumber, and every local that can be evaluated from those.
+// projectNumber, the push service account's email and the dead-letter
+// topic's name, and every local that can be evaluated from those.
 func (tf *terraform) withVars(t *testing.T, overrides map[string]cty.Value) *hcl.EvalContext {
 	t.Helper()
 	vars := maps.Clone(tf.vars.Variables["var"].AsValueMap())
@@ -86,8 +87,14 @@ func (tf *terraform) withVars(t *testing.T, overrides map[string]cty.Value) *hcl
 		}
 	}
 	maps.Copy(vars, overrides)
+	// The two resources Gwook's settings name, as they would be once made.
+	resource := func(name, attr string, v cty.Value) cty.Value {
+		return cty.ObjectVal(map[string]cty.Value{name: cty.ObjectVal(map[string]cty.Value{attr: v})})
+	}
 	ctx := &hcl.EvalContext{Functions: terraformFunctions, Variables: map[string]cty.Value{
-		"var": cty.ObjectVal(vars),
+		"var":                    cty.ObjectVal(vars),
+		"google_service_account": resource("push", "email", cty.StringVal("gwook-push@my-project.iam.gserviceaccount.com")),
+		"google_pubsub_topic":    resource("dead_letter", "name", vars["dead_letter_topic_name"]),
 		"data": cty.ObjectVal(map[string]cty.Value{"google_project": cty.ObjectVal(map[string]cty.Value{
 			"project": cty.ObjectVal(map[string]cty.Value{"number": cty.StringVal(projectNumber)}),
 		})}),
@@ -126,6 +133,7 @@ var terraformFunctions = map[string]function.Function{
 	"merge":    stdlib.MergeFunc,
 	"keys":     stdlib.KeysFunc,
 	"lookup":   stdlib.LookupFunc,
+	"contains": stdlib.ContainsFunc,
 }
 
 // runService returns the Cloud Run service and its one container.
@@ -156,30 +164,17 @@ func dynamicBlocks(b *hclsyntax.Block, label string) []*hclsyntax.Block {
 	return out
 }
 
-// cloudRunEnv returns the Cloud Run service's plain settings as Gwook
-// would get them with the variables at their defaults: run_env_base's
-// values, with a placeholder for each that only the cloud knows (the
-// dead-letter topic's name is the variable's default), and a placeholder
-// for each secret.
+// cloudRunEnv returns the Cloud Run service's settings as Gwook would get
+// them with the variables at their defaults (see withVars for what only
+// the cloud knows), with a placeholder for each secret.
 func cloudRunEnv(t *testing.T, tf *terraform) map[string]string {
 	t.Helper()
 	ctx := tf.withVars(t, map[string]cty.Value{"cloud_run": cty.True, "project_id": cty.StringVal("my-project")})
-	var topic string
-	tf.eval(t, attr(t, tf.variables["dead_letter_topic_name"], "default"), &topic)
-	cloudOnly := map[string]string{
-		"PUBSUB_PUSH_SERVICE_ACCOUNT": "gwook-push@p.iam.gserviceaccount.com",
-		"DEAD_LETTER_TOPIC":           topic,
-	}
 	env := map[string]string{}
 	for key, item := range objectItems(t, "local.run_env_base", tf.local(t, "run_env_base")) {
 		v, diags := item.ValueExpr.Value(ctx)
 		if diags.HasErrors() {
-			placeholder, ok := cloudOnly[key]
-			if !ok {
-				t.Fatalf("local.run_env_base.%s: %s", key, diags.Error())
-			}
-			env[key] = placeholder
-			continue
+			t.Fatalf("local.run_env_base.%s: %s", key, diags.Error())
 		}
 		var s string
 		if err := gocty.FromCtyValue(v, &s); err != nil {
@@ -765,5 +760,69 @@ func TestWorkflowMatchesTerraform(t *testing.T) {
 	}
 	if want := v.AsString(); image != want {
 		t.Errorf("the workflow pushes %s, output image_repository is %s", image, want)
+	}
+}
+
+// TestCloudRunRefusesWhatCannotWork evaluates the Cloud Run service's
+// preconditions: Terraform refuses to plan a service without an image,
+// without PostgreSQL, with several instances and no shared dedup store, or
+// with Memorystore and no way to reach it; and accepts a complete one.
+func TestCloudRunRefusesWhatCannotWork(t *testing.T) {
+	tf := loadTerraform(t)
+	service, _, _ := runService(t, tf)
+	var conditions []*hclsyntax.Attribute
+	for _, b := range child(t, service, "lifecycle").Body.Blocks {
+		if b.Type == "precondition" {
+			conditions = append(conditions, attr(t, b, "condition"))
+		}
+	}
+	complete := map[string]cty.Value{
+		"cloud_run":      cty.True,
+		"run_image":      cty.StringVal("europe-west1-docker.pkg.dev/p/gwook/gwook:0123abc"),
+		"cloud_sql":      cty.True,
+		"memorystore":    cty.True,
+		"vpc_network":    cty.StringVal("default"),
+		"vpc_subnetwork": cty.StringVal("gwook-run"),
+	}
+	with := func(changes map[string]cty.Value) map[string]cty.Value {
+		out := maps.Clone(complete)
+		maps.Copy(out, changes)
+		return out
+	}
+	oneSecret := func(name, secret string) cty.Value {
+		return cty.MapVal(map[string]cty.Value{name: cty.StringVal(secret), "SVIX_AUTH_TOKEN": cty.StringVal("gwook-svix-auth-token")})
+	}
+	for _, c := range []struct {
+		name string
+		vars map[string]cty.Value
+		ok   bool
+	}{
+		{"complete", complete, true},
+		{"own database and Redis secrets", with(map[string]cty.Value{
+			"cloud_sql": cty.False, "memorystore": cty.False, "vpc_subnetwork": cty.NullVal(cty.String),
+			"run_secret_env": cty.MapVal(map[string]cty.Value{"DATABASE_URL": cty.StringVal("db"), "REDIS_URL": cty.StringVal("redis")}),
+		}), true},
+		{"one instance, no Redis", with(map[string]cty.Value{"memorystore": cty.False, "run_max_instances": cty.NumberIntVal(1)}), true},
+		{"dedup off, no Redis", with(map[string]cty.Value{
+			"memorystore": cty.False, "run_env": cty.MapVal(map[string]cty.Value{"DEDUP_TTL": cty.StringVal("0")}),
+		}), true},
+		{"no image", with(map[string]cty.Value{"run_image": cty.NullVal(cty.String)}), false},
+		{"no database (SQLite in memory)", with(map[string]cty.Value{"cloud_sql": cty.False}), false},
+		{"own Redis, no database", with(map[string]cty.Value{"cloud_sql": cty.False, "memorystore": cty.False, "run_secret_env": oneSecret("REDIS_URL", "r")}), false},
+		{"several instances, no Redis", with(map[string]cty.Value{"memorystore": cty.False}), false},
+		{"Memorystore, no VPC egress", with(map[string]cty.Value{"vpc_subnetwork": cty.NullVal(cty.String)}), false},
+	} {
+		ctx := tf.withVars(t, c.vars)
+		ok := true
+		for _, cond := range conditions {
+			v, diags := cond.Expr.Value(ctx)
+			if diags.HasErrors() {
+				t.Fatalf("%s: precondition at %s: %s", c.name, cond.SrcRange, diags.Error())
+			}
+			ok = ok && v.True()
+		}
+		if ok != c.ok {
+			t.Errorf("%s: the service's preconditions pass: %v, want %v", c.name, ok, c.ok)
+		}
 	}
 }
