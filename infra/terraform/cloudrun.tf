@@ -47,7 +47,8 @@ locals {
     HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT = "30s"
     HTTP_SERVER_WRITE_TIMEOUT             = "30s"
 
-    # Cloud Logging reads JSON lines.
+    # Cloud Logging keeps each JSON line as jsonPayload (the level is
+    # jsonPayload.level, not severity).
     LOG_LEVEL  = "info"
     LOG_FORMAT = "json"
 
