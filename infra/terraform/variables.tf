@@ -322,7 +322,7 @@ variable "run_secret_env" {
 # Direct VPC egress, for Memorystore (and anything else on private addresses)
 
 variable "vpc_network" {
-  description = "VPC network (name or self link) Memorystore is attached to and Cloud Run's Direct VPC egress uses. Required with memorystore."
+  description = "VPC network (its ID, projects/PROJECT/global/networks/NAME) Memorystore is attached to and Cloud Run's Direct VPC egress uses. Required with memorystore."
   type        = string
   default     = null
 }
