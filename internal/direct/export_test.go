@@ -17,7 +17,7 @@ func (q *Queue) StoreAsIfDied(ctx context.Context, appID string, n *event.Notifi
 		ids = append(ids, e.ID)
 	}
 	q.handOverAfter = grace
-	r, err := q.enqueues.do(ctx, outgoing{
+	r, err := q.enqueues.Do(ctx, outgoing{
 		NewMessage: store.NewMessage{
 			Message:     store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw},
 			EndpointIDs: ids,

@@ -141,7 +141,7 @@ func (q *Queue) settle(ctx context.Context, a deliveryArgs, jobID int64, outcome
 	var err error
 	switch {
 	case outcome == nil, errors.As(outcome, &canceled):
-		_, err = q.deletes.do(ctx, jobID)
+		_, err = q.deletes.Do(ctx, jobID)
 	case errors.As(outcome, &snooze):
 		err = q.reschedule(ctx, a, jobID, snooze.Duration)
 	default:

@@ -78,6 +78,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/gwook/gwook/internal/batch"
 	"github.com/gwook/gwook/internal/catalog"
 	"github.com/gwook/gwook/internal/delivery"
 	"github.com/gwook/gwook/internal/event"
@@ -215,10 +216,10 @@ type Queue struct {
 	// enqueues stores the messages of Sends, reads reads the deliveries
 	// that attempts make, records records the attempts, and deletes
 	// deletes the jobs of first attempts made by Sends: each in batches.
-	enqueues *batcher[outgoing, enqueued]
-	reads    *batcher[store.DeliveryKey, deliveryRead]
-	records  *batcher[store.AttemptRecord, store.RecordedAttempt]
-	deletes  *batcher[int64, struct{}]
+	enqueues *batch.Batcher[outgoing, enqueued]
+	reads    *batch.Batcher[store.DeliveryKey, deliveryRead]
+	records  *batch.Batcher[store.AttemptRecord, store.RecordedAttempt]
+	deletes  *batch.Batcher[int64, struct{}]
 	// stopSampling ends the goroutine reading the backlog; sampled is
 	// closed when it has ended. Both are nil until Start.
 	stopSampling context.CancelFunc
@@ -300,11 +301,11 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 	if err != nil {
 		return nil, fmt.Errorf("direct: creating the River client: %w", err)
 	}
-	q.enqueues = newBatcher(enqueueWriters, maxBatch, maxBatchDeliveries,
+	q.enqueues = batch.New(enqueueWriters, maxBatch, maxBatchDeliveries,
 		func(m outgoing) int { return len(m.EndpointIDs) }, batchTimeout, q.storeMessages)
-	q.reads = newBatcher(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, batchTimeout, q.readDeliveries)
-	q.records = newBatcher(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.recordAttempts)
-	q.deletes = newBatcher(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.deleteJobs)
+	q.reads = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, batchTimeout, q.readDeliveries)
+	q.records = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.recordAttempts)
+	q.deletes = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.deleteJobs)
 	return q, nil
 }
 
@@ -353,12 +354,12 @@ func (q *Queue) Stop(ctx context.Context) error {
 	q.immediate.close()
 	// A batch still being written ends within batchTimeout; its Sends
 	// have answered already if their own deadline was shorter.
-	q.enqueues.close(ctx)
+	q.enqueues.Close(ctx)
 	// The attempts still running read and record through their batchers
 	// until they have ended and River has stopped.
-	defer q.deletes.close(ctx)
-	defer q.records.close(ctx)
-	defer q.reads.close(ctx)
+	defer q.deletes.Close(ctx)
+	defer q.records.Close(ctx)
+	defer q.reads.Close(ctx)
 	if q.stopImmediate != nil {
 		if q.immediate.wait(ctx) != nil {
 			// Cut short, they hand their jobs to the workers.
@@ -405,12 +406,12 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 		},
 		immediate: q.immediate.take(len(ids)),
 	}
-	r, err := q.enqueues.do(ctx, m)
+	r, err := q.enqueues.Do(ctx, m)
 	if m.immediate && (err != nil || r.Duplicate) {
 		q.immediate.give(len(ids))
 	}
-	if errors.Is(err, ErrStopped) {
-		return Result{}, err
+	if errors.Is(err, batch.ErrClosed) {
+		return Result{}, ErrStopped
 	}
 	if err != nil {
 		// Past a writer's taking it, the batch goes on and may store the
@@ -436,8 +437,7 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 	return Result{MessageID: r.Message.ID, Endpoints: len(ids)}, nil
 }
 
-// ErrStopped: Send after Stop (and, inside the queue, a read or record of
-// an attempt after its batchers closed).
+// ErrStopped: Send after Stop.
 var ErrStopped = errors.New("direct: the queue is stopped")
 
 // outgoing is a message a Send stores; immediate when the Send makes the
@@ -673,7 +673,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[deliveryArgs]) error {
 // a cancel when there is nothing more to do, or another error (of the
 // database) to have River retry it.
 func (q *Queue) attempt(ctx context.Context, a deliveryArgs) error {
-	read, err := q.reads.do(ctx, store.DeliveryKey{MessageID: a.MessageID, EndpointID: a.EndpointID})
+	read, err := q.reads.Do(ctx, store.DeliveryKey{MessageID: a.MessageID, EndpointID: a.EndpointID})
 	if err != nil {
 		return err
 	}
@@ -745,7 +745,7 @@ func (q *Queue) conclude(ctx context.Context, a deliveryArgs, number int, start 
 		q.metrics.EndpointDisabled("gone")
 		q.logger.Warn("direct: endpoint answered 410 Gone and is disabled", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID)
 	}
-	recorded, err := q.records.do(recordCtx, store.AttemptRecord{Attempt: record, Status: status})
+	recorded, err := q.records.Do(recordCtx, store.AttemptRecord{Attempt: record, Status: status})
 	if err == nil {
 		err = recorded.Err
 	}

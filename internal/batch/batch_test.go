@@ -1,4 +1,4 @@
-package direct
+package batch
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func TestBatcher(t *testing.T) {
 		}
 		return out, nil
 	}
-	b := newBatcher(1, 50, 1000, nil, time.Minute, write)
+	b := New(1, 50, 1000, nil, time.Minute, write)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -45,13 +45,13 @@ func TestBatcher(t *testing.T) {
 	results := make([]string, calls)
 	errs := make([]error, calls)
 	var done, started sync.WaitGroup
-	done.Go(func() { results[0], errs[0] = b.do(ctx, 0) })
+	done.Go(func() { results[0], errs[0] = b.Do(ctx, 0) })
 	<-inFirst
 	for i := 1; i < calls; i++ {
 		started.Add(1)
 		done.Go(func() {
 			started.Done()
-			results[i], errs[i] = b.do(ctx, i)
+			results[i], errs[i] = b.Do(ctx, i)
 		})
 	}
 	started.Wait()
@@ -79,8 +79,8 @@ func TestBatcher(t *testing.T) {
 		t.Errorf("batches of %v calls: no two calls waiting at once shared one", sizes)
 	}
 
-	b.close(ctx)
-	if _, err := b.do(ctx, 1); !errors.Is(err, ErrStopped) {
-		t.Fatalf("a call after close: %v, want ErrStopped", err)
+	b.Close(ctx)
+	if _, err := b.Do(ctx, 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a call after close: %v, want ErrClosed", err)
 	}
 }

@@ -1,19 +1,23 @@
-package direct
+// Package batch hands the calls of many goroutines to a few writers in
+// batches, so that under load many calls share one round trip to a
+// database or a Redis server, while a lone call is written at once.
+package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 )
 
-// batcher hands the calls of many goroutines to a few writers, in
+// Batcher hands the calls of many goroutines to a few writers, in
 // batches: a writer takes one call, and with it every other already
 // waiting, up to maxCalls calls and maxWeight of their weight. So a lone
 // call is written at once, without a timer, and under load many share one
 // round trip to the database. A batch that fails is written again call by
 // call, so that a call that cannot be written fails only itself.
-type batcher[In, Out any] struct {
+type Batcher[In, Out any] struct {
 	calls     chan *batchCall[In, Out]
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -30,6 +34,9 @@ type batcher[In, Out any] struct {
 	write func(ctx context.Context, in []In) ([]Out, error)
 }
 
+// ErrClosed is Do's error after Close.
+var ErrClosed = errors.New("batch: closed")
+
 // batchCall is one call waiting for its batch.
 type batchCall[In, Out any] struct {
 	in In
@@ -39,9 +46,12 @@ type batchCall[In, Out any] struct {
 	done chan struct{}
 }
 
-// newBatcher starts writers goroutines writing batches with write.
-func newBatcher[In, Out any](writers, maxCalls, maxWeight int, weight func(In) int, timeout time.Duration, write func(context.Context, []In) ([]Out, error)) *batcher[In, Out] {
-	b := &batcher[In, Out]{
+// New starts writers goroutines writing batches with write: at most
+// maxCalls calls, and maxWeight of their weight (weight nil: 1 each), per
+// batch; timeout bounds writing one. write returns one result per call, in
+// order, or an error for the whole batch.
+func New[In, Out any](writers, maxCalls, maxWeight int, weight func(In) int, timeout time.Duration, write func(context.Context, []In) ([]Out, error)) *Batcher[In, Out] {
+	b := &Batcher[In, Out]{
 		calls:     make(chan *batchCall[In, Out]),
 		closing:   make(chan struct{}),
 		maxCalls:  maxCalls,
@@ -57,16 +67,16 @@ func newBatcher[In, Out any](writers, maxCalls, maxWeight int, weight func(In) i
 	return b
 }
 
-// do hands in to a writer and returns its result once written. It returns
-// ErrStopped after close, and ctx's error when ctx ends first; the batch
+// Do hands in to a writer and returns its result once written. It returns
+// ErrClosed after Close, and ctx's error when ctx ends first; the batch
 // goes on then, and may write in.
-func (b *batcher[In, Out]) do(ctx context.Context, in In) (Out, error) {
+func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	var zero Out
 	c := &batchCall[In, Out]{in: in, done: make(chan struct{})}
 	select {
 	case b.calls <- c:
 	case <-b.closing:
-		return zero, ErrStopped
+		return zero, ErrClosed
 	case <-ctx.Done():
 		return zero, fmt.Errorf("waiting for a writer: %w", ctx.Err())
 	}
@@ -78,9 +88,9 @@ func (b *batcher[In, Out]) do(ctx context.Context, in In) (Out, error) {
 	}
 }
 
-// close ends the writers, and waits for the batches being written as long
+// Close ends the writers, and waits for the batches being written as long
 // as ctx allows; a batch ends within timeout anyway.
-func (b *batcher[In, Out]) close(ctx context.Context) {
+func (b *Batcher[In, Out]) Close(ctx context.Context) {
 	b.closeOnce.Do(func() { close(b.closing) })
 	written := make(chan struct{})
 	go func() {
@@ -93,8 +103,8 @@ func (b *batcher[In, Out]) close(ctx context.Context) {
 	}
 }
 
-// run writes batches until close.
-func (b *batcher[In, Out]) run() {
+// run writes batches until Close.
+func (b *Batcher[In, Out]) run() {
 	defer b.writers.Done()
 	for {
 		var first *batchCall[In, Out]
@@ -119,7 +129,7 @@ func (b *batcher[In, Out]) run() {
 	}
 }
 
-func (b *batcher[In, Out]) weightOf(in In) int {
+func (b *Batcher[In, Out]) weightOf(in In) int {
 	if b.weight == nil {
 		return 1
 	}
@@ -127,7 +137,7 @@ func (b *batcher[In, Out]) weightOf(in In) int {
 }
 
 // writeBatch writes batch, or, when that fails, each of its calls alone.
-func (b *batcher[In, Out]) writeBatch(batch []*batchCall[In, Out]) {
+func (b *Batcher[In, Out]) writeBatch(batch []*batchCall[In, Out]) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	in := make([]In, len(batch))
