@@ -164,6 +164,6 @@ func FirehoseMessage(req *FirehoseRequest, i int, sourceARN string, maxEventByte
 		m.Err = &event.InvalidError{Reason: "the record is empty"}
 		return m
 	}
-	m.Event, m.Err = decodeEvent(data, maxEventBytes)
+	m.Event, m.Err = decodeEvent(data, maxEventBytes, false)
 	return m
 }

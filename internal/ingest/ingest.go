@@ -18,6 +18,12 @@
 //
 // DecodePulled (pulled.go) does the same for a message pulled from a
 // subscription, whose data is the event as a wrapped push's is.
+//
+// An event is JSON unless it is said to be binary protobuf (a
+// gwook.v1.Event, decoded by eventpb): a raw event by the request's
+// Content-Type application/protobuf, a Pub/Sub message (every kind of push
+// and a pulled one) by its attribute googclient_schemaencoding BINARY,
+// which Pub/Sub sets on the messages of a topic with a schema (protobuf.go).
 package ingest
 
 import (
@@ -35,6 +41,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/gwook/gwook/internal/event"
+	"github.com/gwook/gwook/internal/event/eventpb"
 	"github.com/gwook/gwook/internal/pipeline"
 )
 
@@ -107,8 +114,8 @@ func Decode(header http.Header, body []byte, maxEventBytes int) pipeline.Message
 		m.Err = &event.InvalidError{Reason: "body is empty"}
 		return m
 	}
-	if m.Delivery.Entry == pipeline.EntryPush || !utf8.Valid(body) || !mayBeEnvelope(body) {
-		m.Event, m.Err = decodeEvent(body, maxEventBytes)
+	if binary := protobufBody(header, m.Delivery.Entry); binary || m.Delivery.Entry == pipeline.EntryPush || !utf8.Valid(body) || !mayBeEnvelope(body) {
+		m.Event, m.Err = decodeEvent(body, maxEventBytes, binary)
 		return m
 	}
 	if decodeStrict(&m, body, maxEventBytes) {
@@ -117,10 +124,14 @@ func Decode(header http.Header, body []byte, maxEventBytes int) pipeline.Message
 	return decodeMembers(body, maxEventBytes)
 }
 
-// decodeEvent decodes data as an event unless it is above maxEventBytes.
-func decodeEvent(data []byte, maxEventBytes int) (event.Notification, error) {
+// decodeEvent decodes data as an event, in binary protobuf when binary is
+// set and in JSON otherwise, unless it is above maxEventBytes.
+func decodeEvent(data []byte, maxEventBytes int, binary bool) (event.Notification, error) {
 	if tooLarge(data, maxEventBytes) {
 		return event.Notification{Raw: data}, &EventTooLargeError{Size: len(data), Limit: maxEventBytes}
+	}
+	if binary {
+		return eventpb.Decode(data)
 	}
 	return event.Decode(data)
 }
@@ -153,7 +164,7 @@ func decodeStrict(m *pipeline.Message, body []byte, maxEventBytes int) bool {
 		return false
 	}
 	if top.Message.Kind() != '{' {
-		m.Event, m.Err = decodeEvent(body, maxEventBytes)
+		m.Event, m.Err = decodeEvent(body, maxEventBytes, false)
 		return true
 	}
 	return decodeStrictMessage(m, &top, maxEventBytes)
@@ -173,7 +184,7 @@ func decodeStrictMessage(m *pipeline.Message, top *strictEnvelope, maxEventBytes
 		return false
 	}
 	m.Delivery = msg.delivery(top.Subscription, top.DeliveryAttempt)
-	m.Event, m.Err = decodeEvent(data, maxEventBytes)
+	m.Event, m.Err = decodeEvent(data, maxEventBytes, protobufData(msg.Attributes))
 	return true
 }
 
@@ -186,7 +197,7 @@ func decodeMembers(body []byte, maxEventBytes int) pipeline.Message {
 		return decodeEnvelope(fields, body, maxEventBytes)
 	}
 	// The body is the event.
-	m.Event, m.Err = decodeEvent(body, maxEventBytes)
+	m.Event, m.Err = decodeEvent(body, maxEventBytes, false)
 	return m
 }
 
@@ -215,7 +226,7 @@ func decodeEnvelope(fields map[string]json.RawMessage, body []byte, maxEventByte
 			m.Err = err
 			return m
 		}
-		m.Event, m.Err = decodeEvent(data, maxEventBytes)
+		m.Event, m.Err = decodeEvent(data, maxEventBytes, protobufData(msg.Attributes))
 	}
 	return m
 }

@@ -21,8 +21,10 @@ type Pulled struct {
 
 // DecodePulled is Decode for a pulled message: its data is the event, as
 // a wrapped push's decoded data is, and its metadata is the Delivery, with
-// entry pull. Data larger than maxEventBytes is not parsed (Err is an
-// *EventTooLargeError); maxEventBytes 0 sets no limit.
+// entry pull. Data is binary protobuf when the attribute
+// googclient_schemaencoding is BINARY. Data larger than maxEventBytes is
+// not parsed (Err is an *EventTooLargeError); maxEventBytes 0 sets no
+// limit.
 func DecodePulled(msg *Pulled, maxEventBytes int) pipeline.Message {
 	m := pipeline.Message{Body: msg.Data, Delivery: pipeline.Delivery{
 		Entry:           pipeline.EntryPull,
@@ -39,6 +41,6 @@ func DecodePulled(msg *Pulled, maxEventBytes int) pipeline.Message {
 		m.Err = &event.InvalidError{Reason: "pulled message has no data"}
 		return m
 	}
-	m.Event, m.Err = decodeEvent(msg.Data, maxEventBytes)
+	m.Event, m.Err = decodeEvent(msg.Data, maxEventBytes, protobufData(msg.Attributes))
 	return m
 }
