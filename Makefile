@@ -47,6 +47,11 @@ bench-direct:
 soak:
 	scripts/soak
 
+## proto: regenerate proto/gwook/v1/event.pb.go from event.proto (buf from the Go module proxy, protoc-gen-go from go.mod; no Buf Schema Registry)
+.PHONY: proto
+proto:
+	$(GO) generate ./proto/...
+
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 fuzz:
 	FUZZTIME=$${FUZZTIME:-30s} scripts/fuzz

@@ -7,6 +7,7 @@ require (
 	buf.build/go/protovalidate v1.4.0
 	cloud.google.com/go/iam v1.14.0
 	cloud.google.com/go/pubsub/v2 v2.9.0
+	github.com/bufbuild/protocompile v0.14.1
 	github.com/buger/jsonparser v1.6.1
 	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/coreos/go-oidc/v3 v3.21.0

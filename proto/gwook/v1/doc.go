@@ -5,7 +5,7 @@
 // Regenerate with `make proto` (or `go generate ./proto/...`) after editing
 // event.proto. buf runs from the Go module proxy at a pinned version and
 // protoc-gen-go from go.mod's google.golang.org/protobuf; nothing is fetched
-// from the Buf Schema Registry. A test in internal/event/eventpb fails when
+// from the Buf Schema Registry. TestGeneratedCodeIsCurrent fails when
 // event.pb.go no longer matches event.proto.
 package gwookv1
 
