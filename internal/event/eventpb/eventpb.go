@@ -33,6 +33,7 @@ import (
 	"buf.build/go/protovalidate"
 	"github.com/go-json-experiment/json/jsontext"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/gwook/gwook/internal/event"
@@ -52,6 +53,14 @@ const MessageName = "gwook.v1.Event"
 var validator = sync.OnceValues(func() (protovalidate.Validator, error) {
 	return protovalidate.New(protovalidate.WithMessages(&gwookv1.Event{}))
 })
+
+// eventFieldsOnly has protovalidate check the fields of the event and not
+// walk into data: google.protobuf.Struct has no rules, and walking every
+// member of data took a third of the time of a typical event.
+var eventFieldsOnly = protovalidate.WithFilter(protovalidate.FilterFunc(
+	func(m protoreflect.Message, _ protoreflect.Descriptor) bool {
+		return m.Descriptor().FullName() == MessageName
+	}))
 
 // Decode parses data as a binary gwook.v1.Event and validates it. Every
 // problem is reported in one *event.InvalidError. A valid event's
@@ -87,7 +96,7 @@ func fromMessage(e *gwookv1.Event, data []byte) (event.Notification, error) {
 				Detail: "must be a google.protobuf.Timestamp that RFC 3339 can write: from 0001-01-01 to 9999-12-31, nanos from 0 to 999999999"})
 		}
 	}
-	raw, dataStart, ok := appendPayload(make([]byte, 0, payloadSize(e)), &n, e.GetData())
+	raw, dataStart, ok := appendPayload(make([]byte, 0, payloadSize(len(data))), &n, e.GetData())
 	if ok {
 		n.Raw = raw
 		if e.GetData() != nil {
@@ -112,7 +121,7 @@ func violations(e *gwookv1.Event) ([]event.FieldError, error) {
 		return nil, &event.InvalidError{Reason: "event failed validation",
 			Fields: []event.FieldError{{Rule: "validator", Detail: err.Error()}}}
 	}
-	err = v.Validate(e)
+	err = v.Validate(e, eventFieldsOnly)
 	var verr *protovalidate.ValidationError
 	switch {
 	case err == nil:
@@ -172,11 +181,11 @@ func firstPerField(fields []event.FieldError) []event.FieldError {
 	return slices.CompactFunc(fields, func(a, b event.FieldError) bool { return a.Field == b.Field })
 }
 
-// payloadSize estimates the length of e's canonical JSON, to allocate it
-// once in the common case.
-func payloadSize(e *gwookv1.Event) int {
-	return 128 + len(e.GetId()) + len(e.GetType()) + len(e.GetSource()) + len(e.GetProject()) + len(e.GetUserId()) +
-		2*proto.Size(e.GetData())
+// payloadSize estimates the length of the canonical JSON of an event of
+// size bytes in protobuf, to allocate it once in the common case: the
+// member names, quotes and the time are what JSON adds.
+func payloadSize(size int) int {
+	return 128 + size + size/2
 }
 
 // appendPayload appends the canonical JSON of the event n holds, with data
