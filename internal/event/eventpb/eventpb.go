@@ -18,8 +18,8 @@
 // (id, type, source, project, user_id, time, data), time in RFC 3339 in UTC
 // with as many fractional digits as it has (time.RFC3339Nano), data with
 // its members sorted by name, numbers as encoding/json writes a float64,
-// no insignificant whitespace. Unknown protobuf fields are dropped, as the
-// JSON decoder skips unknown members.
+// no insignificant whitespace. Unknown protobuf fields are dropped: they
+// have no JSON name.
 package eventpb
 
 import (
