@@ -16,7 +16,6 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gwook/gwook/internal/api"
@@ -395,56 +394,35 @@ func (a *App) checkSvixToken(ctx context.Context, sender *svix.Sender) (httpapi.
 	}}, nil
 }
 
-// dedupStore returns Redis when REDIS_URL is set, else the in-process store
-// (one replica only), and the /ready check for Redis.
+// dedupStore returns Redis when REDIS_URL or REDIS_CLUSTER_ADDRS is set,
+// else the in-process store (one replica only), and the /ready check for
+// Redis.
 func (a *App) dedupStore() (dedup.Deduper, *httpapi.Check, error) {
-	if a.cfg.RedisURL == "" {
-		a.logger.Warn("REDIS_URL is not set: duplicates are suppressed per process only; run one replica or set REDIS_URL")
+	if !a.cfg.RedisEnabled() {
+		a.logger.Warn("REDIS_URL is not set: duplicates are suppressed per process only; run one replica or set REDIS_URL or REDIS_CLUSTER_ADDRS")
 		mem := dedup.NewMemory()
 		a.closers = append(a.closers, func() { _ = mem.Close() })
 		return mem, nil, nil
 	}
-	opts, err := redis.ParseURL(a.cfg.RedisURL)
+	client, err := dedup.NewClient(dedup.ClientConfig{
+		URL:          a.cfg.RedisURL,
+		ClusterAddrs: a.cfg.RedisClusterAddrs,
+		Username:     a.cfg.RedisUsername,
+		Password:     a.cfg.RedisPassword,
+		TLS:          a.cfg.RedisTLS,
+		TLSCAFile:    a.cfg.RedisTLSCAFile,
+		Timeout:      a.cfg.RedisTimeout,
+		MaxRetries:   config.RedisMaxRetries,
+		// Every command ends by its budget: the request budget counts on it.
+		CommandBudget: a.cfg.RedisCommandBudget(),
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, nil, err
 	}
-	opts.DialTimeout = a.cfg.RedisTimeout
-	opts.ReadTimeout = a.cfg.RedisTimeout
-	opts.WriteTimeout = a.cfg.RedisTimeout
-	opts.PoolTimeout = a.cfg.RedisTimeout
-	opts.MaxRetries = config.RedisMaxRetries
-	// Every command ends by its budget, whatever go-redis does inside it
-	// (pool waits, dial retries, the connection handshake, the retry): the
-	// request budget counts on it.
-	opts.ContextTimeoutEnabled = true
-	client := redis.NewClient(opts)
-	client.AddHook(commandDeadline(a.cfg.RedisCommandBudget()))
 	a.closers = append(a.closers, func() { _ = client.Close() })
 	store := dedup.NewRedis(client)
 	// In open mode Gwook forwards without Redis, so Redis down only degrades.
 	return store, &httpapi.Check{Name: "redis", Check: store.Ping, Degrades: a.cfg.DedupFailureMode == "open"}, nil
-}
-
-// commandDeadline is a go-redis hook that bounds every command, and every
-// pipeline, with its retries, by a deadline.
-type commandDeadline time.Duration
-
-func (d commandDeadline) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (d commandDeadline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		ctx, cancel := context.WithTimeout(ctx, time.Duration(d))
-		defer cancel()
-		return next(ctx, cmd)
-	}
-}
-
-func (d commandDeadline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		ctx, cancel := context.WithTimeout(ctx, time.Duration(d))
-		defer cancel()
-		return next(ctx, cmds)
-	}
 }
 
 // Close releases what New opened, the last opened first.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"reflect"
 	"slices"
@@ -60,12 +61,17 @@ type Config struct {
 	SvixRetryAfterMax        time.Duration `env:"SVIX_RETRY_AFTER_MAX, default=5s"`
 	SvixHTTPClient           string        `env:"SVIX_HTTP_CLIENT, default=tuned"`
 
-	RedisURL         string        `env:"REDIS_URL"`
-	RedisTimeout     time.Duration `env:"REDIS_TIMEOUT, default=500ms"`
-	DedupTTL         time.Duration `env:"DEDUP_TTL, default=1m"`
-	DedupKeyFields   []string      `env:"DEDUP_KEY_FIELDS, default=type,project,source"`
-	DedupFailureMode string        `env:"DEDUP_FAILURE_MODE, default=open"`
-	DedupWait        time.Duration `env:"DEDUP_WAIT, default=1s"`
+	RedisURL          string        `env:"REDIS_URL"`
+	RedisClusterAddrs []string      `env:"REDIS_CLUSTER_ADDRS"`
+	RedisUsername     string        `env:"REDIS_USERNAME"`
+	RedisPassword     string        `env:"REDIS_PASSWORD"`
+	RedisTLS          bool          `env:"REDIS_TLS, default=false"`
+	RedisTLSCAFile    string        `env:"REDIS_TLS_CA_FILE"`
+	RedisTimeout      time.Duration `env:"REDIS_TIMEOUT, default=500ms"`
+	DedupTTL          time.Duration `env:"DEDUP_TTL, default=1m"`
+	DedupKeyFields    []string      `env:"DEDUP_KEY_FIELDS, default=type,project,source"`
+	DedupFailureMode  string        `env:"DEDUP_FAILURE_MODE, default=open"`
+	DedupWait         time.Duration `env:"DEDUP_WAIT, default=1s"`
 
 	PubSubProjectID          string        `env:"PUBSUB_PROJECT_ID"`
 	DeadLetterTopic          string        `env:"DEAD_LETTER_TOPIC"`
@@ -192,6 +198,10 @@ func (c *Config) Direct() bool { return c.DeliveryBackend() == BackendDirect }
 
 // DedupEnabled reports whether duplicate suppression is on.
 func (c *Config) DedupEnabled() bool { return c.DedupTTL > 0 }
+
+// RedisEnabled reports whether the dedup store is Redis (REDIS_URL or
+// REDIS_CLUSTER_ADDRS), not the in-process store.
+func (c *Config) RedisEnabled() bool { return c.RedisURL != "" || len(c.RedisClusterAddrs) > 0 }
 
 // DeadLetterEnabled reports whether failed events go to a dead-letter topic.
 func (c *Config) DeadLetterEnabled() bool { return c.DeadLetterTopic != "" }
@@ -426,11 +436,7 @@ func (c *Config) validateShared(p *problems) {
 	if c.DedupFailureMode != "open" && c.DedupFailureMode != "closed" {
 		p.add("DEDUP_FAILURE_MODE must be open or closed, got %q", c.DedupFailureMode)
 	}
-	if c.RedisURL != "" {
-		if _, err := redis.ParseURL(c.RedisURL); err != nil {
-			p.add("REDIS_URL: %v", err)
-		}
-	}
+	c.checkRedis(p)
 	if c.DeadLetterEnabled() && c.PubSubProjectID == "" && !strings.HasPrefix(c.DeadLetterTopic, "projects/") {
 		p.add("PUBSUB_PROJECT_ID is required when DEAD_LETTER_TOPIC is a topic ID, not a full projects/P/topics/T name")
 	}
@@ -450,6 +456,62 @@ func (c *Config) validateShared(p *problems) {
 	default:
 		p.add("LOG_FORMAT must be json or text, got %q", c.LogFormat)
 	}
+}
+
+// checkRedis checks how Redis is reached: REDIS_URL (credentials and TLS
+// in the URL) or REDIS_CLUSTER_ADDRS (with REDIS_USERNAME, REDIS_PASSWORD
+// and REDIS_TLS), never both.
+func (c *Config) checkRedis(p *problems) {
+	cluster := len(c.RedisClusterAddrs) > 0
+	if c.RedisURL != "" && cluster {
+		p.add("REDIS_URL and REDIS_CLUSTER_ADDRS are both set; set REDIS_URL for one server, REDIS_CLUSTER_ADDRS for a Redis Cluster")
+	}
+	tls := c.RedisTLS
+	if c.RedisURL != "" {
+		opts, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			p.add("REDIS_URL: %v", err)
+		} else {
+			tls = opts.TLSConfig != nil
+		}
+		for _, name := range c.redisClusterSettings() {
+			p.add("%s is for REDIS_CLUSTER_ADDRS; with REDIS_URL, put credentials in the URL and use rediss:// for TLS", name)
+		}
+	}
+	for _, addr := range c.RedisClusterAddrs {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			p.add("REDIS_CLUSTER_ADDRS must be host:port addresses separated by commas, got %q", addr)
+		}
+	}
+	if !c.RedisEnabled() {
+		names := c.redisClusterSettings()
+		if c.RedisTLSCAFile != "" {
+			names = append(names, "REDIS_TLS_CA_FILE")
+		}
+		for _, name := range names {
+			p.add("%s is set but neither REDIS_URL nor REDIS_CLUSTER_ADDRS is", name)
+		}
+		return
+	}
+	if c.RedisTLSCAFile != "" && !tls {
+		p.add("REDIS_TLS_CA_FILE needs TLS: a rediss:// REDIS_URL, or REDIS_TLS=true with REDIS_CLUSTER_ADDRS")
+	}
+}
+
+// redisClusterSettings names the settings for REDIS_CLUSTER_ADDRS alone
+// that are set.
+func (c *Config) redisClusterSettings() []string {
+	var names []string
+	if c.RedisUsername != "" {
+		names = append(names, "REDIS_USERNAME")
+	}
+	if c.RedisPassword != "" {
+		names = append(names, "REDIS_PASSWORD")
+	}
+	if c.RedisTLS {
+		names = append(names, "REDIS_TLS")
+	}
+	return names
 }
 
 // positive reports each duration in durations that is not above zero.
