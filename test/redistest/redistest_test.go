@@ -108,3 +108,25 @@ func TestSharedURL(t *testing.T) {
 		})
 	}
 }
+
+func TestClusterAddrs(t *testing.T) {
+	t.Setenv("GWOOK_TEST_REDIS_CLUSTER_ADDRS", "")
+	if got := ClusterAddrs(); len(got) != 6 || got[0] != "127.0.0.1:7001" || got[5] != "127.0.0.1:7006" {
+		t.Errorf("ClusterAddrs() by default = %v, want 127.0.0.1:7001 to 7006", got)
+	}
+	t.Setenv("GWOOK_TEST_REDIS_CLUSTER_ADDRS", "a:1,b:2")
+	if got := ClusterAddrs(); len(got) != 2 || got[0] != "a:1" || got[1] != "b:2" {
+		t.Errorf("ClusterAddrs() = %v, want [a:1 b:2]", got)
+	}
+}
+
+func TestStartTLS(t *testing.T) {
+	s := StartTLS(t)
+	if want := "rediss://" + s.Addr + "/0"; s.URL() != want {
+		t.Errorf("URL() = %q, want %q", s.URL(), want)
+	}
+	// The server speaks TLS only: a plain PING gets no PONG.
+	if err := proc.PingRedis(s.Addr); err == nil {
+		t.Error("a plain-text PING was answered")
+	}
+}
