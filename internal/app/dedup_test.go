@@ -36,13 +36,21 @@ func uniqueTag(t *testing.T) string {
 func TestDuplicateSuppression(t *testing.T) {
 	for _, store := range []struct {
 		name string
-		env  map[string]string
+		env  func(t *testing.T) map[string]string
 	}{
-		{"memory", nil},
-		{"redis", map[string]string{"REDIS_URL": redistest.SharedURL()}},
+		{"memory", func(*testing.T) map[string]string { return nil }},
+		{"redis", func(*testing.T) map[string]string { return map[string]string{"REDIS_URL": redistest.SharedURL()} }},
+		{"redis with TLS", func(t *testing.T) map[string]string {
+			srv := redistest.StartTLS(t)
+			return map[string]string{"REDIS_URL": srv.URL(), "REDIS_TLS_CA_FILE": srv.CAFile}
+		}},
+		{"redis cluster", func(t *testing.T) map[string]string {
+			redistest.Cluster(t) // fails the test, saying how to start it, unless the cluster is up
+			return map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(redistest.ClusterAddrs(), ",")}
+		}},
 	} {
 		t.Run(store.name, func(t *testing.T) {
-			g := gwooktest.Start(t, store.env, app.Options{})
+			g := gwooktest.Start(t, store.env(t), app.Options{})
 			tag := uniqueTag(t)
 
 			if r := g.Direct(t, eventWithKey(tag, "evt_a1")); r.Status != http.StatusAccepted {
