@@ -421,6 +421,12 @@ func (a *App) dedupStore() (dedup.Deduper, *httpapi.Check, error) {
 	}
 	a.closers = append(a.closers, func() { _ = client.Close() })
 	store := dedup.NewRedis(client)
+	// Closers run last first: the store's writers stop before the client.
+	a.closers = append(a.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.RedisCommandBudget())
+		defer cancel()
+		store.Close(ctx)
+	})
 	// In open mode Gwook forwards without Redis, so Redis down only degrades.
 	return store, &httpapi.Check{Name: "redis", Check: store.Ping, Degrades: a.cfg.DedupFailureMode == "open"}, nil
 }

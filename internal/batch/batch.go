@@ -68,10 +68,15 @@ func New[In, Out any](writers, maxCalls, maxWeight int, weight func(In) int, tim
 }
 
 // Do hands in to a writer and returns its result once written. It returns
-// ErrClosed after Close, and ctx's error when ctx ends first; the batch
-// goes on then, and may write in.
+// ErrClosed after Close, and ctx's error when ctx ends first: before it
+// is handed over (in is not written), or after (the batch goes on, and
+// may write in).
 func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	var zero Out
+	if err := ctx.Err(); err != nil {
+		// Not handed over: a select below would pick at random.
+		return zero, fmt.Errorf("waiting for a writer: %w", err)
+	}
 	c := &batchCall[In, Out]{in: in, done: make(chan struct{})}
 	select {
 	case b.calls <- c:

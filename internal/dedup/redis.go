@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gwook/gwook/internal/batch"
 )
 
 // Redis runs each script atomically: no other command sees the key between
@@ -69,16 +71,98 @@ return 0
 // the key's TTL is the lease or the window. Each step is one Lua script, so a step re-sent by the
 // client after a timeout (go-redis retries) finds the record its first
 // sending wrote and gives the same answer for the same event.
+//
+// Steps that callers ask for at the same time share a round trip: a few
+// writers each send, as one pipeline, every step waiting when they become
+// free (internal/batch), so under load one write and one read carry many
+// claims and commits instead of one each. A lone step is sent at once.
 type Redis struct {
 	client redis.UniversalClient
+	steps  *batch.Batcher[scriptCall, scriptResult]
 }
 
 var _ Deduper = (*Redis)(nil)
 
+// The pipelines of a Redis store: pipelineWriters of them on the wire at
+// once, each of at most maxPipeline steps. The client's command budget
+// (ClientConfig.CommandBudget) ends a pipeline long before
+// pipelineTimeout, which only bounds a client built without one.
+const (
+	pipelineWriters = 2
+	maxPipeline     = 64
+	pipelineTimeout = 30 * time.Second
+)
+
 // NewRedis returns a Redis deduper on client. The client stays the caller's
-// to configure and close.
+// to configure and close; Close stops the deduper's writers.
 func NewRedis(client redis.UniversalClient) *Redis {
-	return &Redis{client: client}
+	r := &Redis{client: client}
+	r.steps = batch.New(pipelineWriters, maxPipeline, maxPipeline, nil, pipelineTimeout, r.runScripts)
+	return r
+}
+
+// Close stops the writers, after the pipelines on the wire, as long as ctx
+// allows. A step asked for after Close fails.
+func (r *Redis) Close(ctx context.Context) {
+	r.steps.Close(ctx)
+}
+
+// scriptCall is one run of a script on one key.
+type scriptCall struct {
+	script *redis.Script
+	key    string
+	args   []any
+}
+
+// scriptResult is a script's reply, or its own error.
+type scriptResult struct {
+	reply any
+	err   error
+}
+
+// run runs script on key with args in the next pipeline, and returns its
+// reply.
+func (r *Redis) run(ctx context.Context, script *redis.Script, key string, args ...any) *redis.Cmd {
+	cmd := redis.NewCmd(ctx)
+	res, err := r.steps.Do(ctx, scriptCall{script: script, key: key, args: args})
+	if err == nil {
+		err = res.err
+	}
+	if err != nil {
+		cmd.SetErr(err)
+	} else {
+		cmd.SetVal(res.reply)
+	}
+	return cmd
+}
+
+// runScripts sends calls as one pipeline of EVALSHA and returns each
+// reply or error; a script Redis does not have yet (NOSCRIPT, after a
+// restart or a failover) is sent again alone with its body. It never
+// fails as a whole, so the batcher does not send the calls again one by
+// one.
+func (r *Redis) runScripts(ctx context.Context, calls []scriptCall) ([]scriptResult, error) {
+	out := make([]scriptResult, len(calls))
+	if len(calls) == 1 {
+		c := calls[0]
+		out[0].reply, out[0].err = c.script.Run(ctx, r.client, []string{c.key}, c.args...).Result()
+		return out, nil
+	}
+	cmds := make([]*redis.Cmd, len(calls))
+	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range calls {
+			cmds[i] = c.script.EvalSha(ctx, p, []string{c.key}, c.args...)
+		}
+		return nil
+	})
+	for i, cmd := range cmds {
+		out[i].reply, out[i].err = cmd.Result()
+		if redis.HasErrorPrefix(out[i].err, "NOSCRIPT") {
+			c := calls[i]
+			out[i].reply, out[i].err = c.script.Run(ctx, r.client, []string{c.key}, c.args...).Result()
+		}
+	}
+	return out, nil
 }
 
 // Claim asks for key on behalf of eventID (see Deduper.Claim).
@@ -87,7 +171,7 @@ func (r *Redis) Claim(ctx context.Context, key, eventID string, lease time.Durat
 	if err != nil {
 		return Claim{}, err
 	}
-	vals, err := claimScript.Run(ctx, r.client, []string{key}, eventID, lease.Milliseconds()).Slice()
+	vals, err := r.run(ctx, claimScript, key, eventID, lease.Milliseconds()).Slice()
 	if err != nil {
 		return Claim{}, fmt.Errorf("dedup: redis: claim %s: %w", key, err)
 	}
@@ -129,7 +213,7 @@ func (r *Redis) Commit(ctx context.Context, c Claim, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	wrote, err := commitScript.Run(ctx, r.client, []string{c.Key}, c.EventID, ttl.Milliseconds()).Int()
+	wrote, err := r.run(ctx, commitScript, c.Key, c.EventID, ttl.Milliseconds()).Int()
 	if err != nil {
 		return fmt.Errorf("dedup: redis: commit %s: %w", c.Key, err)
 	}
@@ -144,7 +228,7 @@ func (r *Redis) Release(ctx context.Context, c Claim) error {
 	if c.Status != Claimed {
 		return nil
 	}
-	if err := releaseScript.Run(ctx, r.client, []string{c.Key}, c.EventID).Err(); err != nil {
+	if err := r.run(ctx, releaseScript, c.Key, c.EventID).Err(); err != nil {
 		return fmt.Errorf("dedup: redis: release %s: %w", c.Key, err)
 	}
 	return nil

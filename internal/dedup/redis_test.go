@@ -3,6 +3,7 @@ package dedup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -323,5 +324,96 @@ func (p *replyStaller) resume() {
 	case <-p.open: // not stalled
 	default:
 		close(p.open)
+	}
+}
+
+// roundTrips is a go-redis hook that counts the scripts that reach the
+// server: alone, and in pipelines with how many each carried. (A new
+// connection's own handshake is not counted.)
+type roundTrips struct {
+	mu        sync.Mutex
+	single    int
+	pipelines []int
+}
+
+func isScript(cmd redis.Cmder) bool {
+	return cmd.Name() == "evalsha" || cmd.Name() == "eval"
+}
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if isScript(cmd) {
+			h.mu.Lock()
+			h.single++
+			h.mu.Unlock()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && isScript(cmds[0]) {
+			h.mu.Lock()
+			h.pipelines = append(h.pipelines, len(cmds))
+			h.mu.Unlock()
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Steps waiting together go to Redis as one pipeline, each with its own
+// answer; a server that lost the scripts (SCRIPT FLUSH, as after a restart
+// or a failover) gets each one again with its body.
+func TestRedisPipelinesSteps(t *testing.T) {
+	url := redistest.Start(t).URL()
+	client := newRedisClient(t, url)
+	d := NewRedis(client)
+	ctx := t.Context()
+	held := mustClaim(t, d, testKey(t), "evt_holder", false)
+	if err := d.Commit(ctx, held, longTTL); err != nil {
+		t.Fatal(err)
+	}
+	for _, flushed := range []bool{false, true} {
+		if flushed {
+			if err := client.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hook := &roundTrips{}
+		client := newRedisClient(t, url) // a fresh client for each hook
+		client.AddHook(hook)
+		d := NewRedis(client)
+		// Ten claims of free keys and one of the committed key, in one batch.
+		var calls []scriptCall
+		for i := range 10 {
+			calls = append(calls, scriptCall{claimScript, testKey(t) + fmt.Sprint(":", flushed, i), []any{"evt_" + fmt.Sprint(i), 60000}})
+		}
+		calls = append(calls, scriptCall{claimScript, held.Key, []any{"evt_other", 60000}})
+		results, err := d.runScripts(ctx, calls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range results {
+			want := int64(1) // claimed
+			if i == 10 {
+				want = 3 // duplicate of evt_holder
+			}
+			if r.err != nil || len(r.reply.([]any)) != 3 || r.reply.([]any)[0] != want {
+				t.Errorf("flushed %v: call %d = %v, %v; want answer %d", flushed, i, r.reply, r.err, want)
+			}
+		}
+		hook.mu.Lock()
+		if len(hook.pipelines) != 1 || hook.pipelines[0] != len(calls) {
+			t.Errorf("flushed %v: pipelines %v, want one of %d", flushed, hook.pipelines, len(calls))
+		}
+		// Lost scripts: each is sent again alone; the first as EVALSHA and
+		// then EVAL, which loads it for the others' EVALSHA.
+		if wantSingle := map[bool]int{false: 0, true: len(calls) + 1}[flushed]; hook.single != wantSingle {
+			t.Errorf("flushed %v: %d single commands, want %d", flushed, hook.single, wantSingle)
+		}
+		hook.mu.Unlock()
 	}
 }
