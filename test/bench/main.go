@@ -75,6 +75,7 @@ type options struct {
 	logLevel    string
 	rounds      int
 	configs     []configuration
+	phases      []string
 }
 
 func parseOptions(args []string) (options, error) {
@@ -93,10 +94,18 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.idleConns, "idle-conns", 10000, "idle keep-alive connections for the memory measurement")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "gwook's LOG_LEVEL; info writes a line per request to reports/bench-logs (about 450 bytes each)")
 	bodies := fs.String("bodies", bodyRaw+","+bodyPush, "body kinds to send, comma-separated")
+	phases := fs.String("phases", phaseLoad+","+phaseMemory, "phases to run, comma-separated: "+phaseLoad+" (throughput and latency), "+phaseMemory+" (RSS with idle connections)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	var err error
+	for p := range strings.SplitSeq(*phases, ",") {
+		p = strings.TrimSpace(p)
+		if p != phaseLoad && p != phaseMemory {
+			return o, fmt.Errorf("-phases: unknown phase %q", p)
+		}
+		o.phases = append(o.phases, p)
+	}
 	if o.concurrency, err = positiveInts("concurrency", *conc); err != nil {
 		return o, err
 	}
@@ -121,6 +130,12 @@ func parseOptions(args []string) (options, error) {
 	}
 	return o, nil
 }
+
+// The bench's phases, for -phases.
+const (
+	phaseLoad   = "load"
+	phaseMemory = "memory"
+)
 
 // configuration is one thing measured: the baseline proxy or a gwook setup.
 type configuration struct {
@@ -186,21 +201,25 @@ func runBench(args []string) error {
 	b.redisURL, b.redisPid = fmt.Sprintf("redis://127.0.0.1:%d/0", redisPort), redis.Pid()
 
 	report := &Report{Started: b.started.UTC(), Machine: machine(), Settings: opts.settings(), LoadBefore: loadAverage()}
-	stacks, stopStacks, err := b.startStacks(ctx)
-	defer stopStacks()
-	if err != nil {
-		return err
+	if slices.Contains(opts.phases, phaseLoad) {
+		stacks, stopStacks, err := b.startStacks(ctx)
+		defer stopStacks()
+		if err != nil {
+			return err
+		}
+		report.Rows = b.measure(ctx, stacks)
+		stopStacks()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
-	report.Rows = b.measure(ctx, stacks)
-	stopStacks()
-	if err := ctx.Err(); err != nil {
-		return err
+	if slices.Contains(opts.phases, phaseMemory) {
+		mem, err := b.memory(ctx)
+		if err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+		report.Memory = mem
 	}
-	mem, err := b.memory(ctx)
-	if err != nil {
-		return fmt.Errorf("memory: %w", err)
-	}
-	report.Memory = mem
 	report.Seconds = time.Since(b.started).Seconds()
 	report.LoadAfter = loadAverage()
 	report.compare()
