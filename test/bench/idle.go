@@ -16,9 +16,11 @@ import (
 // Memory is gwook's resident memory before and while it holds idle
 // keep-alive connections.
 type Memory struct {
-	Connections int   `json:"connections"`
-	RSSBefore   int64 `json:"rss_before_bytes"`
-	RSSAfter    int64 `json:"rss_after_bytes"`
+	// Of is the process measured.
+	Of          string `json:"of"`
+	Connections int    `json:"connections"`
+	RSSBefore   int64  `json:"rss_before_bytes"`
+	RSSAfter    int64  `json:"rss_after_bytes"`
 	// PerConnection is (RSSAfter - RSSBefore) / Connections.
 	PerConnection float64 `json:"rss_per_connection_bytes"`
 	OpenSeconds   float64 `json:"open_seconds"`

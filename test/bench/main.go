@@ -76,6 +76,8 @@ type options struct {
 	rounds      int
 	configs     []configuration
 	phases      []string
+	proxy       string
+	memoryOf    string
 }
 
 func parseOptions(args []string) (options, error) {
@@ -94,6 +96,8 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.idleConns, "idle-conns", 10000, "idle keep-alive connections for the memory measurement")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "gwook's LOG_LEVEL; info writes a line per request to reports/bench-logs (about 450 bytes each)")
 	bodies := fs.String("bodies", bodyRaw+","+bodyPush, "body kinds to send, comma-separated")
+	fs.StringVar(&o.proxy, "proxy", "", "baseline proxy command, \"BIN [ARGS]\", started with -listen A -upstream URL added (default: this binary's proxy mode)")
+	fs.StringVar(&o.memoryOf, "memory-of", "gwook", "memory phase: the process to measure, gwook (Redis dedup on) or baseline (the -proxy)")
 	phases := fs.String("phases", phaseLoad+","+phaseMemory, "phases to run, comma-separated: "+phaseLoad+" (throughput and latency), "+phaseMemory+" (RSS with idle connections)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -124,6 +128,9 @@ func parseOptions(args []string) (options, error) {
 	}
 	for i := range o.configs {
 		o.configs[i].Bodies = slices.DeleteFunc(slices.Clone(o.configs[i].Bodies), func(b string) bool { return !slices.Contains(kinds, b) })
+	}
+	if o.memoryOf != "gwook" && o.memoryOf != "baseline" {
+		return o, fmt.Errorf("-memory-of: %q is neither gwook nor baseline", o.memoryOf)
 	}
 	if o.rate < 1 || o.idleConns < 1 || o.rounds < 1 {
 		return o, errors.New("-rate, -idle-conns and -rounds must be positive")
@@ -382,20 +389,30 @@ func expectedStatus(baseline bool, kind string) int {
 	}
 }
 
-// memory measures a fresh gwook (Redis dedup on) holding idle connections.
+// memory measures a fresh gwook (Redis dedup on), or with -memory-of
+// baseline the baseline proxy, holding idle connections.
 func (b *bench) memory(ctx context.Context) (Memory, error) {
 	svix, svixURL, err := b.startSvix(ctx, "memory")
 	if err != nil {
 		return Memory{}, err
 	}
 	defer svix.Stop(5 * time.Second)
-	gw, base, err := b.startGwook(ctx, svixURL, configurations[1])
+	var front *proc.Process
+	var base, name string
+	if b.opts.memoryOf == "baseline" {
+		name = "the baseline proxy (" + filepath.Base(b.proxyCommand()[0]) + ")"
+		front, base, err = b.startProxy(ctx, svixURL)
+	} else {
+		name = "gwook (Redis dedup on)"
+		front, base, err = b.startGwook(ctx, svixURL, configurations[1])
+	}
 	if err != nil {
 		return Memory{}, err
 	}
-	defer gw.Stop(15 * time.Second)
-	b.progress("memory: opening %d idle keep-alive connections to gwook", b.opts.idleConns)
-	m, err := idleConnections(ctx, strings.TrimPrefix(base, "http://"), gw.Pid(), b.opts.idleConns)
+	defer front.Stop(15 * time.Second)
+	b.progress("memory: opening %d idle keep-alive connections to %s", b.opts.idleConns, name)
+	m, err := idleConnections(ctx, strings.TrimPrefix(base, "http://"), front.Pid(), b.opts.idleConns)
+	m.Of = name
 	if err != nil {
 		return m, err
 	}
@@ -435,7 +452,8 @@ func (b *bench) startProxy(ctx context.Context, upstream string) (*proc.Process,
 		return nil, "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := proc.Start("proxy", filepath.Join(b.logs, "proxy.log"), nil, b.self, "proxy", "-listen", addr, "-upstream", upstream)
+	cmd := append(b.proxyCommand(), "-listen", addr, "-upstream", upstream)
+	p, err := proc.Start("proxy", filepath.Join(b.logs, "proxy.log"), nil, cmd[0], cmd[1:]...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -444,6 +462,14 @@ func (b *bench) startProxy(ctx context.Context, upstream string) (*proc.Process,
 		return nil, "", err
 	}
 	return p, "http://" + addr, nil
+}
+
+// proxyCommand is the baseline proxy's command line, without its flags.
+func (b *bench) proxyCommand() []string {
+	if cmd := strings.Fields(b.opts.proxy); len(cmd) > 0 {
+		return cmd
+	}
+	return []string{b.self, "proxy"}
 }
 
 // startGwook starts gwook configured as c, in front of the Svix-compatible

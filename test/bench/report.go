@@ -134,7 +134,10 @@ func (r *Report) compare() {
 	mem := Target{Goal: "RSS per idle keep-alive connection", Value: r.Memory.PerConnection / 1024,
 		Limit: maxRSSPerConnKiB, Unit: "KiB", Where: fmt.Sprintf("%d connections", r.Memory.Connections)}
 	mem.Met = mem.Value <= mem.Limit
-	r.Targets = []Target{ratio, added, mem}
+	r.Targets = []Target{ratio, added}
+	if r.Memory.Connections > 0 {
+		r.Targets = append(r.Targets, mem)
+	}
 }
 
 // tuning compares the tuned and the SDK-default client rows, if both ran.
@@ -218,9 +221,11 @@ func (r *Report) markdown() string {
 		fmt.Fprintf(&b, " %.2f | %.2f | %.2f | %.2f | %s |\n", l.P50, l.P90, l.P99, l.Max, addedP99)
 	}
 
-	fmt.Fprintf(&b, "\nMemory: gwook (Redis dedup on) RSS %.1f MiB idle, %.1f MiB holding %d idle keep-alive connections: "+
-		"**%.1f KiB per connection** (opened in %.1f s).\n\n",
-		mib(r.Memory.RSSBefore), mib(r.Memory.RSSAfter), r.Memory.Connections, r.Memory.PerConnection/1024, r.Memory.OpenSeconds)
+	if r.Memory.Connections > 0 {
+		fmt.Fprintf(&b, "\nMemory: %s RSS %.1f MiB idle, %.1f MiB holding %d idle keep-alive connections: "+
+			"**%.1f KiB per connection** (opened in %.1f s).\n\n",
+			r.Memory.Of, mib(r.Memory.RSSBefore), mib(r.Memory.RSSAfter), r.Memory.Connections, r.Memory.PerConnection/1024, r.Memory.OpenSeconds)
+	}
 
 	if t := r.Tuning; t != nil {
 		b.WriteString("Gwook's tuned http.Client for Svix against the SDK's default one (Redis dedup on, raw events): throughput ×")

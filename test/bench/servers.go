@@ -31,6 +31,8 @@ const baselinePath = "/baseline/msg"
 // runProxy is the "proxy" mode: the baseline, a bare httputil.ReverseProxy
 // that forwards each request to the Svix-compatible server with the bearer
 // token Svix wants, over a keep-alive pool large enough for any load here.
+// It answers GET /health itself, for the memory phase (-memory-of
+// baseline).
 func runProxy(args []string) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
@@ -55,7 +57,14 @@ func runProxy(args []string) error {
 			IdleConnTimeout:     90 * time.Second,
 		},
 	}
-	return serve(*listen, proxy)
+	return serve(*listen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
 }
 
 // runSvix is the "svix" mode: the Svix-compatible server of package
