@@ -24,6 +24,9 @@ type Memory struct {
 	// PerConnection is (RSSAfter - RSSBefore) / Connections.
 	PerConnection float64 `json:"rss_per_connection_bytes"`
 	OpenSeconds   float64 `json:"open_seconds"`
+	// Rounds are every round's PerConnection, in ascending order; the
+	// median round is reported.
+	Rounds []float64 `json:"rounds_rss_per_connection_bytes"`
 }
 
 // idleSettle is how long the connections sit idle before RSS is read.

@@ -22,6 +22,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -92,7 +93,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rate, "rate", 2000, "open loop: events per second")
 	fs.DurationVar(&o.rateWarmup, "rate-warmup", time.Second, "open loop: warm-up at the same rate")
 	fs.DurationVar(&o.rateWindow, "rate-duration", 6*time.Second, "open loop: measurement window")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds of each measurement; the best is reported")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of each measurement; the best is reported (memory: the median)")
 	fs.IntVar(&o.idleConns, "idle-conns", 10000, "idle keep-alive connections for the memory measurement")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "gwook's LOG_LEVEL; info writes a line per request to reports/bench-logs (about 450 bytes each)")
 	bodies := fs.String("bodies", bodyRaw+","+bodyPush, "body kinds to send, comma-separated")
@@ -221,11 +222,23 @@ func runBench(args []string) error {
 		}
 	}
 	if slices.Contains(opts.phases, phaseMemory) {
-		mem, err := b.memory(ctx)
-		if err != nil {
-			return fmt.Errorf("memory: %w", err)
+		// RSS includes the garbage of the connections' requests that no
+		// collection has freed yet, which varies with when the last one
+		// ran: each round starts a fresh process, and the median round is
+		// reported.
+		var rounds []Memory
+		for range opts.rounds {
+			mem, err := b.memory(ctx)
+			if err != nil {
+				return fmt.Errorf("memory: %w", err)
+			}
+			rounds = append(rounds, mem)
 		}
-		report.Memory = mem
+		slices.SortFunc(rounds, func(x, y Memory) int { return cmp.Compare(x.PerConnection, y.PerConnection) })
+		report.Memory = rounds[len(rounds)/2]
+		for _, m := range rounds {
+			report.Memory.Rounds = append(report.Memory.Rounds, m.PerConnection)
+		}
 	}
 	report.Seconds = time.Since(b.started).Seconds()
 	report.LoadAfter = loadAverage()

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -40,6 +41,7 @@ func run() error {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	upstream := flag.String("upstream", "", "base URL of the Svix-compatible server")
 	server := flag.String("server", "nethttp", "nethttp or fasthttp")
+	netClient := flag.Bool("nethttp-client", false, "with -server fasthttp: forward with net/http's client, as a front that replaced only its server would")
 	reduce := flag.Bool("reduce-memory", false, "fasthttp's ReduceMemoryUsage: release idle connections' buffers, at some CPU cost")
 	flag.Parse()
 	target, err := url.Parse(*upstream)
@@ -57,7 +59,7 @@ func run() error {
 		serve = func() error { return hs.Serve(ln) }
 		shutdown = func() error { return hs.Shutdown(context.Background()) }
 	case "fasthttp":
-		fs := fastHTTPServer(target.Host, *reduce)
+		fs := fastHTTPServer(target.Host, *reduce, *netClient)
 		serve, shutdown = func() error { return fs.Serve(ln) }, fs.Shutdown
 	default:
 		return fmt.Errorf("-server: %q is neither nethttp nor fasthttp", *server)
@@ -74,15 +76,20 @@ func run() error {
 	return shutdown()
 }
 
-// netHTTPHandler is the front on net/http, over a keep-alive pool as large
-// as the bench's proxy's.
-func netHTTPHandler(host string) http.Handler {
-	client := &http.Client{Transport: &http.Transport{
+// newNetHTTPClient is net/http's client over a keep-alive pool as large as
+// the bench's proxy's.
+func newNetHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        2048,
 		MaxIdleConnsPerHost: 2048,
 		IdleConnTimeout:     90 * time.Second,
 	}}
+}
+
+// netHTTPHandler is the front on net/http.
+func netHTTPHandler(host string) http.Handler {
+	client := newNetHTTPClient()
 	uri := "http://" + host + baselinePath
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -111,8 +118,10 @@ func netHTTPHandler(host string) http.Handler {
 }
 
 // fastHTTPServer is the same front on fasthttp; reduce is fasthttp's
-// ReduceMemoryUsage.
-func fastHTTPServer(host string, reduce bool) *fasthttp.Server {
+// ReduceMemoryUsage; netClient forwards with net/http's client instead of
+// fasthttp's.
+func fastHTTPServer(host string, reduce, netClient bool) *fasthttp.Server {
+	netHTTP := newNetHTTPClient()
 	client := &fasthttp.HostClient{
 		Addr:                host,
 		MaxConns:            2048,
@@ -124,6 +133,32 @@ func fastHTTPServer(host string, reduce bool) *fasthttp.Server {
 		if string(ctx.Path()) == "/health" && (ctx.IsGet() || ctx.IsHead()) {
 			ctx.SetContentType("text/plain; charset=utf-8")
 			ctx.SetBodyString("ok\n")
+			return
+		}
+		if netClient {
+			out, err := http.NewRequest(string(ctx.Method()), uri, bytes.NewReader(ctx.Request.Body()))
+			if err != nil {
+				ctx.Error(err.Error(), fasthttp.StatusBadGateway)
+				return
+			}
+			for k, v := range ctx.Request.Header.All() {
+				out.Header.Add(string(k), string(v))
+			}
+			out.Header.Set("Authorization", "Bearer "+svixToken)
+			resp, err := netHTTP.Do(out)
+			if err != nil {
+				ctx.Error(err.Error(), fasthttp.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				ctx.Error(err.Error(), fasthttp.StatusBadGateway)
+				return
+			}
+			ctx.SetStatusCode(resp.StatusCode)
+			ctx.SetContentType(resp.Header.Get("Content-Type"))
+			ctx.SetBody(body)
 			return
 		}
 		req := fasthttp.AcquireRequest()
