@@ -223,8 +223,13 @@ func (r *Report) markdown() string {
 
 	if r.Memory.Connections > 0 {
 		fmt.Fprintf(&b, "\nMemory: %s RSS %.1f MiB idle, %.1f MiB holding %d idle keep-alive connections: "+
-			"**%.1f KiB per connection** (opened in %.1f s).\n\n",
-			r.Memory.Of, mib(r.Memory.RSSBefore), mib(r.Memory.RSSAfter), r.Memory.Connections, r.Memory.PerConnection/1024, r.Memory.OpenSeconds)
+			"**%.1f KiB per connection** (opened in %.1f s); the median of %d fresh processes, which read",
+			r.Memory.Of, mib(r.Memory.RSSBefore), mib(r.Memory.RSSAfter), r.Memory.Connections, r.Memory.PerConnection/1024, r.Memory.OpenSeconds,
+			len(r.Memory.Rounds))
+		for _, v := range r.Memory.Rounds {
+			fmt.Fprintf(&b, " %.1f", v/1024)
+		}
+		b.WriteString(" KiB.\n\n")
 	}
 
 	if t := r.Tuning; t != nil {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // These match the bench's net/http proxy (test/bench/servers.go).
@@ -40,7 +41,7 @@ func main() {
 func run() error {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	upstream := flag.String("upstream", "", "base URL of the Svix-compatible server")
-	server := flag.String("server", "nethttp", "nethttp or fasthttp")
+	server := flag.String("server", "nethttp", "nethttp, fasthttp, or adaptor (the net/http handler on fasthttp through fasthttpadaptor)")
 	netClient := flag.Bool("nethttp-client", false, "with -server fasthttp: forward with net/http's client, as a front that replaced only its server would")
 	reduce := flag.Bool("reduce-memory", false, "fasthttp's ReduceMemoryUsage: release idle connections' buffers, at some CPU cost")
 	flag.Parse()
@@ -61,8 +62,12 @@ func run() error {
 	case "fasthttp":
 		fs := fastHTTPServer(target.Host, *reduce, *netClient)
 		serve, shutdown = func() error { return fs.Serve(ln) }, fs.Shutdown
+	case "adaptor":
+		fs := &fasthttp.Server{Handler: fasthttpadaptor.NewFastHTTPHandler(netHTTPHandler(target.Host)),
+			ReadTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReduceMemoryUsage: *reduce}
+		serve, shutdown = func() error { return fs.Serve(ln) }, fs.Shutdown
 	default:
-		return fmt.Errorf("-server: %q is neither nethttp nor fasthttp", *server)
+		return fmt.Errorf("-server: %q is not nethttp, fasthttp or adaptor", *server)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- serve() }()
