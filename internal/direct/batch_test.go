@@ -20,7 +20,11 @@ func TestConcurrentSends(t *testing.T) {
 		secret := store.NewEndpointSecret()
 		rcv := newReceiver(t, []string{secret})
 		createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
-		q := newQueue(t, st, fastSchedule, nil, direct.Options{})
+		// What is checked is how concurrent Sends store; the 300 jobs go
+		// to one endpoint, and with the default limit of 10 at once most
+		// would be snoozed and fetched again, round after round, which on
+		// a loaded machine outlasts waitTimeout.
+		q := newQueue(t, st, fastSchedule, nil, direct.Options{MaxInFlightPerEndpoint: 300})
 		if err := q.catalog.Sync(ctxFor(t)); err != nil {
 			t.Fatal(err)
 		}
