@@ -645,21 +645,24 @@ func ref(tr hcl.Traversal, i int) string {
 func TestOptionalPartsAreOptional(t *testing.T) {
 	tf := loadTerraform(t)
 	for name, want := range map[string]string{
-		"google_cloud_run_v2_service.gwook":                      "local.cloud_run",
-		"google_redis_instance.gwook":                            "var.memorystore",
-		"google_secret_manager_secret.redis_url":                 "var.memorystore",
-		"google_secret_manager_secret_version.redis_url":         "var.memorystore",
-		"google_sql_database_instance.gwook":                     "var.cloud_sql",
-		"google_sql_database.gwook":                              "var.cloud_sql",
-		"google_sql_user.gwook":                                  "var.cloud_sql",
-		"google_secret_manager_secret.database_url":              "var.cloud_sql",
-		"google_secret_manager_secret_version.database_url":      "var.cloud_sql",
-		"google_project_iam_member.gwook_cloudsql_client":        "var.cloud_sql",
-		"random_password.database":                               "var.cloud_sql",
-		"google_iam_workload_identity_pool.github":               "local.github",
-		"google_iam_workload_identity_pool_provider.github":      "local.github",
-		"google_service_account_iam_member.ci_workload_identity": "local.github",
-		"google_artifact_registry_repository.gwook":              "var.artifact_registry",
+		"google_cloud_run_v2_service.gwook":                          "local.cloud_run",
+		"google_redis_instance.gwook":                                "var.memorystore",
+		"google_secret_manager_secret.redis_url":                     "var.memorystore",
+		"google_secret_manager_secret_version.redis_url":             "var.memorystore",
+		"google_secret_manager_secret.redis_ca":                      "var.memorystore",
+		"google_secret_manager_secret_version.redis_ca":              "var.memorystore",
+		"google_secret_manager_secret_iam_member.gwook_run_redis_ca": "var.memorystore",
+		"google_sql_database_instance.gwook":                         "var.cloud_sql",
+		"google_sql_database.gwook":                                  "var.cloud_sql",
+		"google_sql_user.gwook":                                      "var.cloud_sql",
+		"google_secret_manager_secret.database_url":                  "var.cloud_sql",
+		"google_secret_manager_secret_version.database_url":          "var.cloud_sql",
+		"google_project_iam_member.gwook_cloudsql_client":            "var.cloud_sql",
+		"random_password.database":                                   "var.cloud_sql",
+		"google_iam_workload_identity_pool.github":                   "local.github",
+		"google_iam_workload_identity_pool_provider.github":          "local.github",
+		"google_service_account_iam_member.ci_workload_identity":     "local.github",
+		"google_artifact_registry_repository.gwook":                  "var.artifact_registry",
 	} {
 		b := tf.resource(t, name)
 		if refs := references(attr(t, b, "count").Expr); !slices.Contains(refs, want) {
@@ -824,5 +827,50 @@ func TestCloudRunRefusesWhatCannotWork(t *testing.T) {
 		if ok != c.ok {
 			t.Errorf("%s: the service's preconditions pass: %v, want %v", c.name, ok, c.ok)
 		}
+	}
+}
+
+// TestCloudRunTrustsMemorystoreCA checks that with Memorystore the service
+// gets the instance's CA as a file, and REDIS_TLS_CA_FILE names that file:
+// Memorystore's certificate is signed by a CA of its own, which the
+// system's roots do not hold.
+func TestCloudRunTrustsMemorystoreCA(t *testing.T) {
+	tf := loadTerraform(t)
+	for _, memorystore := range []bool{true, false} {
+		ctx := tf.withVars(t, map[string]cty.Value{"cloud_run": cty.True, "memorystore": cty.BoolVal(memorystore)})
+		locals := ctx.Variables["local"].AsValueMap()
+		env, ok := locals["run_env"]
+		if !ok {
+			t.Fatal("local.run_env cannot be evaluated from the variables")
+		}
+		caFile, set := env.AsValueMap()["REDIS_TLS_CA_FILE"]
+		if set != memorystore {
+			t.Errorf("memorystore = %v: REDIS_TLS_CA_FILE set = %v", memorystore, set)
+			continue
+		}
+		if memorystore && caFile.AsString() != locals["redis_ca_dir"].AsString()+"/ca.pem" {
+			t.Errorf("REDIS_TLS_CA_FILE = %s, want ca.pem in local.redis_ca_dir", caFile.AsString())
+		}
+	}
+	// The file: the volume of the CA's secret, mounted at redis_ca_dir.
+	var mounted bool
+	walkBlocks(tf.resource(t, "google_cloud_run_v2_service.gwook"), func(b *hclsyntax.Block) {
+		if b.Type != "content" {
+			return
+		}
+		if a, ok := b.Body.Attributes["mount_path"]; ok && slices.Contains(references(a.Expr), "local.redis_ca_dir") {
+			mounted = true
+		}
+	})
+	if !mounted {
+		t.Error("no volume mount at local.redis_ca_dir")
+	}
+}
+
+// walkBlocks calls visit on every block nested in b, at any depth.
+func walkBlocks(b *hclsyntax.Block, visit func(*hclsyntax.Block)) {
+	for _, c := range b.Body.Blocks {
+		visit(c)
+		walkBlocks(c, visit)
 	}
 }

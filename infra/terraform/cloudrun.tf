@@ -76,7 +76,13 @@ locals {
     SENTRY_ENVIRONMENT = "production"
     SENTRY_SAMPLE_RATE = "1.0"
   }
-  run_env = merge(local.run_env_base, var.run_env)
+  # With Memorystore, the file of its CA (a secret volume, below).
+  redis_ca_dir = "/etc/gwook/redis-ca"
+  run_env = merge(
+    local.run_env_base,
+    var.memorystore ? { REDIS_TLS_CA_FILE = "${local.redis_ca_dir}/ca.pem" } : {},
+    var.run_env,
+  )
 
   # The secrets Terraform makes, by the variable they feed.
   managed_secrets = {
@@ -142,6 +148,20 @@ resource "google_cloud_run_v2_service" "gwook" {
       }
     }
 
+    dynamic "volumes" {
+      for_each = google_secret_manager_secret.redis_ca[*].secret_id
+      content {
+        name = "redis-ca"
+        secret {
+          secret = volumes.value
+          items {
+            version = "latest"
+            path    = "ca.pem"
+          }
+        }
+      }
+    }
+
     containers {
       image = var.run_image
 
@@ -192,6 +212,14 @@ resource "google_cloud_run_v2_service" "gwook" {
         content {
           name       = "cloudsql"
           mount_path = "/cloudsql"
+        }
+      }
+
+      dynamic "volume_mounts" {
+        for_each = google_secret_manager_secret.redis_ca[*].secret_id
+        content {
+          name       = "redis-ca"
+          mount_path = local.redis_ca_dir
         }
       }
 
@@ -251,7 +279,8 @@ resource "google_cloud_run_v2_service" "gwook" {
   ]
 }
 
-# Gwook's service account reads each secret it is given, and no other.
+# Gwook's service account reads each secret it is given, and no other:
+# those of its environment,
 resource "google_secret_manager_secret_iam_member" "gwook_run_secrets" {
   for_each = local.cloud_run ? local.run_secret_env : {}
 
@@ -261,6 +290,16 @@ resource "google_secret_manager_secret_iam_member" "gwook_run_secrets" {
   member    = google_service_account.gwook.member
 
   depends_on = [google_secret_manager_secret.database_url, google_secret_manager_secret.redis_url]
+}
+
+# and the Memorystore CA's, mounted as a file.
+resource "google_secret_manager_secret_iam_member" "gwook_run_redis_ca" {
+  count = local.cloud_run && var.memorystore ? 1 : 0
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.redis_ca[0].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.gwook.member
 }
 
 # The push subscription's identity may invoke the service, as Cloud Run's

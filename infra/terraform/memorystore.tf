@@ -6,10 +6,11 @@
 # since it holds the AUTH string.
 #
 # The certificate is signed by the instance's own certificate authority
-# (server_ca_certs, output redis_ca_certificate), not by a public one.
-# REDIS_URL cannot name a CA, so a client that checks the server against
-# the system's roots refuses it: Gwook must be given this CA as a file, by
-# a setting of its own beside REDIS_URL. Terraform sets only REDIS_URL.
+# (server_ca_certs, output redis_ca_certificate), not by a public one, so
+# Gwook trusts that CA alone: the service mounts it from a secret of its
+# own as a file (cloudrun.tf) and REDIS_TLS_CA_FILE names it. Every CA the
+# instance lists is in the file, so a rotation of the server CA keeps
+# working once it is applied.
 #
 # Reached from Cloud Run through Direct VPC egress (cloudrun.tf): the
 # instance is peered into vpc_network and has no public address.
@@ -56,4 +57,23 @@ resource "google_secret_manager_secret_version" "redis_url" {
 
   secret      = google_secret_manager_secret.redis_url[0].id
   secret_data = "rediss://:${google_redis_instance.gwook[0].auth_string}@${google_redis_instance.gwook[0].host}:${google_redis_instance.gwook[0].port}/0"
+}
+
+resource "google_secret_manager_secret" "redis_ca" {
+  count = var.memorystore ? 1 : 0
+
+  project   = var.project_id
+  secret_id = "${var.run_service_name}-redis-ca"
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "redis_ca" {
+  count = var.memorystore ? 1 : 0
+
+  secret      = google_secret_manager_secret.redis_ca[0].id
+  secret_data = join("", google_redis_instance.gwook[0].server_ca_certs[*].cert)
 }
