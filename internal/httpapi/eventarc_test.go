@@ -56,12 +56,7 @@ func newEventarcSetup(t *testing.T) *eventarcSetup {
 	t.Helper()
 	issuer := googletoken.NewIssuer(t)
 	svx := svixserver.New(t)
-	sender, err := svix.New(svix.Config{Token: "sk_test", ServerURL: svx.URL(), Timeout: 10 * time.Second, Logger: discardLogger,
-		Retry: svix.RetryPolicy{MaxAttempts: 1, MaxElapsed: 10 * time.Second, InitialInterval: time.Millisecond,
-			MaxInterval: time.Millisecond, RetryAfterMax: time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sender := oneAttemptSender(t, svx.URL())
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	p := pipeline.New(pipeline.Config{Backend: svix.Backend{Sender: sender}, Logger: discardLogger})
@@ -186,4 +181,17 @@ func TestEventarcEventNeedsThePushToken(t *testing.T) {
 	if n := s.svix.Attempts(); n != 0 {
 		t.Errorf("%d requests reached Svix", n)
 	}
+}
+
+// oneAttemptSender is a Svix sender to serverURL that tries each message
+// once.
+func oneAttemptSender(t *testing.T, serverURL string) *svix.Sender {
+	t.Helper()
+	sender, err := svix.New(svix.Config{Token: "sk_test", ServerURL: serverURL, Timeout: 10 * time.Second, Logger: discardLogger,
+		Retry: svix.RetryPolicy{MaxAttempts: 1, MaxElapsed: 10 * time.Second, InitialInterval: time.Millisecond,
+			MaxInterval: time.Millisecond, RetryAfterMax: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sender
 }

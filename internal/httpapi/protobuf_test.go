@@ -33,12 +33,7 @@ func newProtobufSetup(t *testing.T) *protobufSetup {
 	t.Helper()
 	issuer := googletoken.NewIssuer(t)
 	svx := svixserver.New(t)
-	sender, err := svix.New(svix.Config{Token: "sk_test", ServerURL: svx.URL(), Timeout: 10 * time.Second, Logger: discardLogger,
-		Retry: svix.RetryPolicy{MaxAttempts: 1, MaxElapsed: 10 * time.Second, InitialInterval: time.Millisecond,
-			MaxInterval: time.Millisecond, RetryAfterMax: time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sender := oneAttemptSender(t, svx.URL())
 	p := pipeline.New(pipeline.Config{Backend: svix.Backend{Sender: sender}, Logger: discardLogger})
 	router := NewRouter(Deps{Pipeline: p, Health: NewHealth(0, discardLogger),
 		Auth: &Authenticator{Username: "u", Password: "p",
