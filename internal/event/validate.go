@@ -110,7 +110,7 @@ func Validate(n *Notification) error {
 	var fields []FieldError
 	check := func(field, rule string) {
 		if rule != "" {
-			fields = append(fields, FieldError{Field: field, Rule: rule, Detail: ruleDetail(rule, field)})
+			fields = append(fields, FieldError{Field: field, Rule: rule, Detail: RuleDetail(rule, field)})
 		}
 	}
 	check("id", svixIDRule(n.ID))
@@ -170,7 +170,10 @@ func dataRule(data json.RawMessage) string {
 	return ""
 }
 
-func ruleDetail(rule, field string) string {
+// RuleDetail is the detail of a FieldError: what rule asks of field, in
+// words. Every way in words a broken rule with it, so that an event gets
+// the same answer whatever its encoding.
+func RuleDetail(rule, field string) string {
 	switch rule {
 	case "required":
 		return "is required"
@@ -232,7 +235,7 @@ func Decode(raw []byte) (Notification, error) {
 	for _, field := range fieldNames {
 		switch {
 		case wrongType[field]:
-			result.Fields = append(result.Fields, FieldError{Field: field, Rule: "type", Detail: ruleDetail("type", field)})
+			result.Fields = append(result.Fields, FieldError{Field: field, Rule: "type", Detail: RuleDetail("type", field)})
 		default:
 			if i := slices.IndexFunc(broken, func(fe FieldError) bool { return fe.Field == field }); i >= 0 {
 				result.Fields = append(result.Fields, broken[i])

@@ -137,25 +137,21 @@ func violations(e *gwookv1.Event) ([]event.FieldError, error) {
 	return fields, nil
 }
 
-// svixIDDetail is the detail of rule svixid, as event.Validate words it.
-const svixIDDetail = `must match ^[a-zA-Z0-9\-_.]+$`
-
 // fieldError is the event.FieldError of one violation: the JSON event's
-// rule that the protovalidate rule states, worded as event.Validate words
-// it.
+// rule that the protovalidate rule states, worded by event.RuleDetail.
 func fieldError(v *protovalidate.Violation) event.FieldError {
 	fe := event.FieldError{Rule: v.Proto.GetRuleId(), Detail: v.Proto.GetMessage()}
 	if v.FieldDescriptor != nil {
 		fe.Field = v.FieldDescriptor.JSONName()
 	}
 	switch fe.Rule {
-	case "required":
-		fe.Detail = "is required"
 	case "string.max_len":
 		fe.Rule = "max"
-		fe.Detail = "must be at most " + strconv.FormatUint(v.RuleValue.Uint(), 10) + " characters"
 	case "string.pattern":
-		fe.Rule, fe.Detail = "svixid", svixIDDetail
+		fe.Rule = "svixid"
+	}
+	if rule := fe.Rule; rule == "required" || rule == "max" || rule == "svixid" {
+		fe.Detail = event.RuleDetail(rule, fe.Field)
 	}
 	return fe
 }
