@@ -8,19 +8,20 @@ import (
 	"github.com/gwook/gwook/internal/store"
 )
 
-// StoreAsIfDied stores the event n of appID with jobs scheduled grace
-// ahead, as Send does when it makes the first attempts itself, without
-// making them: what a process that died right after the commit leaves.
+// StoreAsIfDied stores the event n of appID with deliveries due for
+// recovery grace ahead, as Send does when it makes the first attempts
+// itself, without making them: what a process that died right after the
+// commit leaves.
 func (q *Queue) StoreAsIfDied(ctx context.Context, appID string, n *event.Notification, grace time.Duration) (string, error) {
 	var ids []string
 	for _, e := range q.catalog.Endpoints(appID) {
 		ids = append(ids, e.ID)
 	}
-	q.handOverAfter = grace
 	r, err := q.enqueues.Do(ctx, outgoing{
 		NewMessage: store.NewMessage{
 			Message:     store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw},
 			EndpointIDs: ids,
+			RecoverAt:   time.Now().Add(grace),
 		},
 		immediate: true,
 	})

@@ -2,14 +2,11 @@ package direct
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/gwook/gwook/internal/delivery"
 	"github.com/gwook/gwook/internal/store"
@@ -18,17 +15,27 @@ import (
 // Immediate first attempts.
 //
 // Waiting for River to fetch a new job costs a notification, a fetch, a
-// read of the message and a completion: round trips that made most of a
-// webhook's cost and of its lag. So a Send that finds room makes the first
-// attempt of each of its deliveries itself, right after the commit, with
-// the message it holds. Its jobs are inserted scheduled handOverAfter
-// ahead (the delivery timeout and rescueMargin, as long as River waits
-// before rescuing the job of a dead process), so no worker on any replica
-// takes them while the attempt runs. Once the attempt is recorded, the job
-// is deleted (delivered, failed, given up) or replaced in one transaction
-// by one scheduled at the retry's time. A process that dies in between
-// leaves the job, which River works once its time comes. An attempt that
-// cannot be made at once (the endpoint unknown to the catalog, or busy for
+// read of the message and a completion, and inserting and deleting the job
+// cost two writes of River's indexed table: round trips and writes that
+// made most of a webhook's cost and of its lag. So a Send that finds room
+// makes the first attempt of each of its deliveries itself, right after
+// the commit, with the message it holds, and stores them without River
+// jobs: each has a recovery time instead, handOverAfter after the commit
+// (the delivery timeout and rescueMargin, as long as River waits before
+// rescuing the job of a dead process). Recording the attempt clears it,
+// or sets it to the retry's time. Every replica passes over the
+// deliveries every recoverInterval and gives a River job to each whose
+// recovery time has come, in the transaction that clears it
+// (store.RecoverDeliveries): a retry after a first attempt, and the
+// deliveries of a process that died before recording theirs. An attempt
+// that cannot be made at once (the endpoint unknown to the catalog, or
+// busy for immediateBusyWait; the queue stopping) is due for recovery at
+// once, and the pass that gives it its job follows.
+//
+// Room is Options.Workers first attempts at once per process, beside
+// River's workers; a Send finding none stores its deliveries with jobs due
+// now, for River's workers.
+
 // immediateBusyWait; the queue stopping) hands its job to River's
 // workers, due now.
 //
@@ -43,6 +50,11 @@ import (
 // to one endpoint queues here instead of costing a hand-over and a fetch
 // per job, and a stuck endpoint holds at most a second of its events' slots.
 const immediateBusyWait = time.Second
+
+// recoverInterval is how often each replica gives River jobs to the
+// deliveries whose recovery time has come: a retry after a first attempt
+// waits up to this much longer than its schedule says.
+const recoverInterval = 500 * time.Millisecond
 
 // immediateSlots counts the first attempts a process may make at once,
 // and their goroutines: taken by Send before it stores a message, given
@@ -104,17 +116,16 @@ func (s *immediateSlots) wait(ctx context.Context) error {
 	}
 }
 
-// attemptNow makes the first attempt of the delivery a of msg, whose job
-// jobID is scheduled handOverAfter ahead, then settles the job, and gives
+// attemptNow makes the first attempt of the delivery a of msg, whose
+// recovery time is handOverAfter after its commit, records it, and gives
 // its slot back.
-func (q *Queue) attemptNow(ctx context.Context, a deliveryArgs, msg store.Message, jobID int64) {
+func (q *Queue) attemptNow(ctx context.Context, a deliveryArgs, msg store.Message) {
 	defer q.immediate.give(1)
 	ep, ok := q.catalog.Endpoint(a.ApplicationID, a.EndpointID)
 	if !ok || ep.Disabled || !q.inFlight.acquire(ctx, ep.ID, immediateBusyWait) {
 		// River's worker reads the endpoint from the store, or waits for
 		// a slot, without holding this one.
-		q.metrics.FirstAttempts("handed_over", 1)
-		q.handOver(ctx, jobID)
+		q.handOver(ctx, a)
 		return
 	}
 	start := q.now()
@@ -123,94 +134,69 @@ func (q *Queue) attemptNow(ctx context.Context, a deliveryArgs, msg store.Messag
 	var attemptErr *delivery.AttemptError
 	if errors.As(res.Err, &attemptErr) && attemptErr.Kind == delivery.KindCanceled {
 		// Cut short by the queue stopping: not an attempt.
-		q.metrics.FirstAttempts("handed_over", 1)
-		q.handOver(ctx, jobID)
+		q.handOver(ctx, a)
 		return
 	}
 	q.metrics.FirstAttempts("immediate", 1)
-	q.settle(ctx, a, jobID, q.conclude(ctx, a, 1, start, res))
-}
-
-// settle does with the job jobID of the delivery a what outcome, the
-// result of concluding an attempt, would have River do with it.
-func (q *Queue) settle(ctx context.Context, a deliveryArgs, jobID int64, outcome error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
+	// The record cleared the delivery's recovery time, or set it to the
+	// retry's: nothing is left to do with River's job, since it has none.
 	var snooze *river.JobSnoozeError
 	var canceled *river.JobCancelError
-	var err error
-	switch {
-	case outcome == nil, errors.As(outcome, &canceled):
-		_, err = q.deletes.Do(ctx, jobID)
-	case errors.As(outcome, &snooze):
-		err = q.reschedule(ctx, a, jobID, snooze.Duration)
-	default:
-		// The attempt may not be recorded: River's worker reads the
-		// delivery again and makes it again if it must.
-		q.logger.Warn("direct: recording an attempt failed; the delivery is left to the queue's workers",
-			"message_id", a.MessageID, "endpoint_id", a.EndpointID, "error", outcome)
-		q.handOver(ctx, jobID)
-		return
-	}
-	if err != nil {
-		// The job stays scheduled: River works it once its time comes,
-		// and finds the delivery as it was recorded.
-		q.logger.Warn("direct: settling a delivery's job failed; River works it after its grace",
-			"message_id", a.MessageID, "endpoint_id", a.EndpointID, "job_id", jobID, "error", err)
+	if err := q.conclude(ctx, a, 1, start, res); err != nil && !errors.As(err, &snooze) && !errors.As(err, &canceled) {
+		// The attempt may not be recorded: the delivery is recovered at
+		// its time, and the worker that gets it reads it again and makes
+		// the attempt again if it must.
+		q.logger.Warn("direct: recording an attempt failed; the delivery is recovered after its grace",
+			"message_id", a.MessageID, "endpoint_id", a.EndpointID, "error", err)
 	}
 }
 
-// handOver makes the job jobID due now, for River's workers.
-func (q *Queue) handOver(ctx context.Context, jobID int64) {
+// handOver makes the delivery a due for recovery now, and has the
+// recovery loop pass, so that River's workers make its first attempt.
+func (q *Queue) handOver(ctx context.Context, a deliveryArgs) {
+	q.metrics.FirstAttempts("handed_over", 1)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if _, err := q.river.JobRetry(ctx, jobID); err != nil {
-		q.logger.Warn("direct: handing a job to the workers failed; River works it after its grace",
-			"job_id", jobID, "error", err)
+	if err := q.store.RecoverNow(ctx, store.DeliveryKey{MessageID: a.MessageID, EndpointID: a.EndpointID}); err != nil {
+		q.logger.Warn("direct: handing a delivery to the workers failed; it is recovered after its grace",
+			"message_id", a.MessageID, "endpoint_id", a.EndpointID, "error", err)
+		return
+	}
+	select {
+	case q.recoverNow <- struct{}{}:
+	default: // a pass is asked for already
 	}
 }
 
-// reschedule replaces the job jobID of the delivery a by one due after
-// delay, in one transaction.
-func (q *Queue) reschedule(ctx context.Context, a deliveryArgs, jobID int64, delay time.Duration) error {
-	return q.store.InJobTx(ctx, func(tx store.Tx) error {
-		var err error
-		if tx.Postgres != nil {
-			_, err = q.pgRiver.JobDeleteTx(ctx, tx.Postgres, jobID)
-		} else {
-			_, err = q.liteRiver.JobDeleteTx(ctx, tx.SQLite, jobID)
+// recoverDeliveries gives River jobs to the deliveries whose recovery time
+// has come, every recoverInterval and when handOver asks, until ctx ends:
+// the first attempts handed over, retries after a first attempt, and the
+// deliveries of a replica that died before recording their first attempt.
+func (q *Queue) recoverDeliveries(ctx context.Context) {
+	ticker := time.NewTicker(recoverInterval)
+	defer ticker.Stop()
+	for {
+		for {
+			n, err := q.store.RecoverDeliveries(ctx, time.Now(), maxAttemptBatch, func(tx store.Tx, taken []store.RecoveredDelivery) error {
+				jobs := make([]river.InsertManyParams, 0, len(taken))
+				for _, d := range taken {
+					jobs = append(jobs, q.jobs(d.ApplicationID, d.MessageID, []string{d.EndpointID})...)
+				}
+				_, err := q.insertJobs(ctx, tx, jobs)
+				return err
+			})
+			if err != nil && ctx.Err() == nil {
+				q.logger.Warn("direct: recovering deliveries failed; trying again", "error", err)
+			}
+			if err != nil || n < maxAttemptBatch {
+				break
+			}
 		}
-		switch {
-		case errors.Is(err, rivertype.ErrJobRunning), errors.Is(err, rivertype.ErrNotFound):
-			// A worker has it, or had it: the delivery is its.
-			return nil
-		case err != nil:
-			return err
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-q.recoverNow:
 		}
-		_, err = q.insertJobs(ctx, tx, q.jobs(a.ApplicationID, a.MessageID, []string{a.EndpointID}, time.Now().Add(delay)))
-		return err
-	})
-}
-
-// deleteJobs deletes a batch of jobs in one query; a job running in a
-// worker is left to it.
-func (q *Queue) deleteJobs(ctx context.Context, ids []int64) ([]struct{}, error) {
-	_, err := q.river.JobDeleteMany(ctx, river.NewJobDeleteManyParams().IDs(ids...).First(len(ids)))
-	if err != nil {
-		return nil, err
 	}
-	return make([]struct{}, len(ids)), nil
-}
-
-// jobIDs maps the jobs inserted to their deliveries.
-func jobIDs(inserted []*rivertype.JobInsertResult) (map[store.DeliveryKey]int64, error) {
-	ids := make(map[store.DeliveryKey]int64, len(inserted))
-	for _, r := range inserted {
-		var a deliveryArgs
-		if err := json.Unmarshal(r.Job.EncodedArgs, &a); err != nil {
-			return nil, fmt.Errorf("reading job %d: %w", r.Job.ID, err)
-		}
-		ids[store.DeliveryKey{MessageID: a.MessageID, EndpointID: a.EndpointID}] = r.Job.ID
-	}
-	return ids, nil
 }

@@ -9,10 +9,11 @@ import (
 	"github.com/gwook/gwook/internal/telemetry"
 )
 
-// A Send makes the first attempt itself and, once it is recorded, deletes
-// the job that River would otherwise work after the hand-over. (A failed
-// first attempt replaces the job by one due at the retry's time:
-// TestRetryThenDeliver, whose retry would otherwise wait Timeout + 30 s.)
+// A Send makes the first attempt itself, without a River job, and
+// recording it clears the delivery's recovery time, so that no job is made
+// for it after the hand-over time. (A failed first attempt sets the
+// recovery time to the retry's: TestRetryThenDeliver, whose retry would
+// otherwise wait Timeout + 30 s.)
 func TestImmediateFirstAttempt(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, st *store.Store) {
 		createApp(t, st, "app")
@@ -30,10 +31,10 @@ func TestImmediateFirstAttempt(t *testing.T) {
 		if v := metric(t, metrics, `gwook_delivery_first_attempts_total{path="immediate"}`); v != 1 {
 			t.Fatalf("first attempts made at once: %v, want 1", v)
 		}
-		// No job is left behind for River to work after the hand-over.
+		// No job, and no delivery to recover, is left behind.
 		deadline := time.Now().Add(waitTimeout)
 		for {
-			b, err := st.RiverBacklog(ctxFor(t), "gwook_delivery")
+			b, err := st.DeliveryBacklog(ctxFor(t), "gwook_delivery")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,8 +50,8 @@ func TestImmediateFirstAttempt(t *testing.T) {
 }
 
 // A process that died right after storing a message, before its first
-// attempts, leaves jobs that no worker takes until their hand-over time,
-// and that River's workers then deliver.
+// attempts, leaves deliveries that no replica gives a job until their
+// recovery time, and that River's workers then deliver.
 func TestHandOverAfterDeath(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, st *store.Store) {
 		createApp(t, st, "app")

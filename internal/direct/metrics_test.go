@@ -134,7 +134,7 @@ func TestBacklogMetrics(t *testing.T) {
 		var b store.JobBacklog
 		for {
 			var err error
-			b, err = st.RiverBacklog(ctxFor(t), "gwook_delivery")
+			b, err = st.DeliveryBacklog(ctxFor(t), "gwook_delivery")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +146,7 @@ func TestBacklogMetrics(t *testing.T) {
 		if b.Jobs != 6 || b.OldestDue < 50*time.Millisecond || b.OldestDue > time.Since(sent)+time.Minute {
 			t.Fatalf("backlog %+v, want 6 jobs, the oldest due for at least 50 ms", b)
 		}
-		empty, err := st.RiverBacklog(ctxFor(t), "another_queue")
+		empty, err := st.DeliveryBacklog(ctxFor(t), "another_queue")
 		if err != nil || empty.Jobs != 0 || empty.OldestDue != 0 {
 			t.Fatalf("backlog of an empty queue: %+v, %v", empty, err)
 		}

@@ -1,32 +1,35 @@
 // Package direct delivers events to applications' webhook endpoints itself,
 // durably, without Svix: each accepted event becomes a message stored with
-// one River job per matching endpoint in one transaction, and River workers,
-// on any replica sharing the database, make the attempts, sign them with the
-// endpoint's secrets, record each one and retry on the delivery schedule.
+// one delivery per matching endpoint in one transaction; the replica that
+// accepted it makes the first attempts, and River workers, on any replica
+// sharing the database, make the rest: each attempt signed with the
+// endpoint's secrets, recorded, and retried on the delivery schedule.
 //
 // # Guarantees
 //
-// Send returns only once the message and its jobs are committed, so an event
-// it accepted survives a crash of the process at any moment. Delivery is at
-// least once: a job in progress when its process died is worked again once
-// River rescues it (RescueStuckJobsAfter, Timeout + 30 s), and the job of a
-// first attempt that a Send was making is worked once its hand-over time
-// comes (as long after the commit). Without failures each message reaches
-// each endpoint once: River hands a job to one worker at a time, no worker
-// takes the job of a first attempt that a Send is making, and a job whose
-// delivery is already delivered or failed (its process died after
-// recording the attempt, before the job was completed or deleted) ends
-// without sending again.
+// Send returns only once the message and its deliveries are committed,
+// each with a River job or with a recovery time, so an event it accepted
+// survives a crash of the process at any moment. Delivery is at least
+// once: a job in progress when its process died is worked again once River
+// rescues it (RescueStuckJobsAfter, Timeout + 30 s), and a delivery whose
+// first attempt a Send was making gets a job once its recovery time comes
+// (as long after the commit). Without failures each message reaches each
+// endpoint once: River hands a job to one worker at a time, a delivery gets
+// a job only in the transaction that clears its recovery time, and a job
+// whose delivery is already delivered or failed (its process died after
+// recording the attempt, before the job was completed) ends without
+// sending again.
 //
 // # Attempts
 //
-// A job sends the message's body as accepted, with webhook-id the message id
-// (the same on every attempt to every endpoint) and a signature per active
-// secret of the endpoint. The attempt is recorded with the delivery's new
-// state; then delivery.Schedule decides: delivered, retried after a delay
-// (the job is snoozed, which does not spend River's attempts: the count of
-// attempts is the delivery's), the endpoint gone (410: it is disabled) or
-// the message failed for the endpoint (counted as stats.Failed). An attempt
+// An attempt sends the message's body as accepted, with webhook-id the
+// message id (the same on every attempt to every endpoint) and a signature
+// per active secret of the endpoint. The attempt is recorded with the
+// delivery's new state; then delivery.Schedule decides: delivered, retried
+// after a delay (a job is snoozed, which does not spend River's attempts:
+// the count of attempts is the delivery's; a first attempt's delivery is
+// due for recovery then), the endpoint gone (410: it is disabled) or the
+// message failed for the endpoint (counted as stats.Failed). An attempt
 // cut short by the queue stopping is not counted and is made again at once
 // by the next worker. An endpoint deleted or disabled since the message was
 // accepted is not sent to; its delivery fails with the reason.
@@ -52,12 +55,12 @@
 //
 // A Send makes the first attempts of its message itself, right after the
 // commit, while River's workers make the retries (immediate.go): so a
-// webhook that succeeds first time costs no fetch, read or completion of a
-// job, and waits for none. Concurrent Sends share the transactions that
-// store their messages, and concurrent attempts share the queries that read
-// their deliveries, record their attempts and delete their jobs (a batcher
-// each): a lone call goes at once, and under load many share one round trip
-// to the database.
+// webhook that succeeds first time costs no insert, fetch, read or
+// completion of a job, and waits for none. Concurrent Sends share the
+// transactions that store their messages, and concurrent attempts share
+// the queries that read their deliveries and record their attempts (a
+// batcher each): a lone call goes at once, and under load many share one
+// round trip to the database.
 //
 // On PostgreSQL River hears of new jobs at once (LISTEN/NOTIFY) and polls
 // every 100 ms for retries that are due; on SQLite it polls every 20 ms.
@@ -208,22 +211,23 @@ type Queue struct {
 	immediate     immediateSlots
 	immediateCtx  context.Context
 	stopImmediate context.CancelFunc
-	// handOverAfter is how far ahead the jobs of a Send's first attempts
-	// are scheduled.
+	// handOverAfter is how far ahead of the commit the deliveries of a
+	// Send's first attempts are due for recovery.
 	handOverAfter time.Duration
+	// recoverNow asks the recovery loop for a pass now (immediate.go).
+	recoverNow chan struct{}
 	// disableAfter is Options.DisableAfter.
 	disableAfter time.Duration
 	// enqueues stores the messages of Sends, reads reads the deliveries
-	// that attempts make, records records the attempts, and deletes
-	// deletes the jobs of first attempts made by Sends: each in batches.
-	enqueues *batch.Batcher[outgoing, enqueued]
+	// that attempts make, and records records the attempts: each in
+	// batches.
+	enqueues *batch.Batcher[outgoing, store.EnqueuedMessage]
 	reads    *batch.Batcher[store.DeliveryKey, deliveryRead]
 	records  *batch.Batcher[store.AttemptRecord, store.RecordedAttempt]
-	deletes  *batch.Batcher[int64, struct{}]
-	// stopSampling ends the goroutine reading the backlog; sampled is
-	// closed when it has ended. Both are nil until Start.
-	stopSampling context.CancelFunc
-	sampled      chan struct{}
+	// stopBackground ends the goroutines reading the backlog and
+	// recovering deliveries; background counts them. Nil until Start.
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
 }
 
 // deliveryArgs are a delivery job's arguments: one message to one
@@ -268,6 +272,7 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 		workers:  opts.Workers,
 
 		handOverAfter: opts.Timeout + rescueMargin,
+		recoverNow:    make(chan struct{}, 1),
 		disableAfter:  opts.DisableAfter,
 	}
 	workers := river.NewWorkers()
@@ -305,34 +310,34 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 		func(m outgoing) int { return len(m.EndpointIDs) }, batchTimeout, q.storeMessages)
 	q.reads = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, batchTimeout, q.readDeliveries)
 	q.records = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.recordAttempts)
-	q.deletes = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.deleteJobs)
 	return q, nil
 }
 
-// Start starts the workers, the first attempts made by Sends, and the
-// reading of the backlog into the metrics every backlogInterval. They run
-// until Stop, or until ctx ends.
+// Start starts the workers, the first attempts made by Sends, the
+// recovery of deliveries (immediate.go), and the reading of the backlog
+// into the metrics every backlogInterval. They run until Stop, or until
+// ctx ends.
 func (q *Queue) Start(ctx context.Context) error {
 	if err := q.river.Start(ctx); err != nil {
 		return fmt.Errorf("direct: starting the workers: %w", err)
 	}
 	q.immediateCtx, q.stopImmediate = context.WithCancel(ctx)
 	q.immediate.open(q.workers)
-	sampleCtx, stop := context.WithCancel(ctx)
-	q.stopSampling, q.sampled = stop, make(chan struct{})
-	go q.sampleBacklog(sampleCtx)
+	backgroundCtx, stop := context.WithCancel(ctx)
+	q.stopBackground = stop
+	q.background.Go(func() { q.sampleBacklog(backgroundCtx) })
+	q.background.Go(func() { q.recoverDeliveries(backgroundCtx) })
 	return nil
 }
 
 // sampleBacklog reads the backlog into the metrics now and every
 // backlogInterval until ctx ends.
 func (q *Queue) sampleBacklog(ctx context.Context) {
-	defer close(q.sampled)
 	ticker := time.NewTicker(backlogInterval)
 	defer ticker.Stop()
 	for {
 		readCtx, cancel := context.WithTimeout(ctx, backlogInterval)
-		b, err := q.store.RiverBacklog(readCtx, queueName)
+		b, err := q.store.DeliveryBacklog(readCtx, queueName)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -357,7 +362,6 @@ func (q *Queue) Stop(ctx context.Context) error {
 	q.enqueues.Close(ctx)
 	// The attempts still running read and record through their batchers
 	// until they have ended and River has stopped.
-	defer q.deletes.Close(ctx)
 	defer q.records.Close(ctx)
 	defer q.reads.Close(ctx)
 	if q.stopImmediate != nil {
@@ -368,9 +372,11 @@ func (q *Queue) Stop(ctx context.Context) error {
 		}
 		q.stopImmediate()
 	}
-	if q.stopSampling != nil {
-		q.stopSampling()
-		<-q.sampled
+	if q.stopBackground != nil {
+		// Deliveries handed over and not yet recovered are recovered by
+		// the next replica to pass, or by this one started again.
+		q.stopBackground()
+		q.background.Wait()
 	}
 	err := q.river.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -406,6 +412,9 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 		},
 		immediate: q.immediate.take(len(ids)),
 	}
+	if m.immediate {
+		m.RecoverAt = time.Now().Add(q.handOverAfter)
+	}
 	r, err := q.enqueues.Do(ctx, m)
 	if m.immediate && (err != nil || r.Duplicate) {
 		q.immediate.give(len(ids))
@@ -429,9 +438,9 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 	if !m.immediate {
 		q.metrics.FirstAttempts("queued", len(ids))
 	} else {
-		for i, id := range ids {
+		for _, id := range ids {
 			a := deliveryArgs{MessageID: r.Message.ID, EndpointID: id, ApplicationID: appID}
-			go q.attemptNow(q.immediateCtx, a, r.Message, r.jobIDs[i])
+			go q.attemptNow(q.immediateCtx, a, r.Message)
 		}
 	}
 	return Result{MessageID: r.Message.ID, Endpoints: len(ids)}, nil
@@ -441,69 +450,38 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 var ErrStopped = errors.New("direct: the queue is stopped")
 
 // outgoing is a message a Send stores; immediate when the Send makes the
-// first attempts itself (immediate.go).
+// first attempts itself (immediate.go), and its deliveries have a
+// recovery time instead of jobs.
 type outgoing struct {
 	store.NewMessage
 	immediate bool
 }
 
-// enqueued is what storing an outgoing message did; jobIDs are the jobs
-// of an immediate one, in the order of its EndpointIDs.
-type enqueued struct {
-	store.EnqueuedMessage
-	jobIDs []int64
-}
-
-// storeMessages stores a batch of messages in one transaction with their
-// jobs: due now, or, for an immediate message, handOverAfter ahead.
-func (q *Queue) storeMessages(ctx context.Context, batch []outgoing) ([]enqueued, error) {
+// storeMessages stores a batch of messages in one transaction, with jobs
+// due now for the deliveries of those not immediate.
+func (q *Queue) storeMessages(ctx context.Context, batch []outgoing) ([]store.EnqueuedMessage, error) {
 	messages := make([]store.NewMessage, len(batch))
 	for i, m := range batch {
 		messages[i] = m.NewMessage
 	}
-	var ids map[store.DeliveryKey]int64
-	stored, err := q.store.EnqueueMessages(ctx, messages, func(tx store.Tx, stored []int) error {
+	return q.store.EnqueueMessages(ctx, messages, func(tx store.Tx, stored []int) error {
 		var jobs []river.InsertManyParams
 		for _, i := range stored {
-			m := batch[i]
-			var at time.Time
-			if m.immediate {
-				at = time.Now().Add(q.handOverAfter)
+			if m := batch[i]; !m.immediate {
+				jobs = append(jobs, q.jobs(m.Message.ApplicationID, m.Message.ID, m.EndpointIDs)...)
 			}
-			jobs = append(jobs, q.jobs(m.Message.ApplicationID, m.Message.ID, m.EndpointIDs, at)...)
 		}
-		inserted, err := q.insertJobs(ctx, tx, jobs)
-		if err != nil {
-			return err
-		}
-		ids, err = jobIDs(inserted)
+		_, err := q.insertJobs(ctx, tx, jobs)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]enqueued, len(batch))
-	for i, e := range stored {
-		out[i].EnqueuedMessage = e
-		if !batch[i].immediate || e.Duplicate {
-			continue
-		}
-		out[i].jobIDs = make([]int64, len(batch[i].EndpointIDs))
-		for k, ep := range batch[i].EndpointIDs {
-			out[i].jobIDs[k] = ids[store.DeliveryKey{MessageID: e.Message.ID, EndpointID: ep}]
-		}
-	}
-	return out, nil
 }
 
 // riverClient is what the Queue does with River's client of either
-// driver besides inserting jobs and deleting them in a transaction.
+// driver besides inserting jobs in a transaction.
 type riverClient interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
-	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
-	JobDeleteMany(ctx context.Context, params *river.JobDeleteManyParams) (*river.JobDeleteManyResult, error)
 }
 
 // insertJobs inserts jobs in tx with the client of its driver.
@@ -636,7 +614,7 @@ func (q *Queue) Resend(ctx context.Context, appID, messageID, endpointID string)
 		return refused
 	}
 	err = q.store.RequeueDeliveries(ctx, messageID, targets, func(tx store.Tx) error {
-		_, err := q.insertJobs(ctx, tx, q.jobs(appID, messageID, targets, time.Time{}))
+		_, err := q.insertJobs(ctx, tx, q.jobs(appID, messageID, targets))
 		return err
 	})
 	if err != nil {
@@ -646,13 +624,13 @@ func (q *Queue) Resend(ctx context.Context, appID, messageID, endpointID string)
 }
 
 // jobs are the insert parameters of the delivery jobs of the message to
-// each of endpointIDs, due at at (zero: now).
-func (q *Queue) jobs(appID, messageID string, endpointIDs []string, at time.Time) []river.InsertManyParams {
+// each of endpointIDs, due now.
+func (q *Queue) jobs(appID, messageID string, endpointIDs []string) []river.InsertManyParams {
 	params := make([]river.InsertManyParams, len(endpointIDs))
 	for i, id := range endpointIDs {
 		params[i] = river.InsertManyParams{
 			Args:       deliveryArgs{MessageID: messageID, EndpointID: id, ApplicationID: appID},
-			InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts, ScheduledAt: at},
+			InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts},
 		}
 	}
 	return params
@@ -745,7 +723,13 @@ func (q *Queue) conclude(ctx context.Context, a deliveryArgs, number int, start 
 		q.metrics.EndpointDisabled("gone")
 		q.logger.Warn("direct: endpoint answered 410 Gone and is disabled", "application_id", a.ApplicationID, "endpoint_id", a.EndpointID)
 	}
-	recorded, err := q.records.Do(recordCtx, store.AttemptRecord{Attempt: record, Status: status})
+	// A first attempt made by a Send is retried through its delivery's
+	// recovery time; a job's, by snoozing the job.
+	var recoverAt time.Time
+	if verdict == delivery.Retry {
+		recoverAt = time.Now().Add(delay)
+	}
+	recorded, err := q.records.Do(recordCtx, store.AttemptRecord{Attempt: record, Status: status, RecoverAt: recoverAt})
 	if err == nil {
 		err = recorded.Err
 	}

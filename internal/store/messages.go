@@ -12,9 +12,10 @@ import (
 // Direct delivery keeps, beside River's jobs, three tables: messages (one
 // per accepted event and application), deliveries (the state of a message's
 // delivery to one endpoint) and delivery_attempts (every attempt). A message
-// is stored with its deliveries and River's jobs in one transaction
-// (EnqueueMessage); each attempt is recorded with the delivery's new state
-// in one transaction (RecordAttempt).
+// is stored with its deliveries, and River's jobs or their recovery times
+// (recovery.go), in one transaction (EnqueueMessages); each attempt is
+// recorded with the delivery's new state in one transaction
+// (RecordAttempts).
 
 // MaxAttemptBody is how much of a response body an attempt record keeps.
 const MaxAttemptBody = 1 << 10
@@ -134,6 +135,10 @@ func scanAttempt(row interface{ Scan(...any) error }) (Attempt, error) {
 type NewMessage struct {
 	Message     Message
 	EndpointIDs []string
+	// RecoverAt, when set, is the recovery time of each of its deliveries:
+	// they get no River job now, since the caller makes their first
+	// attempts, and RecoverDeliveries gives them one from then on.
+	RecoverAt time.Time
 }
 
 // EnqueuedMessage is what EnqueueMessages did with one NewMessage.
@@ -176,8 +181,9 @@ func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue
 			return err
 		}
 		var stored []int
-		query := []byte(`INSERT INTO deliveries (` + deliveryColumns + `) VALUES `)
+		query := []byte(`INSERT INTO deliveries (` + deliveryColumns + `, recover_at) VALUES `)
 		args := []any{string(DeliveryPending), s.timeArg(now)}
+		rows := 0
 		for i := range out {
 			if !inserted[out[i].Message.ID] {
 				existing, err := scanMessage(tx.queryRow(ctx,
@@ -190,15 +196,21 @@ func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue
 				continue
 			}
 			stored = append(stored, i)
+			if len(batch[i].EndpointIDs) == 0 {
+				continue
+			}
+			args = append(args, out[i].Message.ID, s.timeArgOrNull(batch[i].RecoverAt))
+			id, at := len(args)-1, len(args)
 			for _, ep := range batch[i].EndpointIDs {
-				if len(args) > 2 {
+				if rows > 0 {
 					query = append(query, ", "...)
 				}
-				query = fmt.Appendf(query, "($%d, $%d, $1, 0, '', $2)", len(args)+1, len(args)+2)
-				args = append(args, out[i].Message.ID, ep)
+				rows++
+				query = fmt.Appendf(query, "($%d, $%d, $1, 0, '', $2, $%d)", id, len(args)+1, at)
+				args = append(args, ep)
 			}
 		}
-		if len(args) > 2 {
+		if rows > 0 {
 			if _, err := tx.exec(ctx, string(query), args...); err != nil {
 				return err
 			}
@@ -388,6 +400,11 @@ func (s *Store) deliveriesOf(ctx context.Context, ids []string, out map[string][
 type AttemptRecord struct {
 	Attempt Attempt
 	Status  DeliveryStatus
+	// RecoverAt is the delivery's new recovery time when it has one (its
+	// first attempt was made by the replica that accepted its event): the
+	// retry's time, or zero to clear it. A delivery without one, which a
+	// River job carries, keeps none.
+	RecoverAt time.Time
 }
 
 // RecordedAttempt is what RecordAttempts stored of one AttemptRecord: the
@@ -442,7 +459,7 @@ func (s *Store) RecordAttempts(ctx context.Context, records []AttemptRecord) ([]
 	} else {
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
 			for _, i := range order {
-				if err := s.recordAttemptSQLite(ctx, tx, &out[i], records[i].Status, failingBefore); err != nil {
+				if err := s.recordAttemptSQLite(ctx, tx, &out[i], records[i].Status, records[i].RecoverAt, failingBefore); err != nil {
 					return err
 				}
 			}
@@ -499,9 +516,9 @@ func (s *Store) recordAttemptsPostgres(ctx context.Context, records []AttemptRec
 			attempts = append(attempts, ", "...)
 		}
 		n := len(args)
-		attempts = fmt.Appendf(attempts, "($%d, $%d, $%d, $%d::timestamptz, $%d::integer, $%d::bigint, $%d, $%d::bytea, $%d)",
-			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
-		args = append(s.appendAttemptArgs(args, out[i].Attempt), string(r.Status))
+		attempts = fmt.Appendf(attempts, "($%d, $%d, $%d, $%d::timestamptz, $%d::integer, $%d::bigint, $%d, $%d::bytea, $%d, $%d::timestamptz)",
+			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10)
+		args = append(s.appendAttemptArgs(args, out[i].Attempt), string(r.Status), s.timeArgOrNull(r.RecoverAt))
 	}
 	// Per endpoint, what its attempts, in the order of At, do to its run
 	// of failures: end it (the last delivered), start it anew at since
@@ -547,9 +564,10 @@ func (s *Store) recordAttemptsPostgres(ctx context.Context, records []AttemptRec
 		args = append(args, id, c.ended, c.delivered && !c.ended, since)
 	}
 	rows, err := s.write.QueryContext(ctx,
-		`WITH v (id, message_id, endpoint_id, created_at, response_status, duration_ms, error, response_body, status) AS (`+string(attempts)+`),
+		`WITH v (id, message_id, endpoint_id, created_at, response_status, duration_ms, error, response_body, status, recover_at) AS (`+string(attempts)+`),
 		r (endpoint_id, ended, restarted, since) AS (`+string(runs)+`),
-		d AS (UPDATE deliveries SET attempts = deliveries.attempts + 1, status = v.status, last_error = v.error, updated_at = $1
+		d AS (UPDATE deliveries SET attempts = deliveries.attempts + 1, status = v.status, last_error = v.error, updated_at = $1,
+				recover_at = CASE WHEN deliveries.recover_at IS NOT NULL THEN v.recover_at END
 			FROM v WHERE deliveries.message_id = v.message_id AND deliveries.endpoint_id = v.endpoint_id
 			RETURNING deliveries.message_id, deliveries.endpoint_id, deliveries.status, deliveries.attempts, deliveries.last_error, deliveries.updated_at),
 		a AS (INSERT INTO delivery_attempts (`+attemptColumns+`)
@@ -585,12 +603,13 @@ func (s *Store) recordAttemptsPostgres(ctx context.Context, records []AttemptRec
 // recordAttemptSQLite records the attempt of rec in tx, statement by
 // statement, and notes its endpoint's failing_since in failingBefore when
 // it is the endpoint's first attempt of the batch.
-func (s *Store) recordAttemptSQLite(ctx context.Context, tx *sql.Tx, rec *RecordedAttempt, status DeliveryStatus, failingBefore map[string]*time.Time) error {
+func (s *Store) recordAttemptSQLite(ctx context.Context, tx *sql.Tx, rec *RecordedAttempt, status DeliveryStatus, recoverAt time.Time, failingBefore map[string]*time.Time) error {
 	a := rec.Attempt
 	d, err := scanDelivery(tx.QueryRowContext(ctx,
-		`UPDATE deliveries SET attempts = attempts + 1, status = $1, last_error = $2, updated_at = $3
+		`UPDATE deliveries SET attempts = attempts + 1, status = $1, last_error = $2, updated_at = $3,
+			recover_at = CASE WHEN recover_at IS NOT NULL THEN $6 END
 		WHERE message_id = $4 AND endpoint_id = $5
-		RETURNING `+deliveryColumns, string(status), a.Error, s.timeArg(s.now()), a.MessageID, a.EndpointID))
+		RETURNING `+deliveryColumns, string(status), a.Error, s.timeArg(s.now()), a.MessageID, a.EndpointID, s.timeArgOrNull(recoverAt)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // rec.Err stays ErrNotFound
 	}
@@ -630,7 +649,7 @@ func (s *Store) GiveUpDelivery(ctx context.Context, messageID, endpointID, reaso
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		d, err = scanDelivery(tx.QueryRowContext(ctx,
-			`UPDATE deliveries SET status = $1, last_error = $2, updated_at = $3
+			`UPDATE deliveries SET status = $1, last_error = $2, updated_at = $3, recover_at = NULL
 			WHERE message_id = $4 AND endpoint_id = $5
 			RETURNING `+deliveryColumns,
 			string(DeliveryFailed), reason, s.timeArg(s.now()), messageID, endpointID))

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -750,5 +751,164 @@ func testEnqueueMessages(t *testing.T, s *store.Store) {
 	mustNot(t, err, "listing")
 	if len(page.Items) != 3 {
 		t.Fatalf("%d messages after the failed batch, want 3", len(page.Items))
+	}
+}
+
+func TestRecoverDeliveriesSQLite(t *testing.T)   { testRecoverDeliveries(t, openSQLite(t)) }
+func TestRecoverDeliveriesPostgres(t *testing.T) { testRecoverDeliveries(t, openPostgres(t)) }
+
+// awaitingRecovery counts the deliveries that have a recovery time.
+func awaitingRecovery(t *testing.T, s *store.Store) int {
+	t.Helper()
+	var n int
+	err := s.InJobTx(ctxFor(t), func(tx store.Tx) error {
+		return tx.QueryRow(ctxFor(t), `SELECT count(*) FROM deliveries WHERE recover_at IS NOT NULL`).Scan(&n)
+	})
+	mustNot(t, err, "counting the deliveries awaiting recovery")
+	return n
+}
+
+// recoverDue runs RecoverDeliveries for the deliveries due by now and returns
+// those it took, sorted.
+func recoverDue(t *testing.T, s *store.Store, limit int) []store.RecoveredDelivery {
+	t.Helper()
+	var taken []store.RecoveredDelivery
+	n, err := s.RecoverDeliveries(ctxFor(t), time.Now(), limit, func(_ store.Tx, ds []store.RecoveredDelivery) error {
+		taken = slices.Clone(ds)
+		return nil
+	})
+	mustNot(t, err, "recovering deliveries")
+	if n != len(taken) {
+		t.Fatalf("RecoverDeliveries returned %d, enqueue had %d", n, len(taken))
+	}
+	slices.SortFunc(taken, func(a, b store.RecoveredDelivery) int {
+		return strings.Compare(a.MessageID+a.EndpointID, b.MessageID+b.EndpointID)
+	})
+	return taken
+}
+
+// A delivery stored with a recovery time gets a job (enqueue) once, when
+// its time has come, in the transaction that clears it; recording an
+// attempt clears it or moves it to the retry's time, and only for a
+// delivery that has one.
+func testRecoverDeliveries(t *testing.T, s *store.Store) {
+	ctx := ctxFor(t)
+	createApp(t, s, "app")
+	now := time.Now()
+	msg := func(id string) store.Message {
+		return store.Message{ID: store.NewMessageID(), ApplicationID: "app", EventID: id, EventType: "t", Body: []byte(`{}`)}
+	}
+	out, err := s.EnqueueMessages(ctx, []store.NewMessage{
+		{Message: msg("due"), EndpointIDs: []string{"ep_1", "ep_2"}, RecoverAt: now.Add(-time.Second)},
+		{Message: msg("later"), EndpointIDs: []string{"ep_1"}, RecoverAt: now.Add(time.Hour)},
+		{Message: msg("queued"), EndpointIDs: []string{"ep_1"}},
+	}, nil)
+	mustNot(t, err, "enqueueing")
+	due, later, queued := out[0].Message.ID, out[1].Message.ID, out[2].Message.ID
+	if n := awaitingRecovery(t, s); n != 3 {
+		t.Fatalf("%d deliveries await recovery, want 3 (the queued message's has a job)", n)
+	}
+
+	// A failing enqueue takes nothing.
+	boom := errors.New("boom")
+	_, err = s.RecoverDeliveries(ctx, time.Now(), 10, func(store.Tx, []store.RecoveredDelivery) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("recovering with a failing enqueue: %v, want boom", err)
+	}
+	if n := awaitingRecovery(t, s); n != 3 {
+		t.Fatalf("%d deliveries await recovery after a failed pass, want 3", n)
+	}
+
+	// The limit takes the earliest first.
+	if got := recoverDue(t, s, 1); len(got) != 1 || got[0].MessageID != due {
+		t.Fatalf("a pass of one took %+v, want one delivery of %s", got, due)
+	}
+	got := recoverDue(t, s, 10)
+	if len(got) != 1 || got[0] != (store.RecoveredDelivery{MessageID: due, EndpointID: got[0].EndpointID, ApplicationID: "app"}) {
+		t.Fatalf("the next pass took %+v, want the other delivery of %s", got, due)
+	}
+	if got := recoverDue(t, s, 10); len(got) != 0 {
+		t.Fatalf("a pass after every due delivery was taken took %+v", got)
+	}
+
+	// A first attempt to retry moves the recovery time to the retry's; a
+	// delivery a job carries gets none.
+	retryAt := time.Now().Add(-time.Millisecond)
+	for _, id := range []string{later, queued} {
+		_, err := s.RecordAttempts(ctx, []store.AttemptRecord{{
+			Attempt:   store.Attempt{MessageID: id, EndpointID: "ep_1", At: time.Now(), ResponseStatus: 500, Error: "500"},
+			Status:    store.DeliveryPending,
+			RecoverAt: retryAt,
+		}})
+		mustNot(t, err, "recording an attempt to retry")
+	}
+	if got := recoverDue(t, s, 10); len(got) != 1 || got[0].MessageID != later {
+		t.Fatalf("after the retries were recorded a pass took %+v, want the delivery of %s only", got, later)
+	}
+
+	// An attempt that ends the delivery clears it; so does giving up, and
+	// RecoverNow makes a delivery due at once.
+	out, err = s.EnqueueMessages(ctx, []store.NewMessage{
+		{Message: msg("delivered"), EndpointIDs: []string{"ep_1"}, RecoverAt: now.Add(time.Hour)},
+		{Message: msg("given-up"), EndpointIDs: []string{"ep_1"}, RecoverAt: now.Add(time.Hour)},
+		{Message: msg("handed-over"), EndpointIDs: []string{"ep_1"}, RecoverAt: now.Add(time.Hour)},
+	}, nil)
+	mustNot(t, err, "enqueueing")
+	_, err = s.RecordAttempts(ctx, []store.AttemptRecord{{
+		Attempt: store.Attempt{MessageID: out[0].Message.ID, EndpointID: "ep_1", At: time.Now(), ResponseStatus: 204},
+		Status:  store.DeliveryDelivered,
+	}})
+	mustNot(t, err, "recording a delivered attempt")
+	_, err = s.GiveUpDelivery(ctx, out[1].Message.ID, "ep_1", "endpoint deleted")
+	mustNot(t, err, "giving up")
+	if n := awaitingRecovery(t, s); n != 1 {
+		t.Fatalf("%d deliveries await recovery, want 1", n)
+	}
+	mustNot(t, s.RecoverNow(ctx, store.DeliveryKey{MessageID: out[2].Message.ID, EndpointID: "ep_1"}), "handing over")
+	if got := recoverDue(t, s, 10); len(got) != 1 || got[0].MessageID != out[2].Message.ID {
+		t.Fatalf("after RecoverNow a pass took %+v, want the delivery of %s", got, out[2].Message.ID)
+	}
+	// RecoverNow leaves a delivery without a recovery time without one.
+	mustNot(t, s.RecoverNow(ctx, store.DeliveryKey{MessageID: queued, EndpointID: "ep_1"}), "handing over")
+	if n := awaitingRecovery(t, s); n != 0 {
+		t.Fatalf("%d deliveries await recovery, want 0", n)
+	}
+
+	if s.Dialect() != store.Postgres {
+		return // one writer: passes take turns
+	}
+	// Two replicas passing at once take each delivery once: the second
+	// skips what the first has locked.
+	var batch []store.NewMessage
+	for i := range 20 {
+		batch = append(batch, store.NewMessage{Message: msg(fmt.Sprint("concurrent-", i)), EndpointIDs: []string{"ep_1"}, RecoverAt: now.Add(-time.Second)})
+	}
+	_, err = s.EnqueueMessages(ctx, batch, nil)
+	mustNot(t, err, "enqueueing")
+	inside, release := make(chan struct{}), make(chan struct{})
+	first := make(chan int, 1)
+	go func() {
+		n, err := s.RecoverDeliveries(ctx, time.Now(), 15, func(store.Tx, []store.RecoveredDelivery) error {
+			close(inside)
+			<-release
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		first <- n
+	}()
+	<-inside
+	// Bounded, should the second pass wait for the first's locks.
+	secondCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	second, err := s.RecoverDeliveries(secondCtx, time.Now(), 100, func(store.Tx, []store.RecoveredDelivery) error { return nil })
+	close(release)
+	mustNot(t, err, "recovering while another pass runs")
+	if n := <-first; n != 15 || second != 5 {
+		t.Fatalf("two passes at once took %d and %d deliveries, want 15 and 5", n, second)
+	}
+	if n := awaitingRecovery(t, s); n != 0 {
+		t.Fatalf("%d deliveries await recovery after both passes, want 0", n)
 	}
 }

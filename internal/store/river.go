@@ -91,18 +91,24 @@ func (s *Store) underMigrationLock(ctx context.Context, fn func() error) error {
 	return fnErr
 }
 
-// JobBacklog is the state of a River queue's unfinished jobs.
+// JobBacklog is the state of the deliveries not over: River's jobs of a
+// queue, and the deliveries waiting for their recovery time
+// (RecoverDeliveries), which have no job.
 type JobBacklog struct {
-	// Jobs is how many jobs are due, scheduled (a retry, say) or running.
+	// Jobs is how many jobs are due, scheduled (a retry, say) or running,
+	// and how many deliveries wait for their recovery time (their first
+	// attempt in progress, or a retry after it).
 	Jobs int64
 	// OldestDue is how long the oldest job that is due, and not running,
-	// has waited for a worker; 0 when none waits.
+	// or the oldest delivery whose recovery time has come, has waited; 0
+	// when none waits.
 	OldestDue time.Duration
 }
 
-// RiverBacklog reads the backlog of the River queue named queue, from
-// River's table, in one query.
-func (s *Store) RiverBacklog(ctx context.Context, queue string) (JobBacklog, error) {
+// DeliveryBacklog reads the backlog of the River queue named queue, from
+// River's table, and of the deliveries waiting for their recovery time:
+// two queries.
+func (s *Store) DeliveryBacklog(ctx context.Context, queue string) (JobBacklog, error) {
 	// Due: available, or scheduled or retryable with its time come (River
 	// makes those available within seconds).
 	query := `SELECT count(*), coalesce(extract(epoch FROM now() - min(scheduled_at) FILTER (WHERE state <> 'running' AND scheduled_at <= now())), 0)
@@ -119,5 +125,18 @@ func (s *Store) RiverBacklog(ctx context.Context, queue string) (JobBacklog, err
 		return JobBacklog{}, dbError("reading the job backlog", err)
 	}
 	b.OldestDue = time.Duration(max(seconds, 0) * float64(time.Second))
+
+	now := s.now()
+	var recovering int64
+	var oldest *time.Time
+	if err := s.read.QueryRowContext(ctx,
+		`SELECT count(*), min(recover_at) FILTER (WHERE recover_at <= $1) FROM deliveries WHERE recover_at IS NOT NULL`,
+		s.timeArg(now)).Scan(&recovering, nullTimeCol{&oldest}); err != nil {
+		return JobBacklog{}, dbError("reading the deliveries to recover", err)
+	}
+	b.Jobs += recovering
+	if oldest != nil {
+		b.OldestDue = max(b.OldestDue, now.Sub(*oldest))
+	}
 	return b, nil
 }

@@ -25,6 +25,14 @@ func (s *Store) timeArg(t time.Time) any {
 	return t
 }
 
+// timeArgOrNull is timeArg, or NULL for a zero t.
+func (s *Store) timeArgOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return s.timeArg(t)
+}
+
 // nullTimeArg is timeArg, or NULL for a nil t.
 func (s *Store) nullTimeArg(t *time.Time) any {
 	if t == nil {
