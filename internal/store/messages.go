@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Direct delivery keeps, beside River's jobs, three tables: messages (one
@@ -160,9 +162,15 @@ type EnqueuedMessage struct {
 // whole commits or fails together: an application that does not exist
 // fails the batch with ErrNotFound. The result has one entry per message of
 // batch, in order.
+//
+// On PostgreSQL the batch is one statement, and when each of its
+// deliveries has a recovery time (NewMessage.RecoverAt), so that none
+// needs a job, it runs on its own, without a transaction around it, and
+// enqueue is not called: one round trip instead of four.
 func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue func(tx Tx, stored []int) error) ([]EnqueuedMessage, error) {
 	now := dbTime(s.now())
 	out := make([]EnqueuedMessage, len(batch))
+	needsJobs := false
 	for i, nm := range batch {
 		m := nm.Message
 		m.Body = slices.Clone(m.Body)
@@ -174,64 +182,108 @@ func (s *Store) EnqueueMessages(ctx context.Context, batch []NewMessage, enqueue
 		}
 		m.CreatedAt = now
 		out[i].Message = m
+		needsJobs = needsJobs || (nm.RecoverAt.IsZero() && len(nm.EndpointIDs) > 0)
 	}
-	err := s.InJobTx(ctx, func(tx Tx) error {
-		inserted, err := s.insertMessages(ctx, tx, out, now)
-		if err != nil {
-			return err
-		}
-		var stored []int
-		query := []byte(`INSERT INTO deliveries (` + deliveryColumns + `, recover_at) VALUES `)
-		args := []any{string(DeliveryPending), s.timeArg(now)}
-		rows := 0
-		for i := range out {
-			if !inserted[out[i].Message.ID] {
-				existing, err := scanMessage(tx.queryRow(ctx,
-					`SELECT `+messageColumns+` FROM messages WHERE application_id = $1 AND event_id = $2`,
-					out[i].Message.ApplicationID, out[i].Message.EventID))
-				if err != nil {
-					return err
-				}
-				out[i] = EnqueuedMessage{Message: existing, Duplicate: true}
-				continue
+	var inserted map[string]bool
+	var err error
+	if s.dialect == Postgres && (!needsJobs || enqueue == nil) {
+		inserted, err = s.insertBatchPostgres(ctx, s.pool, batch, out, now)
+	} else {
+		err = s.InJobTx(ctx, func(tx Tx) error {
+			var err error
+			if tx.Postgres != nil {
+				inserted, err = s.insertBatchPostgres(ctx, tx.Postgres, batch, out, now)
+			} else {
+				inserted, err = s.insertBatchSQLite(ctx, tx, batch, out, now)
 			}
-			stored = append(stored, i)
-			if len(batch[i].EndpointIDs) == 0 {
-				continue
-			}
-			args = append(args, out[i].Message.ID, s.timeArgOrNull(batch[i].RecoverAt))
-			id, at := len(args)-1, len(args)
-			for _, ep := range batch[i].EndpointIDs {
-				if rows > 0 {
-					query = append(query, ", "...)
-				}
-				rows++
-				query = fmt.Appendf(query, "($%d, $%d, $1, 0, '', $2, $%d)", id, len(args)+1, at)
-				args = append(args, ep)
-			}
-		}
-		if rows > 0 {
-			if _, err := tx.exec(ctx, string(query), args...); err != nil {
+			if err != nil || enqueue == nil {
 				return err
 			}
-		}
-		if enqueue != nil {
+			var stored []int
+			for i := range out {
+				if inserted[out[i].Message.ID] {
+					stored = append(stored, i)
+				}
+			}
 			if err := enqueue(tx, stored); err != nil {
 				return fmt.Errorf("enqueueing the deliveries: %w", err)
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, dbError("storing messages", err)
+	}
+	for i := range out {
+		if inserted[out[i].Message.ID] {
+			continue
+		}
+		existing, err := scanMessage(s.read.QueryRowContext(ctx,
+			`SELECT `+messageColumns+` FROM messages WHERE application_id = $1 AND event_id = $2`,
+			out[i].Message.ApplicationID, out[i].Message.EventID))
+		if err != nil {
+			return nil, dbError("reading the message of a duplicate event", err)
+		}
+		out[i] = EnqueuedMessage{Message: existing, Duplicate: true}
 	}
 	return out, nil
 }
 
-// insertMessages inserts the messages of out in one statement, skipping
-// each whose application has its event already, and returns the ids of
-// those inserted.
-func (s *Store) insertMessages(ctx context.Context, tx Tx, out []EnqueuedMessage, now time.Time) (map[string]bool, error) {
+// pgQuerier runs a query on PostgreSQL: the pool, or a transaction.
+type pgQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// enqueuePostgres stores a batch of messages, skipping each whose
+// application has its event already, and the deliveries of those stored,
+// in one statement of fixed text, so that PostgreSQL plans it once: the
+// messages are arrays $1-$5, the deliveries $7-$9.
+const enqueuePostgres = `WITH m AS (
+	INSERT INTO messages (` + messageColumns + `)
+	SELECT v.*, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) AS v
+	ON CONFLICT (application_id, event_id) DO NOTHING
+	RETURNING id
+), d AS (
+	INSERT INTO deliveries (` + deliveryColumns + `, recover_at)
+	SELECT v.message_id, v.endpoint_id, $10, 0, '', $6, v.recover_at
+	FROM unnest($7::text[], $8::text[], $9::timestamptz[]) AS v (message_id, endpoint_id, recover_at)
+	JOIN m ON m.id = v.message_id
+)
+SELECT id FROM m`
+
+// insertBatchPostgres stores the messages of out, with the deliveries of
+// batch, in one statement (enqueuePostgres), and returns the ids of those
+// stored.
+func (s *Store) insertBatchPostgres(ctx context.Context, q pgQuerier, batch []NewMessage, out []EnqueuedMessage, now time.Time) (map[string]bool, error) {
+	n := len(out)
+	ids, apps, events, types, bodies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)
+	var deliveryMessages, deliveryEndpoints []string
+	var recoverAt []*time.Time
+	for i, e := range out {
+		m := e.Message
+		ids[i], apps[i], events[i], types[i], bodies[i] = m.ID, m.ApplicationID, m.EventID, m.EventType, m.Body
+		var at *time.Time
+		if r := batch[i].RecoverAt; !r.IsZero() {
+			r = dbTime(r)
+			at = &r
+		}
+		for _, ep := range batch[i].EndpointIDs {
+			deliveryMessages = append(deliveryMessages, m.ID)
+			deliveryEndpoints = append(deliveryEndpoints, ep)
+			recoverAt = append(recoverAt, at)
+		}
+	}
+	rows, err := q.Query(ctx, enqueuePostgres, ids, apps, events, types, bodies, now,
+		deliveryMessages, deliveryEndpoints, recoverAt, string(DeliveryPending))
+	if err != nil {
+		return nil, err
+	}
+	return scanInserted(rows, n)
+}
+
+// insertBatchSQLite stores the messages of out, and the deliveries of
+// batch of those stored, in tx: a statement each.
+func (s *Store) insertBatchSQLite(ctx context.Context, tx Tx, batch []NewMessage, out []EnqueuedMessage, now time.Time) (map[string]bool, error) {
 	query := []byte(`INSERT INTO messages (` + messageColumns + `) VALUES `)
 	args := []any{s.timeArg(now)}
 	for i, e := range out {
@@ -244,20 +296,53 @@ func (s *Store) insertMessages(ctx context.Context, tx Tx, out []EnqueuedMessage
 		args = append(args, m.ID, m.ApplicationID, m.EventID, m.EventType, m.Body)
 	}
 	query = append(query, ` ON CONFLICT (application_id, event_id) DO NOTHING RETURNING id`...)
-	rows, err := tx.query(ctx, string(query), args...)
+	r, err := tx.query(ctx, string(query), args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	inserted := make(map[string]bool, len(out))
-	for rows.Next() {
+	inserted, err := scanInserted(r, len(out))
+	if err != nil {
+		return nil, err
+	}
+
+	query = []byte(`INSERT INTO deliveries (` + deliveryColumns + `, recover_at) VALUES `)
+	args = []any{string(DeliveryPending), s.timeArg(now)}
+	rows := 0
+	for i := range out {
+		if !inserted[out[i].Message.ID] || len(batch[i].EndpointIDs) == 0 {
+			continue
+		}
+		args = append(args, out[i].Message.ID, s.timeArgOrNull(batch[i].RecoverAt))
+		id, at := len(args)-1, len(args)
+		for _, ep := range batch[i].EndpointIDs {
+			if rows > 0 {
+				query = append(query, ", "...)
+			}
+			rows++
+			query = fmt.Appendf(query, "($%d, $%d, $1, 0, '', $2, $%d)", id, len(args)+1, at)
+			args = append(args, ep)
+		}
+	}
+	if rows > 0 {
+		if _, err := tx.exec(ctx, string(query), args...); err != nil {
+			return nil, err
+		}
+	}
+	return inserted, nil
+}
+
+// scanInserted reads the ids of the messages a batch's insert returned.
+func scanInserted(r rows, n int) (map[string]bool, error) {
+	defer r.Close()
+	inserted := make(map[string]bool, n)
+	for r.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
+		if err := r.Scan(&id); err != nil {
 			return nil, err
 		}
 		inserted[id] = true
 	}
-	return inserted, rows.Err()
+	return inserted, r.Err()
 }
 
 // GetMessage returns the message with the given id of the given

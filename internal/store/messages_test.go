@@ -805,6 +805,17 @@ func testRecoverDeliveries(t *testing.T, s *store.Store) {
 	}, nil)
 	mustNot(t, err, "enqueueing")
 	due, later, queued := out[0].Message.ID, out[1].Message.ID, out[2].Message.ID
+	// Without jobs to insert, PostgreSQL stores the batch without a
+	// transaction: duplicates and unknown applications are still told.
+	again, err := s.EnqueueMessages(ctx, []store.NewMessage{{Message: msg("due"), EndpointIDs: []string{"ep_3"}, RecoverAt: now}}, nil)
+	mustNot(t, err, "enqueueing a duplicate")
+	if !again[0].Duplicate || again[0].Message.ID != due {
+		t.Fatalf("the same event again: %+v, want a duplicate of %s", again[0], due)
+	}
+	unknown := msg("unknown")
+	unknown.ApplicationID = "nobody"
+	_, err = s.EnqueueMessages(ctx, []store.NewMessage{{Message: unknown, EndpointIDs: []string{"ep_1"}, RecoverAt: now}}, nil)
+	wantErr(t, err, store.ErrNotFound, "enqueueing to an unknown application")
 	if n := awaitingRecovery(t, s); n != 3 {
 		t.Fatalf("%d deliveries await recovery, want 3 (the queued message's has a job)", n)
 	}
