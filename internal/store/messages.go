@@ -594,16 +594,28 @@ func (s *Store) appendAttemptArgs(args []any, a Attempt) []any {
 // or ends, so a healthy endpoint costs a lookup, not a write. The final
 // SELECT sees failing_since as it was before the statement.
 func (s *Store) recordAttemptsPostgres(ctx context.Context, records []AttemptRecord, order []int, out []RecordedAttempt, failingBefore map[string]*time.Time) error {
-	args := []any{s.timeArg(s.now())}
-	attempts := []byte(`VALUES `)
+	// The attempts, as arrays: one statement text whatever the batch.
+	n := len(records)
+	var (
+		ids, messages, endpoints, errs, statuses = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		at                                       = make([]time.Time, n)
+		responseStatus                           = make([]*int32, n)
+		durations                                = make([]int64, n)
+		bodies                                   = make([][]byte, n)
+		recoverAt                                = make([]*time.Time, n)
+	)
 	for i, r := range records {
-		if i > 0 {
-			attempts = append(attempts, ", "...)
+		a := out[i].Attempt
+		ids[i], messages[i], endpoints[i], at[i], errs[i], bodies[i] = a.ID, a.MessageID, a.EndpointID, a.At, a.Error, a.ResponseBody
+		durations[i], statuses[i] = a.Duration.Milliseconds(), string(r.Status)
+		if a.ResponseStatus != 0 {
+			status := int32(a.ResponseStatus)
+			responseStatus[i] = &status
 		}
-		n := len(args)
-		attempts = fmt.Appendf(attempts, "($%d, $%d, $%d, $%d::timestamptz, $%d::integer, $%d::bigint, $%d, $%d::bytea, $%d, $%d::timestamptz)",
-			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10)
-		args = append(s.appendAttemptArgs(args, out[i].Attempt), string(r.Status), s.timeArgOrNull(r.RecoverAt))
+		if !r.RecoverAt.IsZero() {
+			t := dbTime(r.RecoverAt)
+			recoverAt[i] = &t
+		}
 	}
 	// Per endpoint, what its attempts, in the order of At, do to its run
 	// of failures: end it (the last delivered), start it anew at since
@@ -616,14 +628,14 @@ func (s *Store) recordAttemptsPostgres(ctx context.Context, records []AttemptRec
 		since            time.Time
 	}
 	changes := make(map[string]*runChange)
-	var endpoints []string
+	var runEndpoints []string
 	for _, i := range order {
 		a := out[i].Attempt
 		c := changes[a.EndpointID]
 		if c == nil {
 			c = &runChange{}
 			changes[a.EndpointID] = c
-			endpoints = append(endpoints, a.EndpointID)
+			runEndpoints = append(runEndpoints, a.EndpointID)
 		}
 		if records[i].Status == DeliveryDelivered {
 			c.delivered, c.ended, c.since = true, true, time.Time{}
@@ -634,36 +646,18 @@ func (s *Store) recordAttemptsPostgres(ctx context.Context, records []AttemptRec
 			c.since = a.At
 		}
 	}
-	runs := []byte(`VALUES `)
-	for i, id := range endpoints {
-		if i > 0 {
-			runs = append(runs, ", "...)
-		}
-		n := len(args)
-		runs = fmt.Appendf(runs, "($%d, $%d::boolean, $%d::boolean, $%d::timestamptz)", n+1, n+2, n+3, n+4)
+	ended, restarted := make([]bool, len(runEndpoints)), make([]bool, len(runEndpoints))
+	since := make([]*time.Time, len(runEndpoints))
+	for i, id := range runEndpoints {
 		c := changes[id]
-		var since any
+		ended[i], restarted[i] = c.ended, c.delivered && !c.ended
 		if !c.ended {
-			since = s.timeArg(c.since)
+			since[i] = &c.since
 		}
-		args = append(args, id, c.ended, c.delivered && !c.ended, since)
 	}
-	rows, err := s.write.QueryContext(ctx,
-		`WITH v (id, message_id, endpoint_id, created_at, response_status, duration_ms, error, response_body, status, recover_at) AS (`+string(attempts)+`),
-		r (endpoint_id, ended, restarted, since) AS (`+string(runs)+`),
-		d AS (UPDATE deliveries SET attempts = deliveries.attempts + 1, status = v.status, last_error = v.error, updated_at = $1,
-				recover_at = CASE WHEN deliveries.recover_at IS NOT NULL THEN v.recover_at END
-			FROM v WHERE deliveries.message_id = v.message_id AND deliveries.endpoint_id = v.endpoint_id
-			RETURNING deliveries.message_id, deliveries.endpoint_id, deliveries.status, deliveries.attempts, deliveries.last_error, deliveries.updated_at),
-		a AS (INSERT INTO delivery_attempts (`+attemptColumns+`)
-			SELECT v.id, v.message_id, v.endpoint_id, v.created_at, v.response_status, v.duration_ms, v.error, v.response_body
-			FROM v JOIN d USING (message_id, endpoint_id)),
-		e AS (UPDATE endpoints SET failing_since = CASE WHEN r.ended THEN NULL WHEN r.restarted THEN r.since ELSE coalesce(endpoints.failing_since, r.since) END
-			FROM r WHERE endpoints.id = r.endpoint_id AND r.endpoint_id IN (SELECT endpoint_id FROM d)
-			AND CASE WHEN r.ended THEN endpoints.failing_since IS NOT NULL
-				WHEN r.restarted THEN endpoints.failing_since IS DISTINCT FROM r.since
-				ELSE endpoints.failing_since IS NULL END)
-		SELECT d.*, (SELECT failing_since FROM endpoints WHERE id = d.endpoint_id) FROM d`, args...)
+	rows, err := s.pool.Query(ctx, recordAttemptsQuery, dbTime(s.now()),
+		ids, messages, endpoints, at, responseStatus, durations, errs, bodies, statuses, recoverAt,
+		runEndpoints, ended, restarted, since)
 	if err != nil {
 		return err
 	}
@@ -684,6 +678,26 @@ func (s *Store) recordAttemptsPostgres(ctx context.Context, records []AttemptRec
 	}
 	return rows.Err()
 }
+
+// recordAttemptsQuery is recordAttemptsPostgres' statement: $1 now, the
+// attempts in arrays $2-$11, the endpoints' runs of failures in $12-$15.
+const recordAttemptsQuery = `WITH v AS (
+		SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::integer[], $7::bigint[], $8::text[], $9::bytea[], $10::text[], $11::timestamptz[])
+			AS v (id, message_id, endpoint_id, created_at, response_status, duration_ms, error, response_body, status, recover_at)),
+	r AS (SELECT * FROM unnest($12::text[], $13::boolean[], $14::boolean[], $15::timestamptz[]) AS r (endpoint_id, ended, restarted, since)),
+	d AS (UPDATE deliveries SET attempts = deliveries.attempts + 1, status = v.status, last_error = v.error, updated_at = $1,
+			recover_at = CASE WHEN deliveries.recover_at IS NOT NULL THEN v.recover_at END
+		FROM v WHERE deliveries.message_id = v.message_id AND deliveries.endpoint_id = v.endpoint_id
+		RETURNING deliveries.message_id, deliveries.endpoint_id, deliveries.status, deliveries.attempts, deliveries.last_error, deliveries.updated_at),
+	a AS (INSERT INTO delivery_attempts (` + attemptColumns + `)
+		SELECT v.id, v.message_id, v.endpoint_id, v.created_at, v.response_status, v.duration_ms, v.error, v.response_body
+		FROM v JOIN d USING (message_id, endpoint_id)),
+	e AS (UPDATE endpoints SET failing_since = CASE WHEN r.ended THEN NULL WHEN r.restarted THEN r.since ELSE coalesce(endpoints.failing_since, r.since) END
+		FROM r WHERE endpoints.id = r.endpoint_id AND r.endpoint_id IN (SELECT endpoint_id FROM d)
+		AND CASE WHEN r.ended THEN endpoints.failing_since IS NOT NULL
+			WHEN r.restarted THEN endpoints.failing_since IS DISTINCT FROM r.since
+			ELSE endpoints.failing_since IS NULL END)
+	SELECT d.*, (SELECT failing_since FROM endpoints WHERE id = d.endpoint_id) FROM d`
 
 // recordAttemptSQLite records the attempt of rec in tx, statement by
 // statement, and notes its endpoint's failing_since in failingBefore when
