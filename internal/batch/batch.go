@@ -29,6 +29,9 @@ type Batcher[In, Out any] struct {
 	weight    func(In) int
 	// timeout bounds writing a batch.
 	timeout time.Duration
+	// linger is how long a writer waits for more calls after its first
+	// (Linger); 0: not at all.
+	linger time.Duration
 	// write writes a batch, returning one result per call, in order, or
 	// an error for the whole batch.
 	write func(ctx context.Context, in []In) ([]Out, error)
@@ -64,6 +67,15 @@ func New[In, Out any](writers, maxCalls, maxWeight int, weight func(In) int, tim
 		b.writers.Add(1)
 		go b.run()
 	}
+	return b
+}
+
+// Linger makes each writer, having taken a call, wait up to d for more
+// calls to fill its batch, instead of writing what is already waiting: for
+// calls that may wait, so that under a moderate load they share round
+// trips too. Call it before the first Do.
+func (b *Batcher[In, Out]) Linger(d time.Duration) *Batcher[In, Out] {
+	b.linger = d
 	return b
 }
 
@@ -120,15 +132,30 @@ func (b *Batcher[In, Out]) run() {
 		}
 		batch := []*batchCall[In, Out]{first}
 		weight := b.weightOf(first.in)
+		var lingering <-chan time.Time
+		if b.linger > 0 {
+			lingering = time.After(b.linger)
+		}
 	fill:
 		for len(batch) < b.maxCalls && weight < b.maxWeight {
-			select {
-			case c := <-b.calls:
-				batch = append(batch, c)
-				weight += b.weightOf(c.in)
-			default:
-				break fill
+			var c *batchCall[In, Out]
+			if lingering == nil {
+				select {
+				case c = <-b.calls:
+				default:
+					break fill
+				}
+			} else {
+				select {
+				case c = <-b.calls:
+				case <-lingering:
+					break fill
+				case <-b.closing:
+					break fill
+				}
 			}
+			batch = append(batch, c)
+			weight += b.weightOf(c.in)
 		}
 		b.writeBatch(batch)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -82,5 +83,61 @@ func TestBatcher(t *testing.T) {
 	b.Close(ctx)
 	if _, err := b.Do(ctx, 1); !errors.Is(err, ErrClosed) {
 		t.Fatalf("a call after close: %v, want ErrClosed", err)
+	}
+}
+
+// A lingering writer waits for calls that come after its first, up to a
+// full batch, so that calls made one after another share one write; Close
+// ends its wait.
+func TestLinger(t *testing.T) {
+	var mu sync.Mutex
+	var batches [][]int
+	written := func() [][]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(batches)
+	}
+	write := func(ctx context.Context, in []int) ([]int, error) {
+		mu.Lock()
+		batches = append(batches, slices.Clone(in))
+		mu.Unlock()
+		return in, nil
+	}
+	// Far longer than the test: only a full batch, or Close, ends it.
+	b := New(1, 3, 1000, nil, time.Minute, write).Linger(time.Hour)
+	var wg sync.WaitGroup
+	do := func(i int) {
+		wg.Go(func() {
+			out, err := b.Do(context.Background(), i)
+			if errors.Is(err, ErrClosed) && i == 3 {
+				return // not handed over before Close
+			}
+			if err != nil || out != i {
+				t.Errorf("Do(%d) = %d, %v", i, out, err)
+			}
+		})
+	}
+	do(0)
+	// Without lingering the first call would be written alone by now.
+	time.Sleep(50 * time.Millisecond)
+	if got := written(); len(got) != 0 {
+		t.Fatalf("written %v before the batch was full", got)
+	}
+	do(1)
+	do(2)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(written()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := written(); len(got) != 1 || len(got[0]) != 3 {
+		t.Fatalf("batches %v, want one of the 3 calls", got)
+	}
+	// A call lingering when Close comes is written then, not an hour
+	// later.
+	do(3)
+	b.Close(context.Background())
+	wg.Wait()
+	if got := written(); len(got) > 2 || (len(got) == 2 && !slices.Equal(got[1], []int{3})) {
+		t.Fatalf("batches %v, want the last call alone, or refused, at Close", got)
 	}
 }

@@ -144,6 +144,10 @@ const (
 	// postgresAttemptWriters at once on PostgreSQL, one on SQLite.
 	maxAttemptBatch        = 100
 	postgresAttemptWriters = 2
+	// recordLinger is how long a writer of attempts' records waits for
+	// more to share its round trip: the webhook has arrived, and only its
+	// record, and the slot of a first attempt, wait.
+	recordLinger = 5 * time.Millisecond
 )
 
 // Options configure a Queue. The zero value gives the defaults.
@@ -309,7 +313,7 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 	q.enqueues = batch.New(enqueueWriters, maxBatch, maxBatchDeliveries,
 		func(m outgoing) int { return len(m.EndpointIDs) }, batchTimeout, q.storeMessages)
 	q.reads = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, batchTimeout, q.readDeliveries)
-	q.records = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.recordAttempts)
+	q.records = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.recordAttempts).Linger(recordLinger)
 	return q, nil
 }
 

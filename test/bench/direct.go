@@ -47,6 +47,7 @@ type directOptions struct {
 	dbs          []string
 	fanouts      []int
 	concurrency  int
+	warmup       time.Duration
 	window       time.Duration
 	rate         int
 	rateWindow   time.Duration
@@ -63,6 +64,7 @@ func parseDirectOptions(args []string) (directOptions, error) {
 	dbs := fs.String("db", dbPostgres+","+dbSQLite, "databases, comma-separated: postgres, sqlite (in a temporary DATA_DIR)")
 	fanouts := fs.String("fanout", "1,10", "endpoints of the application, comma-separated: a configuration each")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "closed loop: producers sending at once")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "how long the producers send, unmeasured, before the phases of each configuration; then PostgreSQL's tables are analyzed")
 	fs.DurationVar(&o.window, "window", 20*time.Second, "closed loop: how long the producers send")
 	fs.IntVar(&o.rate, "rate", 1000, "open loop: events per second")
 	fs.DurationVar(&o.rateWindow, "rate-window", 20*time.Second, "open loop: how long events are sent")
@@ -82,7 +84,7 @@ func parseDirectOptions(args []string) (directOptions, error) {
 	if o.fanouts, err = positiveInts("fanout", *fanouts); err != nil {
 		return o, err
 	}
-	if o.concurrency < 1 || o.rate < 1 || o.workers < 0 || o.window <= 0 || o.rateWindow <= 0 || o.drainTimeout <= 0 {
+	if o.concurrency < 1 || o.rate < 1 || o.workers < 0 || o.warmup < 0 || o.window <= 0 || o.rateWindow <= 0 || o.drainTimeout <= 0 {
 		return o, errors.New("-concurrency, -rate, -window, -rate-window and -drain-timeout must be positive, -workers not negative")
 	}
 	return o, nil
@@ -105,6 +107,7 @@ type DirectSettings struct {
 	Databases         []string `json:"databases"`
 	Fanouts           []int    `json:"fanouts"`
 	Concurrency       int      `json:"concurrency"`
+	WarmupSeconds     float64  `json:"warmup_seconds"`
 	WindowSeconds     float64  `json:"window_seconds"`
 	Rate              int      `json:"rate_per_sec"`
 	RateWindowSeconds float64  `json:"rate_window_seconds"`
@@ -214,7 +217,7 @@ func runDirect(args []string) error {
 	r := &directRun{opts: opts, run: hex.EncodeToString(runID), started: time.Now(), ticks: clockTicks()}
 	report := &DirectReport{Started: r.started.UTC(), Machine: machine(), LoadBefore: loadAverage(),
 		Settings: DirectSettings{Databases: opts.dbs, Fanouts: opts.fanouts, Concurrency: opts.concurrency,
-			WindowSeconds: opts.window.Seconds(), Rate: opts.rate, RateWindowSeconds: opts.rateWindow.Seconds(),
+			WarmupSeconds: opts.warmup.Seconds(), WindowSeconds: opts.window.Seconds(), Rate: opts.rate, RateWindowSeconds: opts.rateWindow.Seconds(),
 			Workers: opts.workers, DrainTimeout: opts.drainTimeout.Seconds(), Dedup: "off", ClockTicks: r.ticks}}
 	for _, db := range opts.dbs {
 		for _, fanout := range opts.fanouts {
@@ -246,14 +249,15 @@ type directRun struct {
 
 // directSetup is one configuration, running.
 type directSetup struct {
-	db       string
-	database string // PostgreSQL's database name; empty on SQLite
-	fanout   int
-	base     string // gwook's base URL
-	gwook    *proc.Process
-	app      string
-	ingest   string // a bearer token with the ingest scope
-	sink     *sink
+	db          string
+	database    string // PostgreSQL's database name; empty on SQLite
+	databaseURL string // its URL; empty on SQLite
+	fanout      int
+	base        string // gwook's base URL
+	gwook       *proc.Process
+	app         string
+	ingest      string // a bearer token with the ingest scope
+	sink        *sink
 }
 
 // configuration measures gwook on db with fanout endpoints.
@@ -279,6 +283,7 @@ func (r *directRun) configuration(ctx context.Context, db string, fanout int) (D
 			}
 		}()
 		env = append(env, "DATABASE_URL="+dbURL)
+		s.databaseURL = dbURL
 	}
 
 	secrets := make([]string, fanout)
@@ -315,6 +320,9 @@ func (r *directRun) configuration(ctx context.Context, db string, fanout int) (D
 	if err := s.provision(ctx, admin, recvURL, secrets); err != nil {
 		return row, err
 	}
+	if err := r.warmUp(ctx, s, name); err != nil {
+		return row, err
+	}
 	progress(r.started, "%s: gwook ready (pid %d), %d endpoint(s); closed loop at concurrency %d for %s",
 		name, s.gwook.Pid(), fanout, r.opts.concurrency, r.opts.window)
 
@@ -344,6 +352,35 @@ func (r *directRun) configuration(ctx context.Context, db string, fanout int) (D
 	r.report(name, "open loop", row.Open.Delivery, fmt.Sprintf("%.0f events/s sent, %.0f/s accepted, %d errors, answer p50 %.2f ms, p99 %.2f ms, max %.2f ms",
 		a.AchievedRate, row.Open.EventsPerSec, a.Errors, a.P50, a.P99, a.Max))
 	return row, ctx.Err()
+}
+
+// warmUp sends events for the warm-up, unmeasured, and waits for their
+// delivery; then, on PostgreSQL, it analyzes the database, as autovacuum
+// does in the first minute of a new one. Without statistics PostgreSQL
+// plans for tables as small as they were at gwook's first statements,
+// and keeps the plans it cached then while the tables grow: the first
+// minute of a new database, which the phases are not meant to measure.
+func (r *directRun) warmUp(ctx context.Context, s *directSetup, name string) error {
+	if r.opts.warmup == 0 {
+		return nil
+	}
+	d := r.phase(ctx, s, "w", func(req request) int64 {
+		accepted, _ := closedProducer(ctx, req, r.opts.concurrency, r.opts.warmup)
+		return accepted
+	})
+	progress(r.started, "%s: warm-up: %d events accepted, drained %v", name, d.Accepted, d.Drained)
+	if s.databaseURL == "" {
+		return ctx.Err()
+	}
+	conn, err := pgx.Connect(ctx, s.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("analyzing %s: %w", s.database, err)
+	}
+	return nil
 }
 
 // report prints a phase's results.
@@ -787,6 +824,7 @@ func (r *DirectReport) markdown() string {
 		"-> the bench's own receiver on loopback, which verifies every webhook's signature and answers 204. "+
 		"Each configuration has a fresh database (PostgreSQL: a new database, dropped after; SQLite: a temporary DATA_DIR), "+
 		"an application and its endpoints; events are POSTed to /notifications with a bearer ingest token, each unique. "+
+		"Warm-up, unmeasured: %d producers for %s, then PostgreSQL's tables are analyzed (ANALYZE, as autovacuum does in a new database's first minute). "+
 		"Closed loop: %d producers for %s. Open loop: %d events/s for %s (vegeta's constant pacer; answer times counted from when each event was due). "+
 		"Each phase ends when every accepted event reached every endpoint, or after %s. "+
 		"Lag: from an event's send start to each of its webhooks' arrival. "+
@@ -794,7 +832,7 @@ func (r *DirectReport) markdown() string {
 		"divided by the webhooks delivered; postgres, all is every process of that name on the machine, other work on the server included "+
 		"(a process that ended meanwhile is missing), in parentheses only the backends of the bench's database. "+
 		"Other load is the CPU the rest of the machine used meanwhile, postgres apart.\n\n",
-		st.Dedup, workers, st.Concurrency, secs(st.WindowSeconds), st.Rate, secs(st.RateWindowSeconds), secs(st.DrainTimeout), st.ClockTicks)
+		st.Dedup, workers, st.Concurrency, secs(st.WarmupSeconds), st.Concurrency, secs(st.WindowSeconds), st.Rate, secs(st.RateWindowSeconds), secs(st.DrainTimeout), st.ClockTicks)
 	for _, row := range r.Rows {
 		db := "PostgreSQL"
 		if row.Database == dbSQLite {
