@@ -32,20 +32,22 @@ import (
 // busy for immediateBusyWait; the queue stopping) is due for recovery at
 // once, and the pass that gives it its job follows.
 //
-// Room is Options.Workers first attempts at once per process, beside
-// River's workers; a Send finding none stores its deliveries with jobs due
-// now, for River's workers.
+// Room is immediatePerWorker × Options.Workers first attempts at once per
+// process, beside River's workers; a Send finding none stores its
+// deliveries with jobs due now, for River's workers.
 
-// immediateBusyWait; the queue stopping) hands its job to River's
-// workers, due now.
-//
-// Room is Options.Workers first attempts at once per process, beside
-// River's workers; a Send finding none inserts its jobs due now, for
-// River's workers.
+// immediatePerWorker is how many first attempts a process makes at once
+// per queue worker (Options.Workers). A first attempt holds a goroutine,
+// not a worker, and costs a third of a queued one's CPU (no job to insert,
+// fetch, read and complete): with 10 endpoints an event takes 10 slots,
+// and back to back on PostgreSQL, 10 endpoints, 64 producers, 10 per
+// worker instead of 1 delivered 5,802 webhooks/s instead of 2,536, at
+// 169 + 135 µs of CPU (gwook + PostgreSQL) per webhook instead of 225 + 274.
+const immediatePerWorker = 10
 
 // immediateBusyWait is how long a first attempt made by a Send waits for a
-// slot of its endpoint (MaxInFlightPerEndpoint) before handing its job to
-// River's workers. It holds a goroutine and an immediate slot, not a
+// slot of its endpoint (MaxInFlightPerEndpoint) before handing its
+// delivery to River's workers. It holds a goroutine and an immediate slot, not a
 // worker, so it waits longer than a worker's job does (busyWait): a burst
 // to one endpoint queues here instead of costing a hand-over and a fetch
 // per job, and a stuck endpoint holds at most a second of its events' slots.

@@ -152,9 +152,9 @@ const (
 
 // Options configure a Queue. The zero value gives the defaults.
 type Options struct {
-	// Workers is how many jobs the process works at once, and how many
-	// first attempts its Sends make at once besides; default
-	// DefaultWorkers.
+	// Workers is how many jobs the process works at once; its Sends make
+	// immediatePerWorker times as many first attempts at once besides;
+	// default DefaultWorkers.
 	Workers int
 	// MaxInFlightPerEndpoint bounds the attempts to one endpoint running
 	// at once in the process; default DefaultMaxInFlightPerEndpoint.
@@ -326,7 +326,7 @@ func (q *Queue) Start(ctx context.Context) error {
 		return fmt.Errorf("direct: starting the workers: %w", err)
 	}
 	q.immediateCtx, q.stopImmediate = context.WithCancel(ctx)
-	q.immediate.open(q.workers)
+	q.immediate.open(immediatePerWorker * q.workers)
 	backgroundCtx, stop := context.WithCancel(ctx)
 	q.stopBackground = stop
 	q.background.Go(func() { q.sampleBacklog(backgroundCtx) })
