@@ -84,3 +84,35 @@ func TestHandOverAfterDeath(t *testing.T) {
 		}
 	})
 }
+
+// A Send that finds no room for first attempts (here: the queue is not
+// started, so it has none) stores its deliveries with River jobs due now,
+// which the workers deliver once they run.
+func TestNoRoomQueues(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, st *store.Store) {
+		createApp(t, st, "app")
+		secret := store.NewEndpointSecret()
+		rcv := newReceiver(t, []string{secret})
+		ep := createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
+		metrics := telemetry.NewMetrics("test")
+		q := newQueue(t, st, fastSchedule, nil, direct.Options{Metrics: metrics})
+		if err := q.catalog.Sync(ctxFor(t)); err != nil {
+			t.Fatal(err)
+		}
+		id := send(t, q, "app", newEvent("ev-1", "t")).MessageID
+		if v := metric(t, metrics, `gwook_delivery_first_attempts_total{path="queued"}`); v != 1 {
+			t.Fatalf("first attempts queued: %v, want 1", v)
+		}
+		b, err := st.DeliveryBacklog(ctxFor(t), "gwook_delivery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Jobs != 1 {
+			t.Fatalf("backlog %+v, want the delivery's job", b)
+		}
+		startQueue(t, q)
+		if d := waitDone(t, st, id, ep.ID); d.Status != store.DeliveryDelivered || d.Attempts != 1 {
+			t.Fatalf("delivery: %+v, want delivered on attempt 1", d)
+		}
+	})
+}
