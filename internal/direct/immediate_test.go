@@ -16,10 +16,7 @@ import (
 // otherwise wait Timeout + 30 s.)
 func TestImmediateFirstAttempt(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, st *store.Store) {
-		createApp(t, st, "app")
-		secret := store.NewEndpointSecret()
-		rcv := newReceiver(t, []string{secret})
-		ep := createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
+		_, ep := appWithEndpoint(t, st)
 		metrics := telemetry.NewMetrics("test")
 		q := newQueue(t, st, fastSchedule, nil, direct.Options{Metrics: metrics})
 		startQueue(t, q)
@@ -54,10 +51,7 @@ func TestImmediateFirstAttempt(t *testing.T) {
 // recovery time, and that River's workers then deliver.
 func TestHandOverAfterDeath(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, st *store.Store) {
-		createApp(t, st, "app")
-		secret := store.NewEndpointSecret()
-		rcv := newReceiver(t, []string{secret})
-		ep := createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
+		rcv, ep := appWithEndpoint(t, st)
 		dead := newQueue(t, st, fastSchedule, nil, direct.Options{})
 		if err := dead.catalog.Sync(ctxFor(t)); err != nil {
 			t.Fatal(err)
@@ -90,10 +84,7 @@ func TestHandOverAfterDeath(t *testing.T) {
 // which the workers deliver once they run.
 func TestNoRoomQueues(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, st *store.Store) {
-		createApp(t, st, "app")
-		secret := store.NewEndpointSecret()
-		rcv := newReceiver(t, []string{secret})
-		ep := createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
+		_, ep := appWithEndpoint(t, st)
 		metrics := telemetry.NewMetrics("test")
 		q := newQueue(t, st, fastSchedule, nil, direct.Options{Metrics: metrics})
 		if err := q.catalog.Sync(ctxFor(t)); err != nil {

@@ -213,6 +213,16 @@ func createApp(t *testing.T, st *store.Store, id string) {
 	}
 }
 
+// appWithEndpoint creates application "app" with an endpoint on a new
+// receiver that verifies the endpoint's secret.
+func appWithEndpoint(t *testing.T, st *store.Store) (*receiver, store.Endpoint) {
+	t.Helper()
+	createApp(t, st, "app")
+	secret := store.NewEndpointSecret()
+	rcv := newReceiver(t, []string{secret})
+	return rcv, createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
+}
+
 func createEndpoint(t *testing.T, st *store.Store, ep store.Endpoint) store.Endpoint {
 	t.Helper()
 	e, err := st.CreateEndpoint(ctxFor(t), ep)
@@ -483,10 +493,7 @@ func TestRotatedSecretsSignBoth(t *testing.T) {
 // delivers them all.
 func TestRestart(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, st *store.Store) {
-		createApp(t, st, "app")
-		secret := store.NewEndpointSecret()
-		rcv := newReceiver(t, []string{secret})
-		ep := createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL, Secret: secret})
+		rcv, ep := appWithEndpoint(t, st)
 		deleted := createEndpoint(t, st, store.Endpoint{ApplicationID: "app", URL: rcv.URL})
 
 		first := newQueue(t, st, fastSchedule, nil, direct.Options{})

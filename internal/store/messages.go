@@ -395,14 +395,10 @@ func (s *Store) GetDeliveryMessages(ctx context.Context, keys []DeliveryKey) (ma
 	return out, nil
 }
 
-// getDeliveryMessages adds the deliveries keys that exist, with their
-// messages, to out.
-func (s *Store) getDeliveryMessages(ctx context.Context, keys []DeliveryKey, out map[DeliveryKey]DeliveryMessage) error {
-	query := []byte(`SELECT d.message_id, d.endpoint_id, d.status, d.attempts, d.last_error, d.updated_at,
-			m.id, m.application_id, m.event_id, m.event_type, m.body, m.created_at
-		FROM deliveries d JOIN messages m ON m.id = d.message_id
-		WHERE (d.message_id, d.endpoint_id) IN (VALUES `)
-	args := make([]any, 0, 2*len(keys))
+// appendKeys appends keys to query as a list of rows, (VALUES ($n,
+// $n+1), ...), and their values to args.
+func appendKeys(query []byte, args []any, keys []DeliveryKey) ([]byte, []any) {
+	query = append(query, "(VALUES "...)
 	for i, k := range keys {
 		if i > 0 {
 			query = append(query, ", "...)
@@ -410,7 +406,17 @@ func (s *Store) getDeliveryMessages(ctx context.Context, keys []DeliveryKey, out
 		query = fmt.Appendf(query, "($%d, $%d)", len(args)+1, len(args)+2)
 		args = append(args, k.MessageID, k.EndpointID)
 	}
-	query = append(query, ')')
+	return append(query, ')'), args
+}
+
+// getDeliveryMessages adds the deliveries keys that exist, with their
+// messages, to out.
+func (s *Store) getDeliveryMessages(ctx context.Context, keys []DeliveryKey, out map[DeliveryKey]DeliveryMessage) error {
+	query := []byte(`SELECT d.message_id, d.endpoint_id, d.status, d.attempts, d.last_error, d.updated_at,
+			m.id, m.application_id, m.event_id, m.event_type, m.body, m.created_at
+		FROM deliveries d JOIN messages m ON m.id = d.message_id
+		WHERE (d.message_id, d.endpoint_id) IN `)
+	query, args := appendKeys(query, nil, keys)
 	rows, err := s.read.QueryContext(ctx, string(query), args...)
 	if err != nil {
 		return err

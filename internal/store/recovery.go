@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -57,16 +56,11 @@ func (s *Store) RecoverDeliveries(ctx context.Context, due time.Time, limit int,
 		if err := rows.Err(); err != nil || len(taken) == 0 {
 			return err
 		}
-		update := []byte(`UPDATE deliveries SET recover_at = NULL WHERE (message_id, endpoint_id) IN (VALUES `)
-		args := make([]any, 0, 2*len(taken))
+		keys := make([]DeliveryKey, len(taken))
 		for i, d := range taken {
-			if i > 0 {
-				update = append(update, ", "...)
-			}
-			update = fmt.Appendf(update, "($%d, $%d)", len(args)+1, len(args)+2)
-			args = append(args, d.MessageID, d.EndpointID)
+			keys[i] = DeliveryKey{MessageID: d.MessageID, EndpointID: d.EndpointID}
 		}
-		update = append(update, ')')
+		update, args := appendKeys([]byte(`UPDATE deliveries SET recover_at = NULL WHERE (message_id, endpoint_id) IN `), nil, keys)
 		if _, err := tx.exec(ctx, string(update), args...); err != nil {
 			return err
 		}
