@@ -394,25 +394,28 @@ func (a *App) checkSvixToken(ctx context.Context, sender *svix.Sender) (httpapi.
 	}}, nil
 }
 
-// dedupStore returns Redis when REDIS_URL or REDIS_CLUSTER_ADDRS is set,
-// else the in-process store (one replica only), and the /ready check for
-// Redis.
+// dedupStore returns Redis when REDIS_URL, REDIS_CLUSTER_ADDRS or
+// REDIS_SENTINEL_ADDRS is set, else the in-process store (one replica
+// only), and the /ready check for Redis.
 func (a *App) dedupStore() (dedup.Deduper, *httpapi.Check, error) {
 	if !a.cfg.RedisEnabled() {
-		a.logger.Warn("REDIS_URL is not set: duplicates are suppressed per process only; run one replica or set REDIS_URL or REDIS_CLUSTER_ADDRS")
+		a.logger.Warn("REDIS_URL is not set: duplicates are suppressed per process only; run one replica or set REDIS_URL, REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS")
 		mem := dedup.NewMemory()
 		a.closers = append(a.closers, func() { _ = mem.Close() })
 		return mem, nil, nil
 	}
 	client, err := dedup.NewClient(dedup.ClientConfig{
-		URL:          a.cfg.RedisURL,
-		ClusterAddrs: a.cfg.RedisClusterAddrs,
-		Username:     a.cfg.RedisUsername,
-		Password:     a.cfg.RedisPassword,
-		TLS:          a.cfg.RedisTLS,
-		TLSCAFile:    a.cfg.RedisTLSCAFile,
-		Timeout:      a.cfg.RedisTimeout,
-		MaxRetries:   config.RedisMaxRetries,
+		URL:              a.cfg.RedisURL,
+		ClusterAddrs:     a.cfg.RedisClusterAddrs,
+		SentinelAddrs:    a.cfg.RedisSentinelAddrs,
+		SentinelMaster:   a.cfg.RedisSentinelMaster,
+		SentinelPassword: a.cfg.RedisSentinelPassword,
+		Username:         a.cfg.RedisUsername,
+		Password:         a.cfg.RedisPassword,
+		TLS:              a.cfg.RedisTLS,
+		TLSCAFile:        a.cfg.RedisTLSCAFile,
+		Timeout:          a.cfg.RedisTimeout,
+		MaxRetries:       config.RedisMaxRetries,
 		// Every command ends by its budget: the request budget counts on it.
 		CommandBudget: a.cfg.RedisCommandBudget(),
 	})

@@ -48,6 +48,10 @@ func TestDuplicateSuppression(t *testing.T) {
 			redistest.Cluster(t) // fails the test, saying how to start it, unless the cluster is up
 			return map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(redistest.ClusterAddrs(), ",")}
 		}},
+		{"redis sentinel", func(t *testing.T) map[string]string {
+			redistest.Sentinel(t) // fails the test, saying how to start it, unless the Sentinel is up
+			return map[string]string{"REDIS_SENTINEL_ADDRS": strings.Join(redistest.SentinelAddrs(), ","), "REDIS_SENTINEL_MASTER": redistest.SentinelMaster()}
+		}},
 	} {
 		t.Run(store.name, func(t *testing.T) {
 			g := gwooktest.Start(t, store.env(t), app.Options{})

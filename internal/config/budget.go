@@ -18,13 +18,13 @@ const RedisMaxRetries = 1
 const redisPhasesPerTry = 3
 
 // RedisCommandBudget is the longest one command to the dedup store may
-// take when Redis is the store (REDIS_URL or REDIS_CLUSTER_ADDRS):
-// RedisMaxRetries+1 tries, each a dial, a write
+// take when Redis is the store (REDIS_URL, REDIS_CLUSTER_ADDRS or
+// REDIS_SENTINEL_ADDRS): RedisMaxRetries+1 tries, each a dial, a write
 // and a read bounded by REDIS_TIMEOUT (3s with the default 500ms). Gwook's
 // Redis client puts this deadline on every command, so a slow Redis (a
 // full pool, dial retries, a reply that never comes) cannot stretch it.
-// A cluster's redirects (MOVED, ASK) and retries during a failover stay
-// within it too. It is 0 without Redis: the in-process store does not wait.
+// A cluster's redirects (MOVED, ASK), asking the sentinels for the master
+// before a dial, and retries during a failover stay within it too. It is 0 without Redis: the in-process store does not wait.
 func (c *Config) RedisCommandBudget() time.Duration {
 	if !c.RedisEnabled() {
 		return 0

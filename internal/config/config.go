@@ -61,17 +61,20 @@ type Config struct {
 	SvixRetryAfterMax        time.Duration `env:"SVIX_RETRY_AFTER_MAX, default=5s"`
 	SvixHTTPClient           string        `env:"SVIX_HTTP_CLIENT, default=tuned"`
 
-	RedisURL          string        `env:"REDIS_URL"`
-	RedisClusterAddrs []string      `env:"REDIS_CLUSTER_ADDRS"`
-	RedisUsername     string        `env:"REDIS_USERNAME"`
-	RedisPassword     string        `env:"REDIS_PASSWORD"`
-	RedisTLS          bool          `env:"REDIS_TLS, default=false"`
-	RedisTLSCAFile    string        `env:"REDIS_TLS_CA_FILE"`
-	RedisTimeout      time.Duration `env:"REDIS_TIMEOUT, default=500ms"`
-	DedupTTL          time.Duration `env:"DEDUP_TTL, default=1m"`
-	DedupKeyFields    []string      `env:"DEDUP_KEY_FIELDS, default=type,project,source"`
-	DedupFailureMode  string        `env:"DEDUP_FAILURE_MODE, default=open"`
-	DedupWait         time.Duration `env:"DEDUP_WAIT, default=1s"`
+	RedisURL              string        `env:"REDIS_URL"`
+	RedisClusterAddrs     []string      `env:"REDIS_CLUSTER_ADDRS"`
+	RedisSentinelAddrs    []string      `env:"REDIS_SENTINEL_ADDRS"`
+	RedisSentinelMaster   string        `env:"REDIS_SENTINEL_MASTER"`
+	RedisSentinelPassword string        `env:"REDIS_SENTINEL_PASSWORD"`
+	RedisUsername         string        `env:"REDIS_USERNAME"`
+	RedisPassword         string        `env:"REDIS_PASSWORD"`
+	RedisTLS              bool          `env:"REDIS_TLS, default=false"`
+	RedisTLSCAFile        string        `env:"REDIS_TLS_CA_FILE"`
+	RedisTimeout          time.Duration `env:"REDIS_TIMEOUT, default=500ms"`
+	DedupTTL              time.Duration `env:"DEDUP_TTL, default=1m"`
+	DedupKeyFields        []string      `env:"DEDUP_KEY_FIELDS, default=type,project,source"`
+	DedupFailureMode      string        `env:"DEDUP_FAILURE_MODE, default=open"`
+	DedupWait             time.Duration `env:"DEDUP_WAIT, default=1s"`
 
 	PubSubProjectID          string        `env:"PUBSUB_PROJECT_ID"`
 	DeadLetterTopic          string        `env:"DEAD_LETTER_TOPIC"`
@@ -199,9 +202,11 @@ func (c *Config) Direct() bool { return c.DeliveryBackend() == BackendDirect }
 // DedupEnabled reports whether duplicate suppression is on.
 func (c *Config) DedupEnabled() bool { return c.DedupTTL > 0 }
 
-// RedisEnabled reports whether the dedup store is Redis (REDIS_URL or
-// REDIS_CLUSTER_ADDRS), not the in-process store.
-func (c *Config) RedisEnabled() bool { return c.RedisURL != "" || len(c.RedisClusterAddrs) > 0 }
+// RedisEnabled reports whether the dedup store is Redis (REDIS_URL,
+// REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS), not the in-process store.
+func (c *Config) RedisEnabled() bool {
+	return c.RedisURL != "" || len(c.RedisClusterAddrs) > 0 || len(c.RedisSentinelAddrs) > 0
+}
 
 // DeadLetterEnabled reports whether failed events go to a dead-letter topic.
 func (c *Config) DeadLetterEnabled() bool { return c.DeadLetterTopic != "" }
@@ -458,13 +463,25 @@ func (c *Config) validateShared(p *problems) {
 	}
 }
 
-// checkRedis checks how Redis is reached: REDIS_URL (credentials and TLS
-// in the URL) or REDIS_CLUSTER_ADDRS (with REDIS_USERNAME, REDIS_PASSWORD
-// and REDIS_TLS), never both.
+// checkRedis checks how Redis is reached: exactly one of REDIS_URL
+// (credentials and TLS in the URL), REDIS_CLUSTER_ADDRS and
+// REDIS_SENTINEL_ADDRS (the last two with REDIS_USERNAME, REDIS_PASSWORD
+// and REDIS_TLS; sentinels with REDIS_SENTINEL_MASTER and
+// REDIS_SENTINEL_PASSWORD).
 func (c *Config) checkRedis(p *problems) {
-	cluster := len(c.RedisClusterAddrs) > 0
-	if c.RedisURL != "" && cluster {
-		p.add("REDIS_URL and REDIS_CLUSTER_ADDRS are both set; set REDIS_URL for one server, REDIS_CLUSTER_ADDRS for a Redis Cluster")
+	var ways []string
+	if c.RedisURL != "" {
+		ways = append(ways, "REDIS_URL")
+	}
+	if len(c.RedisClusterAddrs) > 0 {
+		ways = append(ways, "REDIS_CLUSTER_ADDRS")
+	}
+	if len(c.RedisSentinelAddrs) > 0 {
+		ways = append(ways, "REDIS_SENTINEL_ADDRS")
+	}
+	if len(ways) > 1 {
+		p.add("%s are set; set only one: REDIS_URL for one server, REDIS_CLUSTER_ADDRS for a Redis Cluster, REDIS_SENTINEL_ADDRS for a master that Redis Sentinel watches",
+			strings.Join(ways, " and "))
 	}
 	tls := c.RedisTLS
 	if c.RedisURL != "" {
@@ -475,12 +492,25 @@ func (c *Config) checkRedis(p *problems) {
 			tls = opts.TLSConfig != nil
 		}
 		for _, name := range c.redisClusterSettings() {
-			p.add("%s is for REDIS_CLUSTER_ADDRS; with REDIS_URL, put credentials in the URL and use rediss:// for TLS", name)
+			p.add("%s is for REDIS_CLUSTER_ADDRS and REDIS_SENTINEL_ADDRS; with REDIS_URL, put credentials in the URL and use rediss:// for TLS", name)
 		}
 	}
 	for _, addr := range c.RedisClusterAddrs {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 			p.add("REDIS_CLUSTER_ADDRS must be host:port addresses separated by commas, got %q", addr)
+		}
+	}
+	for _, addr := range c.RedisSentinelAddrs {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			p.add("REDIS_SENTINEL_ADDRS must be host:port addresses separated by commas, got %q", addr)
+		}
+	}
+	switch {
+	case len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "":
+		p.add("REDIS_SENTINEL_ADDRS needs REDIS_SENTINEL_MASTER, the name the sentinels know the master by (sentinel monitor NAME)")
+	case len(c.RedisSentinelAddrs) == 0:
+		for _, name := range c.redisSentinelSettings() {
+			p.add("%s is set but REDIS_SENTINEL_ADDRS is not", name)
 		}
 	}
 	if !c.RedisEnabled() {
@@ -489,17 +519,17 @@ func (c *Config) checkRedis(p *problems) {
 			names = append(names, "REDIS_TLS_CA_FILE")
 		}
 		for _, name := range names {
-			p.add("%s is set but neither REDIS_URL nor REDIS_CLUSTER_ADDRS is", name)
+			p.add("%s is set but none of REDIS_URL, REDIS_CLUSTER_ADDRS and REDIS_SENTINEL_ADDRS is", name)
 		}
 		return
 	}
 	if c.RedisTLSCAFile != "" && !tls {
-		p.add("REDIS_TLS_CA_FILE needs TLS: a rediss:// REDIS_URL, or REDIS_TLS=true with REDIS_CLUSTER_ADDRS")
+		p.add("REDIS_TLS_CA_FILE needs TLS: a rediss:// REDIS_URL, or REDIS_TLS=true with REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS")
 	}
 }
 
-// redisClusterSettings names the settings for REDIS_CLUSTER_ADDRS alone
-// that are set.
+// redisClusterSettings names the settings for REDIS_CLUSTER_ADDRS and
+// REDIS_SENTINEL_ADDRS alone that are set.
 func (c *Config) redisClusterSettings() []string {
 	var names []string
 	if c.RedisUsername != "" {
@@ -510,6 +540,19 @@ func (c *Config) redisClusterSettings() []string {
 	}
 	if c.RedisTLS {
 		names = append(names, "REDIS_TLS")
+	}
+	return names
+}
+
+// redisSentinelSettings names the settings for REDIS_SENTINEL_ADDRS alone
+// that are set.
+func (c *Config) redisSentinelSettings() []string {
+	var names []string
+	if c.RedisSentinelMaster != "" {
+		names = append(names, "REDIS_SENTINEL_MASTER")
+	}
+	if c.RedisSentinelPassword != "" {
+		names = append(names, "REDIS_SENTINEL_PASSWORD")
 	}
 	return names
 }

@@ -80,13 +80,18 @@ func TestNewClientErrors(t *testing.T) {
 		cfg  ClientConfig
 		want string
 	}{
-		{"nothing", ClientConfig{}, "neither"},
-		{"URL and cluster", ClientConfig{URL: "redis://r:6379/0", ClusterAddrs: []string{"r:7000"}}, "both"},
+		{"nothing", ClientConfig{}, "none of"},
+		{"URL and cluster", ClientConfig{URL: "redis://r:6379/0", ClusterAddrs: []string{"r:7000"}}, "a URL and cluster addresses given together"},
+		{"cluster and sentinels", ClientConfig{ClusterAddrs: []string{"r:7000"}, SentinelAddrs: []string{"s:26379"}, SentinelMaster: "m"}, "choose one"},
+		{"sentinels without a master name", ClientConfig{SentinelAddrs: []string{"s:26379"}}, "without the master's name"},
+		{"master name without sentinels", ClientConfig{URL: "redis://r:6379/0", SentinelMaster: "m"}, "without sentinel addresses"},
+		{"sentinel password without sentinels", ClientConfig{ClusterAddrs: []string{"r:7000"}, SentinelPassword: "p"}, "without sentinel addresses"},
 		{"bad URL", ClientConfig{URL: "http://r"}, "redis"},
 		{"URL and password", ClientConfig{URL: "redis://r:6379/0", Password: "p"}, "in the URL"},
 		{"URL and TLS", ClientConfig{URL: "redis://r:6379/0", TLS: true}, "in the URL"},
 		{"CA file without TLS", ClientConfig{URL: "redis://r:6379/0", TLSCAFile: notPEM}, "TLS is off"},
 		{"CA file without TLS, cluster", ClientConfig{ClusterAddrs: []string{"r:7000"}, TLSCAFile: notPEM}, "TLS is off"},
+		{"CA file without TLS, sentinels", ClientConfig{SentinelAddrs: []string{"s:26379"}, SentinelMaster: "m", TLSCAFile: notPEM}, "TLS is off"},
 		{"missing CA file", ClientConfig{URL: "rediss://r:6379/0", TLSCAFile: filepath.Join(dir, "missing.pem")}, "no such file"},
 		{"CA file not PEM", ClientConfig{ClusterAddrs: []string{"r:7000"}, TLS: true, TLSCAFile: notPEM}, "no PEM certificate"},
 	}
@@ -106,7 +111,7 @@ func TestNewClientErrors(t *testing.T) {
 
 // TestNewClientKinds checks which client each configuration gets: a
 // ClusterClient for cluster addresses, even a single seed (a managed
-// cluster's discovery endpoint), and a Client for a URL.
+// cluster's discovery endpoint), and a Client for a URL or sentinels.
 func TestNewClientKinds(t *testing.T) {
 	for _, cfg := range []ClientConfig{{ClusterAddrs: []string{"r:7000"}}, {ClusterAddrs: []string{"r:7000", "s:7000"}, TLS: true}} {
 		client := newClient(t, cfg)
@@ -116,5 +121,9 @@ func TestNewClientKinds(t *testing.T) {
 	}
 	if client := newClient(t, ClientConfig{URL: "rediss://r:6379/0"}); client.(*redis.Client).Options().TLSConfig == nil {
 		t.Error("NewClient for a rediss URL has no TLS")
+	}
+	client := newClient(t, ClientConfig{SentinelAddrs: []string{"s:26379"}, SentinelMaster: "m", TLS: true})
+	if c, ok := client.(*redis.Client); !ok || c.Options().TLSConfig == nil {
+		t.Errorf("NewClient for sentinels with TLS = %T, want a *redis.Client with TLS", client)
 	}
 }

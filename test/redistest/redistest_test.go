@@ -120,6 +120,25 @@ func TestClusterAddrs(t *testing.T) {
 	}
 }
 
+func TestSentinelSettings(t *testing.T) {
+	t.Setenv("GWOOK_TEST_REDIS_SENTINEL_ADDRS", "")
+	t.Setenv("GWOOK_TEST_REDIS_SENTINEL_MASTER", "")
+	if got := SentinelAddrs(); len(got) != 1 || got[0] != "127.0.0.1:7013" {
+		t.Errorf("SentinelAddrs() by default = %v, want [127.0.0.1:7013]", got)
+	}
+	if got := SentinelMaster(); got != "gwook-test" {
+		t.Errorf("SentinelMaster() by default = %q, want gwook-test", got)
+	}
+	t.Setenv("GWOOK_TEST_REDIS_SENTINEL_ADDRS", "a:1,b:2")
+	t.Setenv("GWOOK_TEST_REDIS_SENTINEL_MASTER", "other")
+	if got := SentinelAddrs(); len(got) != 2 || got[0] != "a:1" || got[1] != "b:2" {
+		t.Errorf("SentinelAddrs() = %v, want [a:1 b:2]", got)
+	}
+	if got := SentinelMaster(); got != "other" {
+		t.Errorf("SentinelMaster() = %q, want other", got)
+	}
+}
+
 func TestStartTLS(t *testing.T) {
 	s := StartTLS(t)
 	if want := "rediss://" + s.Addr + "/0"; s.URL() != want {
