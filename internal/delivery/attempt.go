@@ -34,8 +34,13 @@ import (
 const DefaultTimeout = 15 * time.Second
 
 // DefaultMaxIdleConnsPerHost is the number of idle connections kept per
-// receiver when ClientOptions.MaxIdleConnsPerHost is zero.
-const DefaultMaxIdleConnsPerHost = 32
+// receiver when ClientOptions.MaxIdleConnsPerHost is zero. Endpoints on
+// one host share them: 10 endpoints there, at 10 attempts at once each,
+// keep 100 connections busy, and with 32 kept the others were closed after
+// each attempt and dialled again. Back to back on PostgreSQL, 10 endpoints
+// on one receiver, 64 producers, 10 s windows, twice: 128 instead of 32
+// delivered 7,275 and 7,471 webhooks/s instead of 6,587 and 6,894.
+const DefaultMaxIdleConnsPerHost = 128
 
 // MaxResponseBody is how much of a response body an attempt keeps for the
 // attempt log.
