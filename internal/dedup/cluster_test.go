@@ -2,7 +2,6 @@ package dedup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -131,22 +130,6 @@ func replicaOf(ctx context.Context, masterAddr string) (string, error) {
 	return "", fmt.Errorf("no connected replica of master %s (%s) in CLUSTER NODES", masterAddr, id)
 }
 
-// role returns the first element of ROLE on the node at addr: master or
-// slave.
-func role(ctx context.Context, addr string) (string, error) {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ReadTimeout: time.Second})
-	defer c.Close()
-	v, err := c.Do(ctx, "ROLE").Slice()
-	if err != nil {
-		return "", err
-	}
-	if len(v) == 0 {
-		return "", errors.New("empty ROLE reply")
-	}
-	s, _ := v[0].(string)
-	return s, nil
-}
-
 // clusterWorkers is how many goroutines claim during the failover.
 const clusterWorkers = 8
 
@@ -264,7 +247,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	}
 	failoverAt := time.Now()
 	waitFor("the replica becoming master", func() bool {
-		r, err := role(ctx, replica)
+		r, err := redistest.Role(ctx, replica)
 		return err == nil && r == "master"
 	})
 	switchedAt := time.Now()
@@ -344,7 +327,7 @@ func waitRole(t *testing.T, addr, want string) {
 	t.Helper()
 	deadline := time.Now().Add(failoverTimeout)
 	for {
-		got, err := role(t.Context(), addr)
+		got, err := redistest.Role(t.Context(), addr)
 		if err == nil && got == want {
 			return
 		}

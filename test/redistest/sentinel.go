@@ -91,7 +91,7 @@ func sentinelOK(ctx context.Context, sentinel *redis.SentinelClient, name string
 		return "", fmt.Errorf("SENTINEL GET-MASTER-ADDR-BY-NAME %s = %q, want a host and a port", name, addr)
 	}
 	master := net.JoinHostPort(addr[0], addr[1])
-	if role, err := role(ctx, master); err != nil || role != "master" {
+	if role, err := Role(ctx, master); err != nil || role != "master" {
 		return "", fmt.Errorf("the master %s answers ROLE with %q, %v", master, role, err)
 	}
 	replicas, err := sentinel.Replicas(ctx, name).Result()
@@ -106,9 +106,9 @@ func sentinelOK(ctx context.Context, sentinel *redis.SentinelClient, name string
 	return "", fmt.Errorf("the sentinel sees no replica of %s in good health: %v", master, replicas)
 }
 
-// role returns the first element of ROLE on the server at addr: master or
+// Role returns the first element of ROLE on the server at addr: master or
 // slave.
-func role(ctx context.Context, addr string) (string, error) {
+func Role(ctx context.Context, addr string) (string, error) {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
 	defer c.Close()
 	v, err := c.Do(ctx, "ROLE").Slice()
