@@ -24,7 +24,8 @@ const redisPhasesPerTry = 3
 // Redis client puts this deadline on every command, so a slow Redis (a
 // full pool, dial retries, a reply that never comes) cannot stretch it.
 // A cluster's redirects (MOVED, ASK), asking the sentinels for the master
-// before a dial, and retries during a failover stay within it too. It is 0 without Redis: the in-process store does not wait.
+// before a dial, and retries during a failover stay within it too. It is 0
+// without Redis: the in-process store does not wait.
 func (c *Config) RedisCommandBudget() time.Duration {
 	if !c.RedisEnabled() {
 		return 0

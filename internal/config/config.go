@@ -495,16 +495,8 @@ func (c *Config) checkRedis(p *problems) {
 			p.add("%s is for REDIS_CLUSTER_ADDRS and REDIS_SENTINEL_ADDRS; with REDIS_URL, put credentials in the URL and use rediss:// for TLS", name)
 		}
 	}
-	for _, addr := range c.RedisClusterAddrs {
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-			p.add("REDIS_CLUSTER_ADDRS must be host:port addresses separated by commas, got %q", addr)
-		}
-	}
-	for _, addr := range c.RedisSentinelAddrs {
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-			p.add("REDIS_SENTINEL_ADDRS must be host:port addresses separated by commas, got %q", addr)
-		}
-	}
+	checkAddrs(p, "REDIS_CLUSTER_ADDRS", c.RedisClusterAddrs)
+	checkAddrs(p, "REDIS_SENTINEL_ADDRS", c.RedisSentinelAddrs)
 	switch {
 	case len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "":
 		p.add("REDIS_SENTINEL_ADDRS needs REDIS_SENTINEL_MASTER, the name the sentinels know the master by (sentinel monitor NAME)")
@@ -525,6 +517,16 @@ func (c *Config) checkRedis(p *problems) {
 	}
 	if c.RedisTLSCAFile != "" && !tls {
 		p.add("REDIS_TLS_CA_FILE needs TLS: a rediss:// REDIS_URL, or REDIS_TLS=true with REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS")
+	}
+}
+
+// checkAddrs reports each of addrs, the setting name, that is not
+// host:port.
+func checkAddrs(p *problems, name string, addrs []string) {
+	for _, addr := range addrs {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			p.add("%s must be host:port addresses separated by commas, got %q", name, addr)
+		}
 	}
 }
 

@@ -19,9 +19,15 @@ const DefaultClusterAddrs = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003,127.0.
 // three replicas): GWOOK_TEST_REDIS_CLUSTER_ADDRS when set
 // (scripts/test-services prints it), else DefaultClusterAddrs.
 func ClusterAddrs() []string {
-	addrs := os.Getenv("GWOOK_TEST_REDIS_CLUSTER_ADDRS")
+	return envAddrs("GWOOK_TEST_REDIS_CLUSTER_ADDRS", DefaultClusterAddrs)
+}
+
+// envAddrs returns the comma-separated addresses in the environment
+// variable name, or those of def when it is not set.
+func envAddrs(name, def string) []string {
+	addrs := os.Getenv(name)
 	if addrs == "" {
-		addrs = DefaultClusterAddrs
+		addrs = def
 	}
 	return strings.Split(addrs, ",")
 }

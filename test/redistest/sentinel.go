@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,11 +24,7 @@ const DefaultSentinelMaster = "gwook-test"
 // GWOOK_TEST_REDIS_SENTINEL_ADDRS when set (scripts/test-services prints
 // it), else DefaultSentinelAddrs.
 func SentinelAddrs() []string {
-	addrs := os.Getenv("GWOOK_TEST_REDIS_SENTINEL_ADDRS")
-	if addrs == "" {
-		addrs = DefaultSentinelAddrs
-	}
-	return strings.Split(addrs, ",")
+	return envAddrs("GWOOK_TEST_REDIS_SENTINEL_ADDRS", DefaultSentinelAddrs)
 }
 
 // SentinelMaster returns the name the shared Sentinel knows its master by:
