@@ -37,8 +37,18 @@ func (s *Store) RecoverDeliveries(ctx context.Context, due time.Time, limit int,
 	if s.dialect == Postgres {
 		query += ` FOR UPDATE OF d SKIP LOCKED`
 	}
+	// Most passes find nothing: a read says so without taking a writer
+	// (SQLite has one) or a transaction.
+	var found int
+	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE recover_at <= $1 LIMIT 1) AS d`, s.timeArg(due)).Scan(&found)
+	if err != nil {
+		return 0, dbError("looking for deliveries to recover", err)
+	}
+	if found == 0 {
+		return 0, nil
+	}
 	var taken []RecoveredDelivery
-	err := s.InJobTx(ctx, func(tx Tx) error {
+	err = s.InJobTx(ctx, func(tx Tx) error {
 		taken = taken[:0]
 		rows, err := tx.query(ctx, query, s.timeArg(due), limit)
 		if err != nil {
