@@ -20,6 +20,7 @@ import (
 
 	"github.com/gwook/gwook/internal/app"
 	"github.com/gwook/gwook/internal/config"
+	"github.com/gwook/gwook/internal/gcfloor"
 	"github.com/gwook/gwook/internal/telemetry"
 )
 
@@ -152,10 +153,17 @@ func helpRequested(args []string) bool {
 	return false
 }
 
+// gcHeapFloor is the floor serve gives the garbage collector's heap goal
+// unless GOGC is set (see package gcfloor).
+const gcHeapFloor = 64 << 20
+
 func serve(ctx context.Context, env envconfig.Lookuper, stdout io.Writer) error {
 	cfg, err := config.Load(ctx, env)
 	if err != nil {
 		return err
+	}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		defer gcfloor.Floor(gcHeapFloor)()
 	}
 	level := cfg.LogLevel
 	if cfg.SvixDebug {
