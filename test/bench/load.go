@@ -164,8 +164,11 @@ type Latency struct {
 	P90          float64 `json:"p90_ms"`
 	P99          float64 `json:"p99_ms"`
 	Max          float64 `json:"max_ms"`
-	// MaxLag is the longest a request was sent after it was due.
+	// MaxLag is the longest a request was sent after it was due, and
+	// LagP99 the 99th percentile of how late requests were sent: the share
+	// of the latencies that is the generator's own.
 	MaxLag float64 `json:"max_send_lag_ms"`
+	LagP99 float64 `json:"p99_send_lag_ms"`
 	// AddedP99 is P99 minus the baseline's for the same body kind; zero for
 	// the baseline itself.
 	AddedP99 float64 `json:"added_p99_ms,omitempty"`
@@ -215,14 +218,14 @@ func latencyOf(results []*vegeta.Result, rate, ok int) Latency {
 	start := results[0].Timestamp
 	period := time.Second / time.Duration(rate)
 	lat := make([]time.Duration, 0, len(results))
-	var maxLag time.Duration
+	lags := make([]time.Duration, 0, len(results))
 	for _, r := range results {
 		if int(r.Code) != ok { // vegeta also sets Error for 4xx, which the baseline expects
 			l.Errors++
 		}
 		due := start.Add(time.Duration(r.Seq-results[0].Seq) * period)
 		lag := max(r.Timestamp.Sub(due), 0)
-		maxLag = max(maxLag, lag)
+		lags = append(lags, lag)
 		lat = append(lat, r.Latency+lag)
 	}
 	last := results[len(results)-1]
@@ -231,8 +234,9 @@ func latencyOf(results []*vegeta.Result, rate, ok int) Latency {
 		l.AchievedRate = float64(len(results)-1) / span
 	}
 	slices.Sort(lat)
+	slices.Sort(lags)
 	l.P50, l.P90, l.P99 = ms(quantile(lat, 0.50)), ms(quantile(lat, 0.90)), ms(quantile(lat, 0.99))
-	l.Max, l.MaxLag = ms(lat[len(lat)-1]), ms(maxLag)
+	l.Max, l.LagP99, l.MaxLag = ms(lat[len(lat)-1]), ms(quantile(lags, 0.99)), ms(lags[len(lags)-1])
 	return l
 }
 

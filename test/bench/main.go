@@ -371,8 +371,8 @@ func (b *bench) measure(ctx context.Context, stacks []*stack) []Row {
 				}
 				l := openLoop(ctx, newRequest(b.events, k.s.base, body), expectedStatus(k.s.Baseline, body),
 					b.opts.rate, b.opts.rateWarmup, b.opts.rateWindow)
-				b.progress("%s, %s, %d/s open loop, round %d: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%d errors)",
-					k.s.Name, body, l.Rate, round+1, l.P50, l.P90, l.P99, l.Max, l.Errors)
+				b.progress("%s, %s, %d/s open loop, round %d: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%d errors; sent late: p99 %.2f ms)",
+					k.s.Name, body, l.Rate, round+1, l.P50, l.P90, l.P99, l.Max, l.Errors, l.LagP99)
 				best := &rows[k].Latency
 				rounds := append(best.RoundsP99, l.P99)
 				if len(rounds) == 1 || l.P99 < best.P99 {
