@@ -18,12 +18,12 @@ package ingest
 //     CloudEvent as JSON with the data in its "data" member.
 //
 // Both take one path: the attributes are read and checked, every problem
-// listed; then the data goes through the wrapped push's own decoding (the
-// strict pass, and decodeEnvelope for what it refuses), so the message, its
-// attributes and the event inside get the same checks and the same errors
-// as in a wrapped push. Eventarc's Pub/Sub transport is a push subscription that
-// Eventarc manages, with Pub/Sub's retries and OIDC tokens, so the result
-// is a push (pipeline.EntryPush) in every respect: acknowledged only when
+// listed; then the data goes through the wrapped push's own decoding
+// (decodeEnvelope), so the message, its attributes and the event inside
+// get the same checks and the same errors as in a wrapped push. Eventarc's
+// Pub/Sub transport is a push subscription that Eventarc manages, with
+// Pub/Sub's retries and OIDC tokens, so the result is a push
+// (pipeline.EntryPush) in every respect: acknowledged only when
 // delivered, dropped on purpose or dead-lettered; a malformed CloudEvent, or
 // one of another type, is an invalid push, dead-lettered and acknowledged
 // like any other push that can never succeed (a 400 without a dead-letter
@@ -47,8 +47,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/pipeline"
@@ -292,30 +290,17 @@ func decodeCloudEvent(mode string, h http.Header, body []byte, maxEventBytes int
 }
 
 // decodeMessagePublished decodes data, the MessagePublishedData of a
-// CloudEvent, as a wrapped push's body, with the same two passes; body is
-// the request's.
+// CloudEvent, as a wrapped push's body; body is the request's.
 func decodeMessagePublished(data, body []byte, maxEventBytes int) pipeline.Message {
-	var top strictEnvelope
-	if startsWithObject(data) && jsonv2.Unmarshal(data, &top) == nil && top.Message.Kind() == '{' {
-		m := pipeline.Message{Body: body}
-		if decodeStrictMessage(&m, &top, maxEventBytes) {
-			return m
-		}
+	fail := func(reason string) pipeline.Message {
+		return pipeline.Message{Body: body, Delivery: pipeline.Delivery{Entry: pipeline.EntryPush}, Err: &event.InvalidError{Reason: reason}}
 	}
-	return messagePublishedMembers(data, body, maxEventBytes)
-}
-
-// messagePublishedMembers is decodeMessagePublished's path for data the
-// strict pass refused.
-func messagePublishedMembers(data, body []byte, maxEventBytes int) pipeline.Message {
-	var fields map[string]json.RawMessage
-	if !startsWithObject(data) || json.Unmarshal(data, &fields) != nil {
-		return pipeline.Message{Body: body, Delivery: pipeline.Delivery{Entry: pipeline.EntryPush}, Err: &event.InvalidError{
-			Reason: `the CloudEvent's data must be a JSON object {"message": {...}, "subscription": "..."}`}}
+	top, ok := readEnvelope(data)
+	switch {
+	case !ok || !startsWithObject(data):
+		return fail(`the CloudEvent's data must be a JSON object {"message": {...}, "subscription": "..."}`)
+	case top.Message.Kind() != '{':
+		return fail(`the CloudEvent's data has no "message" object`)
 	}
-	if message, ok := fields["message"]; !ok || !startsWithObject(message) {
-		return pipeline.Message{Body: body, Delivery: pipeline.Delivery{Entry: pipeline.EntryPush}, Err: &event.InvalidError{
-			Reason: `the CloudEvent's data has no "message" object`}}
-	}
-	return decodeEnvelope(fields, body, maxEventBytes)
+	return decodeEnvelope(&top, body, maxEventBytes)
 }

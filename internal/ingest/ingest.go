@@ -29,25 +29,25 @@ package ingest
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/event/eventpb"
 	"github.com/gwook/gwook/internal/pipeline"
 )
 
-// pushMessage is the "message" member of a wrapped push's JSON body, for both
-// decoding paths. Pub/Sub (and its emulator) spell some fields both in
-// camelCase and in snake_case.
+// pushMessage is the "message" member of a wrapped push's JSON body. Pub/Sub
+// (and its emulator) spell some fields both in camelCase and in snake_case.
 type pushMessage struct {
 	Data             *string           `json:"data"`
 	Attributes       map[string]string `json:"attributes"`
@@ -96,12 +96,15 @@ func (e *EventTooLargeError) Error() string {
 // decoded data) larger than maxEventBytes is not parsed: Err is an
 // *EventTooLargeError. maxEventBytes 0 sets no limit.
 //
-// A well-formed body takes the fast path: one strict pass of JSON v2 over
-// the envelope (exact names, no duplicates, no unknown members in the
-// message) and one over the event. Anything that pass refuses is read by
-// decodeMembers, which splits the body into its members with encoding/json
-// and gives the detailed errors. A fuzz test holds the two paths to the same
-// result.
+// A wrapped push's envelope is read with JSON v2 (go-json-experiment/json)
+// under encoding/json's rules: the top level's member names match exactly,
+// the message's in any case ("MessageId" is messageId, but "message-id" is
+// no member); a name given twice takes its last value, except that in the
+// message a null leaves a string as it was; unknown members are ignored.
+// A member of the wrong JSON type is reported in words, as in "push
+// envelope is malformed: message.attributes must be an object of strings,
+// not a JSON number". Nothing after it is read, so the Delivery of a
+// malformed envelope holds only the message's members that come before it.
 func Decode(header http.Header, body []byte, maxEventBytes int) pipeline.Message {
 	if mode := cloudEventMode(header); mode != "" {
 		return decodeCloudEvent(mode, header, body, maxEventBytes)
@@ -118,10 +121,13 @@ func Decode(header http.Header, body []byte, maxEventBytes int) pipeline.Message
 		m.Event, m.Err = decodeEvent(body, maxEventBytes, binary)
 		return m
 	}
-	if decodeStrict(&m, body, maxEventBytes) {
+	top, ok := readEnvelope(body)
+	if !ok || top.Message.Kind() != '{' {
+		// The body is the event.
+		m.Event, m.Err = decodeEvent(body, maxEventBytes, false)
 		return m
 	}
-	return decodeMembers(body, maxEventBytes)
+	return decodeEnvelope(&top, body, maxEventBytes)
 }
 
 // decodeEvent decodes data as an event, in binary protobuf when binary is
@@ -148,71 +154,54 @@ func mayBeEnvelope(body []byte) bool {
 	return bytes.Contains(body, []byte(`"message"`)) || bytes.IndexByte(body, '\\') >= 0
 }
 
-// strictEnvelope is the top level of a body as the strict pass reads it. For
-// a raw event every member is unknown and skipped.
-type strictEnvelope struct {
+// envelope is the top level of a body that may be a wrapped push: the
+// members an envelope has, each kept as JSON until it is known to be one.
+// For a raw event the other members are skipped.
+type envelope struct {
 	Message         jsontext.Value `json:"message"`
-	Subscription    string         `json:"subscription"`
-	DeliveryAttempt int            `json:"deliveryAttempt"`
+	Subscription    jsontext.Value `json:"subscription"`
+	DeliveryAttempt jsontext.Value `json:"deliveryAttempt"`
 }
 
-// decodeStrict fills m from body, a UTF-8 body that is not an unwrapped
-// push, and reports whether the strict pass could read it.
-func decodeStrict(m *pipeline.Message, body []byte, maxEventBytes int) bool {
-	var top strictEnvelope
-	if !startsWithObject(body) || jsonv2.Unmarshal(body, &top) != nil {
-		return false
-	}
-	if top.Message.Kind() != '{' {
-		m.Event, m.Err = decodeEvent(body, maxEventBytes, false)
-		return true
-	}
-	return decodeStrictMessage(m, &top, maxEventBytes)
+// envelopeOptions read the top level of a body (and the subscription) as
+// encoding/json reads them: names match exactly, a name given twice takes
+// its last value, and an escaped lone surrogate ("\ud800") in a string
+// reads as U+FFFD. The event decoder, not this, refuses one in an event.
+var envelopeOptions = jsonv2.JoinOptions(
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+)
+
+// messageOptions read the message as encoding/json reads a struct: names
+// match in any case, as strings.EqualFold does (JSON v2 alone would also
+// ignore dashes and underscores), and a null leaves a string member given
+// before it as it was (JSON v2 alone would empty it).
+var messageOptions = jsonv2.JoinOptions(
+	envelopeOptions,
+	jsonv2.MatchCaseInsensitiveNames(true),
+	jsonv1.MatchCaseSensitiveDelimiter(true),
+	jsonv1.MergeWithLegacySemantics(true),
+)
+
+// readEnvelope reads the top level of body. ok is false when body is not a
+// JSON object or null, which can only be an event.
+func readEnvelope(body []byte) (top envelope, ok bool) {
+	err := jsonv2.Unmarshal(body, &top, envelopeOptions)
+	return top, err == nil
 }
 
-// decodeStrictMessage fills m from top, an envelope with a message object,
-// and reports whether the strict pass could read the message.
-func decodeStrictMessage(m *pipeline.Message, top *strictEnvelope, maxEventBytes int) bool {
-	// The strict pass refuses members it does not know, so a message
-	// spelled differently gets decodeMembers' answer.
+// decodeEnvelope decodes the wrapped push whose top level is top, with a
+// message that is a JSON object; body is the request's.
+func decodeEnvelope(top *envelope, body []byte, maxEventBytes int) pipeline.Message {
 	var msg pushMessage
-	if jsonv2.Unmarshal(top.Message, &msg, jsonv2.RejectUnknownMembers(true)) != nil || msg.Data == nil || *msg.Data == "" {
-		return false
-	}
-	data, err := base64.StdEncoding.DecodeString(*msg.Data)
-	if err != nil {
-		return false
-	}
-	m.Delivery = msg.delivery(top.Subscription, top.DeliveryAttempt)
-	m.Event, m.Err = decodeEvent(data, maxEventBytes, protobufData(msg.Attributes))
-	return true
-}
-
-// decodeMembers is Decode's path for a body the strict pass refused.
-func decodeMembers(body []byte, maxEventBytes int) pipeline.Message {
-	m := pipeline.Message{Body: body, Delivery: pipeline.Delivery{Entry: pipeline.EntryDirect}}
-	var fields map[string]json.RawMessage
-	err := json.Unmarshal(body, &fields)
-	if message, ok := fields["message"]; err == nil && ok && startsWithObject(message) {
-		return decodeEnvelope(fields, body, maxEventBytes)
-	}
-	// The body is the event.
-	m.Event, m.Err = decodeEvent(body, maxEventBytes, false)
-	return m
-}
-
-func decodeEnvelope(fields map[string]json.RawMessage, body []byte, maxEventBytes int) pipeline.Message {
-	var (
-		msg          pushMessage
-		subscription string
-		attempt      int
-	)
-	problem := member(fields, "message", &msg)
+	problem := messageProblem(jsonv2.Unmarshal(top.Message, &msg, messageOptions))
+	var subscription string
 	if problem == "" {
-		problem = member(fields, "subscription", &subscription)
+		subscription, problem = decodeSubscription(top.Subscription)
 	}
+	var attempt int
 	if problem == "" {
-		problem = member(fields, "deliveryAttempt", &attempt)
+		attempt, problem = decodeAttempt(top.DeliveryAttempt)
 	}
 	m := pipeline.Message{Body: body, Delivery: msg.delivery(subscription, attempt)}
 	switch {
@@ -231,35 +220,102 @@ func decodeEnvelope(fields map[string]json.RawMessage, body []byte, maxEventByte
 	return m
 }
 
-// member decodes the envelope member name, when present, into v. It
-// returns what is wrong with it in words, without Go's type names, or "".
-func member(fields map[string]json.RawMessage, name string, v any) string {
-	raw, ok := fields[name]
-	if !ok {
-		return ""
-	}
-	err := json.Unmarshal(raw, v)
+// messageProblem says in words what err, from decoding the message, found
+// wrong with it, or "" when err is nil.
+func messageProblem(err error) string {
 	if err == nil {
 		return ""
 	}
-	var typeErr *json.UnmarshalTypeError
-	if !errors.As(err, &typeErr) {
-		return name + " is not valid JSON"
+	var semantic *jsonv2.SemanticError
+	if !errors.As(err, &semantic) || semantic.Err != nil {
+		// Not met: the body was read as valid JSON before the message, so
+		// only a member of the wrong JSON type is left to fail.
+		return "message cannot be read"
 	}
-	path := name
-	if typeErr.Field != "" {
-		path += "." + typeErr.Field
-	}
+	name := messageMemberName(firstToken(semantic.JSONPointer))
 	want := "a string"
-	switch {
-	case typeErr.Field == "attributes": // the map, or one of its values
+	if name == "attributes" { // the object, or one of its values
 		want = "an object of strings"
-	case typeErr.Type.Kind() == reflect.Int:
-		want = "a whole number"
-	case typeErr.Type.Kind() == reflect.Struct:
-		want = "an object"
 	}
-	return fmt.Sprintf("%s must be %s, not a JSON %s", path, want, typeErr.Value)
+	return fmt.Sprintf("message.%s must be %s, not a JSON %s", name, want, jsonTypeName(semantic.JSONKind))
+}
+
+// firstToken is the first reference token of p: the name of a member of
+// the object p points into, as the JSON text spells it.
+func firstToken(p jsontext.Pointer) string {
+	for token := range p.Tokens() {
+		return token
+	}
+	return ""
+}
+
+// messageMemberName is the name, as pushMessage's tags spell it, of the
+// message member that spelled names in any case.
+func messageMemberName(spelled string) string {
+	t := reflect.TypeFor[pushMessage]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if strings.EqualFold(name, spelled) {
+			return name
+		}
+	}
+	return spelled
+}
+
+// decodeSubscription decodes value, the envelope's subscription (nil when
+// absent). The problem is what is wrong with it in words, or "".
+func decodeSubscription(value jsontext.Value) (string, string) {
+	if value == nil {
+		return "", ""
+	}
+	if value.Kind() == '"' && bytes.IndexByte(value, '\\') < 0 {
+		// A string without escapes, as Pub/Sub sends it: what is between
+		// the quotes, without a call into the decoder.
+		return string(value[1 : len(value)-1]), ""
+	}
+	var subscription string
+	if jsonv2.Unmarshal(value, &subscription, envelopeOptions) != nil {
+		return "", "subscription must be a string, not a JSON " + jsonTypeName(value.Kind())
+	}
+	return subscription, ""
+}
+
+// decodeAttempt decodes value, the envelope's deliveryAttempt (nil when
+// absent). The problem is what is wrong with it in words, or "".
+func decodeAttempt(value jsontext.Value) (int, string) {
+	switch {
+	case value == nil || value.Kind() == 'n':
+		return 0, ""
+	case value.Kind() != '0':
+		return 0, "deliveryAttempt must be a whole number, not a JSON " + jsonTypeName(value.Kind())
+	}
+	// A number in JSON's grammar, read as encoding/json reads one into an
+	// int: no fraction, no exponent, within range.
+	attempt, err := strconv.Atoi(string(value))
+	if err != nil {
+		return 0, "deliveryAttempt must be a whole number, not a JSON number " + string(value)
+	}
+	return attempt, ""
+}
+
+// jsonTypeName is the word for a JSON value of kind k in a problem with an
+// envelope.
+func jsonTypeName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	return "value"
 }
 
 func isUnwrappedPush(h http.Header) bool {

@@ -225,3 +225,82 @@ func TestEnvelopeProblemsAreInWords(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvelopeNamesAsEncodingJSON checks the rules for names that the
+// envelope keeps from encoding/json, each against the oracle of the fuzz
+// test too.
+func TestEnvelopeNamesAsEncodingJSON(t *testing.T) {
+	data := b64(validEvent)
+	for _, tc := range []struct {
+		name, message, top string // the message's members after data, and the top level's after message
+		want               pipeline.Delivery
+	}{
+		{"message names in any case", `"MessageId":"m","PUBLISH_TIME":"t","orderingkey":"k"`, ``,
+			pipeline.Delivery{MessageID: "m", PublishTime: "t", OrderingKey: "k"}},
+		{"a name in another case is the same member", `"messageId":"a","MessageId":"b"`, ``,
+			pipeline.Delivery{MessageID: "b"}},
+		{"dashes and underscores count", `"message-id":"a","messageI_d":"b","orderingkey_":"c"`, ``,
+			pipeline.Delivery{}},
+		{"the last of a name given twice", `"messageId":"a","messageId":"b"`, `,"subscription":"s","subscription":"t"`,
+			pipeline.Delivery{MessageID: "b", Subscription: "t"}},
+		{"a null leaves a message string as it was", `"messageId":"a","messageId":null`, ``,
+			pipeline.Delivery{MessageID: "a"}},
+		{"a null empties a top-level member", ``, `,"subscription":"s","subscription":null`,
+			pipeline.Delivery{}},
+		{"attributes given twice are merged", `"attributes":{"a":"1","b":"1"},"Attributes":{"b":"2"}`, ``,
+			pipeline.Delivery{Attributes: map[string]string{"a": "1", "b": "2"}}},
+		{"top-level names are exact", ``, `,"Subscription":"s","deliveryattempt":3`,
+			pipeline.Delivery{}},
+		{"unknown members are ignored", `"extra":[1,{}]`, `,"extra":{"messageId":"x"}`,
+			pipeline.Delivery{}},
+		{"an escaped lone surrogate reads as U+FFFD", `"attributes":{"a":"\ud800"}`, `,"subscription":"\udc00s"`,
+			pipeline.Delivery{Subscription: "\ufffds", Attributes: map[string]string{"a": "\ufffd"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			message := `"data":"` + data + `"`
+			if tc.message != "" {
+				message += "," + tc.message
+			}
+			body := []byte(`{"message":{` + message + `}` + tc.top + `}`)
+			m := Decode(http.Header{}, body, 0)
+			if m.Err != nil {
+				t.Fatalf("Decode(%s): %v", body, m.Err)
+			}
+			want := tc.want
+			want.Entry, want.Wrapped = pipeline.EntryPush, true
+			if !reflect.DeepEqual(m.Delivery, want) {
+				t.Errorf("Decode(%s): delivery %+v, want %+v", body, m.Delivery, want)
+			}
+			if oracle := decodeWithEncodingJSON(body, 0); !sameAsEncodingJSON(m, oracle) {
+				t.Errorf("Decode(%s) = %+v; with encoding/json %+v", body, m, oracle)
+			}
+		})
+	}
+}
+
+// TestEnvelopeProblemsNameTheMember checks the words for an envelope's
+// problems beyond TestEnvelopeProblemsAreInWords: the member as the
+// message declares it, whatever its case, the first problem in the
+// message before any at the top level, and the number that is not a whole
+// one.
+func TestEnvelopeProblemsNameTheMember(t *testing.T) {
+	data := b64(validEvent)
+	for _, tc := range []struct{ body, want string }{
+		{`{"message":{"data":"` + data + `","MessageId":5}}`, "message.messageId must be a string, not a JSON number"},
+		{`{"message":{"data":"` + data + `","ATTRIBUTES":{"a":"1","b":true}}}`, "message.attributes must be an object of strings, not a JSON bool"},
+		{`{"message":{"data":"` + data + `","publish_time":{}}}`, "message.publish_time must be a string, not a JSON object"},
+		{`{"subscription":5,"message":{"data":["` + data + `"]}}`, "message.data must be a string, not a JSON array"},
+		{`{"message":{"data":"` + data + `"},"deliveryAttempt":2.5}`, "deliveryAttempt must be a whole number, not a JSON number 2.5"},
+		{`{"message":{"data":"` + data + `"},"deliveryAttempt":1e99}`, "deliveryAttempt must be a whole number, not a JSON number 1e99"},
+		{`{"message":{"data":"` + data + `"},"subscription":["s"],"deliveryAttempt":true}`, "subscription must be a string, not a JSON array"},
+	} {
+		m := Decode(http.Header{}, []byte(tc.body), 0)
+		var invalid *event.InvalidError
+		if !errors.As(m.Err, &invalid) || invalid.Reason != "push envelope is malformed: "+tc.want {
+			t.Errorf("%s: err %v, want %q", tc.body, m.Err, tc.want)
+		}
+		if oracle := decodeWithEncodingJSON([]byte(tc.body), 0); !sameAsEncodingJSON(m, oracle) {
+			t.Errorf("%s: %v; with encoding/json %v", tc.body, m.Err, oracle.Err)
+		}
+	}
+}

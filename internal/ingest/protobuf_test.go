@@ -77,9 +77,9 @@ func TestDecodeProtobufEvents(t *testing.T) {
 	}
 }
 
-// The strict pass refuses a message with a member it does not know; the
-// member-by-member path reads the attributes the same way.
-func TestDecodeProtobufWrappedPushSlowPath(t *testing.T) {
+// A message with a member Gwook does not know is read all the same, its
+// attributes included.
+func TestDecodeProtobufWrappedPushWithUnknownMember(t *testing.T) {
 	body := []byte(`{"message":{"data":"` + base64.StdEncoding.EncodeToString(protoEvent(t)) +
 		`","attributes":{"googclient_schemaencoding":"BINARY"},"messageId":"m-1","unknown":1},"subscription":"s"}`)
 	m := Decode(http.Header{}, body, 0)
