@@ -268,11 +268,6 @@ func decodeSubscription(value jsontext.Value) (string, string) {
 	if value == nil {
 		return "", ""
 	}
-	if value.Kind() == '"' && bytes.IndexByte(value, '\\') < 0 {
-		// A string without escapes, as Pub/Sub sends it: what is between
-		// the quotes, without a call into the decoder.
-		return string(value[1 : len(value)-1]), ""
-	}
 	var subscription string
 	if jsonv2.Unmarshal(value, &subscription, envelopeOptions) != nil {
 		return "", "subscription must be a string, not a JSON " + jsonTypeName(value.Kind())
