@@ -1,7 +1,10 @@
 // Command rediscmp measures what the Redis side of Gwook's duplicate
 // suppression costs with three clients: the claim script and then the commit
 // script of one event (package dedup's Lua scripts, with the arguments Gwook
-// sends), on a fresh key each time, by many goroutines at once.
+// sends), on a fresh key each time, by many goroutines at once: each as
+// fast as it can (the default), or paced to -rate events/s in all, the
+// load Gwook puts on Redis (it delivers 5,000-10,000 events/s on 2 cores),
+// where fewer steps wait together and pipelines are shorter.
 //
 //   - gwook: dedup's own Redis store, as Gwook runs it (go-redis, and the
 //     steps that wait at the same moment sent as one pipeline by
@@ -19,7 +22,9 @@
 // Redis's CPU per event (INFO cpu: used_cpu_user+used_cpu_sys), Redis
 // commands per event (6 when nobody else uses the server: each EVALSHA
 // counts, and so do the GET and the SET it runs), the p50 and p99
-// of one claim+commit, and the CPU that other processes used meanwhile.
+// of one claim+commit, and the CPUs that other processes used meanwhile
+// (the machine's busy time from /proc/stat, less this program's and
+// Redis's): on a shared machine, a round with more of it is a noisier one.
 // The clients take turns, round by round in a rotating order, and the table
 // gives each cell's median and range over the rounds.
 //
@@ -29,6 +34,7 @@
 //
 //	go run ./test/bench/rediscmp -h
 //	go run ./test/bench/rediscmp -addr 127.0.0.1:6379 -rounds 3
+//	go run ./test/bench/rediscmp -rate 6000 -clients gwook,rueidis,rueidis-delay
 package main
 
 import (
@@ -54,7 +60,6 @@ import (
 
 	"github.com/gwook/gwook/internal/config"
 	"github.com/gwook/gwook/internal/dedup"
-	"github.com/gwook/gwook/test/proc"
 )
 
 // claimScript and commitScript are copies of internal/dedup's scripts,
@@ -102,8 +107,8 @@ const (
 	// command budget (3 s), SVIX_RETRY_MAX_ELAPSED (8 s) and the release
 	// (1 s).
 	lease = 12 * time.Second
-	// window is the commit's TTL, DEDUP_TTL.
-	window = time.Minute
+	// ttl is the commit's TTL, DEDUP_TTL.
+	ttl = time.Minute
 	// redisTimeout is REDIS_TIMEOUT.
 	redisTimeout = 500 * time.Millisecond
 	// commandBudget is the deadline Gwook puts on every command (see
@@ -169,7 +174,7 @@ func (g *gwookStore) event(ctx context.Context, key, id string) error {
 	if c.Status != dedup.Claimed || c.Own {
 		return fmt.Errorf("claim %s: %s (own %t), want claimed", key, c.Status, c.Own)
 	}
-	return g.store.Commit(ctx, c, window)
+	return g.store.Commit(ctx, c, ttl)
 }
 
 func (g *gwookStore) close() {
@@ -206,7 +211,7 @@ func (g *goRedis) event(ctx context.Context, key, id string) error {
 	if len(vals) != 3 || vals[0] != int64(1) {
 		return fmt.Errorf("claim %s: reply %v, want claimed", key, vals)
 	}
-	wrote, err := goRedisCommit.Run(ctx, g.client, []string{key}, id, window.Milliseconds()).Int()
+	wrote, err := goRedisCommit.Run(ctx, g.client, []string{key}, id, ttl.Milliseconds()).Int()
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", key, err)
 	}
@@ -259,7 +264,7 @@ func (r *rueidisClient) event(ctx context.Context, key, id string) error {
 		return fmt.Errorf("claim %s: answer %d, want 1 (claimed)", key, answer)
 	}
 	cctx, cancel = context.WithTimeout(ctx, commandBudget)
-	wrote, err := rueidisCommit.Exec(cctx, r.client, []string{key}, []string{id, strconv.FormatInt(window.Milliseconds(), 10)}).AsInt64()
+	wrote, err := rueidisCommit.Exec(cctx, r.client, []string{key}, []string{id, strconv.FormatInt(ttl.Milliseconds(), 10)}).AsInt64()
 	cancel()
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", key, err)
@@ -323,7 +328,7 @@ func (b *bench) checkScripts(ctx context.Context) error {
 	}
 	want := []string{
 		fmt.Sprint([]any{"evalsha", sha1Hex(claimScript), 1, key, id, lease.Milliseconds()}),
-		fmt.Sprint([]any{"evalsha", sha1Hex(commitScript), 1, key, id, window.Milliseconds()}),
+		fmt.Sprint([]any{"evalsha", sha1Hex(commitScript), 1, key, id, ttl.Milliseconds()}),
 	}
 	if got := rec.evalshas(); !slices.Equal(got, want) {
 		return fmt.Errorf("dedup's store sent\n\t%s\nnot this program's scripts and arguments\n\t%s\n(update claimScript and commitScript from internal/dedup/redis.go)",
@@ -437,9 +442,18 @@ type worker struct {
 	_         [64]byte
 }
 
-// measure runs open's client with conc goroutines for warmup and then
-// window, measured, and deletes the keys it wrote.
-func (b *bench) measure(ctx context.Context, open func(string) (client, error), conc int, warmup, window time.Duration) (result, error) {
+// load is how a measurement drives a client.
+type load struct {
+	conc int // goroutines
+	// rate, when positive, paces the goroutines to rate events/s in all:
+	// each starts an event every conc/rate seconds, or at once when late.
+	// 0: each starts its next event as soon as the last ended.
+	rate           float64
+	warmup, window time.Duration // unmeasured, then measured
+}
+
+// measure runs open's client under l, and deletes the keys it wrote.
+func (b *bench) measure(ctx context.Context, open func(string) (client, error), l load) (result, error) {
 	c, err := open(b.addr)
 	if err != nil {
 		return result{}, err
@@ -448,13 +462,25 @@ func (b *bench) measure(ctx context.Context, open func(string) (client, error), 
 	from := b.next.Load()
 	defer func() { _ = b.deleteKeys(context.WithoutCancel(ctx), from, b.next.Load()) }()
 
+	var interval time.Duration
+	if l.rate > 0 {
+		interval = time.Duration(float64(l.conc) / l.rate * float64(time.Second))
+	}
 	var recording, stop atomic.Bool
-	workers := make([]worker, conc)
+	workers := make([]worker, l.conc)
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &workers[i]
+		// Paced goroutines start spread over one interval.
+		next := time.Now().Add(interval * time.Duration(i) / time.Duration(l.conc))
 		wg.Go(func() {
 			for !stop.Load() && ctx.Err() == nil {
+				if interval > 0 {
+					time.Sleep(time.Until(next))
+					if next = next.Add(interval); next.Before(time.Now()) {
+						next = time.Now()
+					}
+				}
 				key, id := b.key(b.next.Add(1) - 1)
 				start := time.Now()
 				err := c.event(ctx, key, id)
@@ -471,11 +497,11 @@ func (b *bench) measure(ctx context.Context, open func(string) (client, error), 
 			}
 		})
 	}
-	sleep(ctx, warmup)
+	sleep(ctx, l.warmup)
 	before, err := b.snapshot(ctx)
 	recording.Store(true)
 	if err == nil {
-		sleep(ctx, window)
+		sleep(ctx, l.window)
 	}
 	recording.Store(false)
 	after, err2 := b.snapshot(ctx)
@@ -491,7 +517,8 @@ func (b *bench) measure(ctx context.Context, open func(string) (client, error), 
 		redisCPU:  after.redis - before.redis,
 		redisCmds: after.redisCmds - before.redisCmds,
 	}
-	r.othersCPU = after.busy - before.busy - r.clientCPU - r.redisCPU
+	busy := r.elapsed*time.Duration(after.cpus) - (after.idle - before.idle)
+	r.othersCPU = busy - r.clientCPU - r.redisCPU
 	var all []time.Duration
 	for _, w := range workers {
 		all = append(all, w.latencies...)
@@ -523,7 +550,8 @@ type snapshot struct {
 	self      time.Duration // this process, user+system
 	redis     time.Duration // Redis, used_cpu_user+used_cpu_sys
 	redisCmds int64         // total_commands_processed
-	busy      time.Duration // the whole machine
+	idle      time.Duration // the whole machine's idle CPUs, and how many
+	cpus      int
 }
 
 func (b *bench) snapshot(ctx context.Context) (snapshot, error) {
@@ -538,7 +566,7 @@ func (b *bench) snapshot(ctx context.Context) (snapshot, error) {
 		return snapshot{}, err
 	}
 	s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	if s.busy, err = proc.MachineBusy(); err != nil {
+	if s.idle, s.cpus, err = machineIdle(); err != nil {
 		return snapshot{}, err
 	}
 	for _, f := range []string{"used_cpu_user", "used_cpu_sys"} {
@@ -554,6 +582,38 @@ func (b *bench) snapshot(ctx context.Context) (snapshot, error) {
 	return s, nil
 }
 
+// machineIdle returns the time all CPUs together have been idle since boot
+// (idle and iowait in /proc/stat), and the number of CPUs. Idle time, unlike
+// the busy times beside it, is measured rather than sampled at each tick, so
+// that it stays true under many short wake-ups.
+func machineIdle() (time.Duration, int, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	lines := strings.Split(string(b), "\n")
+	f := strings.Fields(lines[0])
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, errors.New("unexpected /proc/stat")
+	}
+	var ticks int64
+	for _, v := range f[4:6] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		ticks += n
+	}
+	cpus := 0
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(l, "cpu") {
+			cpus++
+		}
+	}
+	const userHZ = 100 // the unit of /proc/stat, USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / userHZ, cpus, nil
+}
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "rediscmp:", err)
@@ -567,6 +627,7 @@ func run() error {
 	names := flag.String("clients", "gwook,go-redis,rueidis", "comma-separated clients to compare: gwook (dedup's store: go-redis + pipelines), go-redis (one EVALSHA per step), rueidis (auto-pipelining), rueidis-delay (the same, MaxFlushDelay 20µs)")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured time before each measurement")
 	measured := flag.Duration("window", 5*time.Second, "measured time of each measurement")
+	rate := flag.Float64("rate", 0, "events/s in all, paced across the goroutines (0: each goroutine as fast as it can)")
 	rounds := flag.Int("rounds", 3, "rounds; each measures every client at every concurrency, the clients taking turns")
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), `Usage: go run ./test/bench/rediscmp [flags]
@@ -597,6 +658,9 @@ event, p50 and p99, median and range over the rounds.
 		}
 		chosen = append(chosen, i)
 	}
+	if *rate < 0 {
+		return errors.New("-rate must not be negative")
+	}
 	if *rounds < 1 {
 		return errors.New("-rounds must be at least 1")
 	}
@@ -611,15 +675,19 @@ event, p50 and p99, median and range over the rounds.
 			fmt.Fprintf(os.Stderr, "rediscmp: %d keys were left under %s and deleted (%v)\n", n, b.prefix, err)
 		}
 	}()
-	fmt.Printf("Redis %s, keys under %s, GOMAXPROCS %d; %v warm-up, %v measured, %d rounds\n\n",
-		*addr, b.prefix, runtime.GOMAXPROCS(0), *warmup, *measured, *rounds)
+	pace := "as fast as they can"
+	if *rate > 0 {
+		pace = fmt.Sprintf("paced to %.0f events/s", *rate)
+	}
+	fmt.Printf("Redis %s, keys under %s, GOMAXPROCS %d; goroutines %s; %v warm-up, %v measured, %d rounds\n\n",
+		*addr, b.prefix, runtime.GOMAXPROCS(0), pace, *warmup, *measured, *rounds)
 
 	results := map[[2]int][]result{} // by client index and concurrency
 	for round := range *rounds {
 		for _, conc := range concs {
 			for k := range chosen {
 				i := chosen[(k+round)%len(chosen)]
-				r, err := b.measure(ctx, clients[i].open, conc, *warmup, *measured)
+				r, err := b.measure(ctx, clients[i].open, load{conc: conc, rate: *rate, warmup: *warmup, window: *measured})
 				if err != nil {
 					return fmt.Errorf("%s at %d: %w", clients[i].name, conc, err)
 				}

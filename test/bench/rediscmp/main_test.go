@@ -23,7 +23,7 @@ func TestEveryEventSucceeds(t *testing.T) {
 		t.Fatalf("%v (REDIS_URL names another server)", err)
 	}
 	for _, c := range clients {
-		r, err := b.measure(t.Context(), c.open, 16, 50*time.Millisecond, 200*time.Millisecond)
+		r, err := b.measure(t.Context(), c.open, load{conc: 16, warmup: 50 * time.Millisecond, window: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
