@@ -103,17 +103,17 @@ return 0
 
 // What Gwook sends and how its client is set, with its defaults.
 const (
-	// lease is the claim's lease, Gwook's default send budget: the claim's
-	// command budget (3 s), SVIX_RETRY_MAX_ELAPSED (8 s) and the release
-	// (1 s).
-	lease = 12 * time.Second
-	// ttl is the commit's TTL, DEDUP_TTL.
-	ttl = time.Minute
 	// redisTimeout is REDIS_TIMEOUT.
 	redisTimeout = 500 * time.Millisecond
 	// commandBudget is the deadline Gwook puts on every command (see
 	// config.RedisCommandBudget).
 	commandBudget = (config.RedisMaxRetries + 1) * 3 * redisTimeout
+	// lease is the claim's lease, Gwook's default send budget (see
+	// config.SendBudget): the claim, SVIX_RETRY_MAX_ELAPSED and the
+	// release.
+	lease = commandBudget + 8*time.Second + dedup.SettleTimeout
+	// ttl is the commit's TTL, DEDUP_TTL.
+	ttl = time.Minute
 	// keyLen is the length of a dedup key: dedup.KeyPrefix and a hex
 	// SHA-256.
 	keyLen = len(dedup.KeyPrefix) + 64
