@@ -702,17 +702,27 @@ event, p50 and p99, median and range over the rounds.
 		}
 	}
 
-	fmt.Printf("\nMedian (range) of %d rounds, %v each:\n\n", *rounds, *measured)
-	fmt.Println("| client | goroutines | events/s | client µs/event | Redis µs/event | p50 ms | p99 ms | Redis cmds/event | others' CPUs |")
-	fmt.Println("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	clientCPU := func(r result) float64 { return r.perEvent(r.clientCPU) }
+	redisCPU := func(r result) float64 { return r.perEvent(r.redisCPU) }
+	base := chosen[0]
+	fmt.Printf("\nMedian (range) of %d rounds, %v each. Δ: each round's difference from %s in the same round,\n"+
+		"which cancels much of the other processes' changing load.\n\n", *rounds, *measured, clients[base].name)
+	fmt.Println("| client | goroutines | events/s | client µs/event | Δ client µs/event | Redis µs/event | Δ Redis µs/event | p50 ms | p99 ms | Redis cmds/event | others' CPUs |")
+	fmt.Println("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, conc := range concs {
 		for _, i := range slices.Sorted(slices.Values(chosen)) {
-			rs := results[[2]int{i, conc}]
-			col := func(f func(result) float64, prec int) string { return spread(rs, f, prec) }
-			fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", clients[i].desc, conc,
+			rs, bs := results[[2]int{i, conc}], results[[2]int{base, conc}]
+			col := func(f func(result) float64, prec int) string { return spread(rs, nil, f, prec) }
+			delta := func(f func(result) float64) string {
+				if i == base {
+					return "–"
+				}
+				return spread(rs, bs, f, 1)
+			}
+			fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", clients[i].desc, conc,
 				col(result.perSecond, 0),
-				col(func(r result) float64 { return r.perEvent(r.clientCPU) }, 1),
-				col(func(r result) float64 { return r.perEvent(r.redisCPU) }, 1),
+				col(clientCPU, 1), delta(clientCPU),
+				col(redisCPU, 1), delta(redisCPU),
 				col(func(r result) float64 { return ms(r.p50) }, 2),
 				col(func(r result) float64 { return ms(r.p99) }, 2),
 				col(func(r result) float64 { return float64(r.redisCmds) / float64(max(r.events, 1)) }, 2),
@@ -722,11 +732,15 @@ event, p50 and p99, median and range over the rounds.
 	return nil
 }
 
-// spread formats the median of f over rs and, with several, its range.
-func spread(rs []result, f func(result) float64, prec int) string {
+// spread formats the median of f over rs and, with several, its range;
+// with base, of f over rs less f over base, round by round.
+func spread(rs, base []result, f func(result) float64, prec int) string {
 	vs := make([]float64, len(rs))
 	for i, r := range rs {
 		vs[i] = f(r)
+		if base != nil {
+			vs[i] -= f(base[i])
+		}
 	}
 	slices.Sort(vs)
 	var median float64
