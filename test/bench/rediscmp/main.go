@@ -16,6 +16,9 @@
 //   - rueidis-delay (only when asked for with -clients): the same, with
 //     MaxFlushDelay 20 µs, which rueidis offers to trade a little latency
 //     for fewer writes.
+//   - none (only when asked for): no Redis at all, this program's own CPU
+//     per event, which every other client's includes; with -rate, mostly
+//     the pacing's wake-ups.
 //
 // For each client and concurrency it reports events/s (one event is a claim
 // and its commit), this program's CPU per event (getrusage: user+system),
@@ -140,7 +143,16 @@ var clients = []clientKind{
 	{"rueidis", "rueidis, auto-pipelining", openRueidis(0)},
 	// Not measured by default: rueidis's knob for fewer, larger writes.
 	{"rueidis-delay", "rueidis, auto-pipelining, MaxFlushDelay 20 µs", openRueidis(20 * time.Microsecond)},
+	// Not measured by default: what this program costs per event by itself.
+	{"none", "no Redis: this program's own cost", func(string) (client, error) { return none{}, nil }},
 }
+
+// none does nothing, so that its client CPU per event is this program's
+// own: making keys, timing, and with -rate the pacing.
+type none struct{}
+
+func (none) event(context.Context, string, string) error { return nil }
+func (none) close()                                      {}
 
 // newGoRedis returns a go-redis client set as Gwook sets it.
 func newGoRedis(addr string) (redis.UniversalClient, error) {
@@ -624,7 +636,7 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:6379", "host:port of the Redis to measure against (keys under a fresh prefix, deleted after)")
 	concList := flag.String("concurrency", "64,256", "comma-separated numbers of goroutines")
-	names := flag.String("clients", "gwook,go-redis,rueidis", "comma-separated clients to compare: gwook (dedup's store: go-redis + pipelines), go-redis (one EVALSHA per step), rueidis (auto-pipelining), rueidis-delay (the same, MaxFlushDelay 20µs)")
+	names := flag.String("clients", "gwook,go-redis,rueidis", "comma-separated clients to compare: gwook (dedup's store: go-redis + pipelines), go-redis (one EVALSHA per step), rueidis (auto-pipelining), rueidis-delay (the same, MaxFlushDelay 20µs), none (no Redis: this program's own cost)")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured time before each measurement")
 	measured := flag.Duration("window", 5*time.Second, "measured time of each measurement")
 	rate := flag.Float64("rate", 0, "events/s in all, paced across the goroutines (0: each goroutine as fast as it can)")
