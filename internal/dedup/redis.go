@@ -13,11 +13,12 @@ import (
 // Redis runs each script atomically: no other command sees the key between
 // a script's read and its write. A missing key reads as false.
 
-// claimScript is Claim. KEYS[1] is the key, ARGV[1] the event id, ARGV[2]
-// the lease in milliseconds. It returns {answer, holder, pttl}: answer 1 is
-// claimed, 2 claimed by the same event (own), 3 duplicate, 4 in flight;
-// holder and pttl are the other event's id and remaining lease.
-var claimScript = redis.NewScript(`
+// ClaimLua is the Lua source of Claim (exported for test/bench/rediscmp,
+// which runs it on other clients). KEYS[1] is the key, ARGV[1] the event
+// id, ARGV[2] the lease in milliseconds. It returns {answer, holder, pttl}:
+// answer 1 is claimed, 2 claimed by the same event (own), 3 duplicate, 4 in
+// flight; holder and pttl are the other event's id and remaining lease.
+const ClaimLua = `
 local v = redis.call("GET", KEYS[1])
 if not v then
 	redis.call("SET", KEYS[1], "in_flight:" .. ARGV[1], "PX", ARGV[2])
@@ -41,19 +42,24 @@ if sep then
 	end
 end
 return redis.error_reply("unexpected dedup record")
-`)
+`
 
-// commitScript is Commit. KEYS[1] is the key, ARGV[1] the event id, ARGV[2]
-// the window in milliseconds. It returns 1 when it wrote, 0 when another
-// event holds the key.
-var commitScript = redis.NewScript(`
+// CommitLua is the Lua source of Commit. KEYS[1] is the key, ARGV[1] the
+// event id, ARGV[2] the window in milliseconds. It returns 1 when it wrote,
+// 0 when another event holds the key.
+const CommitLua = `
 local v = redis.call("GET", KEYS[1])
 if not v or v == "in_flight:" .. ARGV[1] or v == "delivered:" .. ARGV[1] then
 	redis.call("SET", KEYS[1], "delivered:" .. ARGV[1], "PX", ARGV[2])
 	return 1
 end
 return 0
-`)
+`
+
+var (
+	claimScript  = redis.NewScript(ClaimLua)
+	commitScript = redis.NewScript(CommitLua)
+)
 
 // releaseScript is Release. KEYS[1] is the key, ARGV[1] the event id. It
 // deletes the key only while it is in flight for that event.

@@ -32,8 +32,9 @@
 // gives each cell's median and range over the rounds.
 //
 // It needs a Redis that it may write to (it uses keys under a fresh prefix
-// and deletes them after each measurement). Before measuring, it checks
-// that its copies of the scripts are the ones dedup's store sends.
+// and deletes them after each measurement). The other clients run dedup's
+// own scripts (dedup.ClaimLua, dedup.CommitLua); before measuring, it
+// checks that they send what dedup's store sends.
 //
 //	go run ./test/bench/rediscmp -h
 //	go run ./test/bench/rediscmp -addr 127.0.0.1:6379 -rounds 3
@@ -63,45 +64,6 @@ import (
 
 	"github.com/gwook/gwook/internal/config"
 	"github.com/gwook/gwook/internal/dedup"
-)
-
-// claimScript and commitScript are copies of internal/dedup's scripts,
-// for the clients that do not go through its store; checkScripts makes sure
-// they still are.
-const (
-	claimScript = `
-local v = redis.call("GET", KEYS[1])
-if not v then
-	redis.call("SET", KEYS[1], "in_flight:" .. ARGV[1], "PX", ARGV[2])
-	return {1, "", 0}
-end
-if v == "in_flight:" .. ARGV[1] then
-	redis.call("PEXPIRE", KEYS[1], ARGV[2])
-	return {2, "", 0}
-end
-if v == "delivered:" .. ARGV[1] then
-	return {2, "", 0}
-end
-local sep = string.find(v, ":", 1, true)
-if sep then
-	local state, holder = string.sub(v, 1, sep - 1), string.sub(v, sep + 1)
-	if state == "delivered" then
-		return {3, holder, 0}
-	end
-	if state == "in_flight" then
-		return {4, holder, redis.call("PTTL", KEYS[1])}
-	end
-end
-return redis.error_reply("unexpected dedup record")
-`
-	commitScript = `
-local v = redis.call("GET", KEYS[1])
-if not v or v == "in_flight:" .. ARGV[1] or v == "delivered:" .. ARGV[1] then
-	redis.call("SET", KEYS[1], "delivered:" .. ARGV[1], "PX", ARGV[2])
-	return 1
-end
-return 0
-`
 )
 
 // What Gwook sends and how its client is set, with its defaults.
@@ -203,8 +165,8 @@ type goRedis struct {
 }
 
 var (
-	goRedisClaim  = redis.NewScript(claimScript)
-	goRedisCommit = redis.NewScript(commitScript)
+	goRedisClaim  = redis.NewScript(dedup.ClaimLua)
+	goRedisCommit = redis.NewScript(dedup.CommitLua)
 )
 
 func openGoRedis(addr string) (client, error) {
@@ -244,8 +206,8 @@ type rueidisClient struct {
 }
 
 var (
-	rueidisClaim  = rueidis.NewLuaScript(claimScript)
-	rueidisCommit = rueidis.NewLuaScript(commitScript)
+	rueidisClaim  = rueidis.NewLuaScript(dedup.ClaimLua)
+	rueidisCommit = rueidis.NewLuaScript(dedup.CommitLua)
 )
 
 // openRueidis opens rueidis with its defaults, but for flushDelay
@@ -320,9 +282,8 @@ func (b *bench) key(n uint64) (key, id string) {
 }
 
 // checkScripts runs one event through dedup's store on a client that
-// records its commands, and fails unless they were EVALSHAs of this
-// program's copies of the scripts with the arguments the other clients
-// send.
+// records its commands, and fails unless they were EVALSHAs of the same
+// scripts with the arguments the other clients send.
 func (b *bench) checkScripts(ctx context.Context) error {
 	c, err := newGoRedis(b.addr)
 	if err != nil {
@@ -339,11 +300,11 @@ func (b *bench) checkScripts(ctx context.Context) error {
 		return fmt.Errorf("an event through dedup's store: %w", err)
 	}
 	want := []string{
-		fmt.Sprint([]any{"evalsha", sha1Hex(claimScript), 1, key, id, lease.Milliseconds()}),
-		fmt.Sprint([]any{"evalsha", sha1Hex(commitScript), 1, key, id, ttl.Milliseconds()}),
+		fmt.Sprint([]any{"evalsha", sha1Hex(dedup.ClaimLua), 1, key, id, lease.Milliseconds()}),
+		fmt.Sprint([]any{"evalsha", sha1Hex(dedup.CommitLua), 1, key, id, ttl.Milliseconds()}),
 	}
 	if got := rec.evalshas(); !slices.Equal(got, want) {
-		return fmt.Errorf("dedup's store sent\n\t%s\nnot this program's scripts and arguments\n\t%s\n(update claimScript and commitScript from internal/dedup/redis.go)",
+		return fmt.Errorf("dedup's store sent\n\t%s\nnot what the other clients send\n\t%s\n(update this program's arguments from internal/dedup/redis.go)",
 			strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 	return nil
