@@ -19,7 +19,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 )
 
 // maxPercent bounds the GOGC the floor sets, so that a live heap that grows
@@ -35,7 +35,10 @@ func Floor(floor uint64) (stop func()) {
 	f.adjust()
 	f.arm()
 	return func() {
-		if f.stopped.CompareAndSwap(false, true) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !f.stopped {
+			f.stopped = true
 			debug.SetGCPercent(f.initial)
 		}
 	}
@@ -44,7 +47,9 @@ func Floor(floor uint64) (stop func()) {
 type floorKeeper struct {
 	floor   uint64
 	initial int
-	stopped atomic.Bool
+
+	mu      sync.Mutex // orders adjust and stop, so that stop has the last word
+	stopped bool
 }
 
 // arm makes the next collection call adjust: the collector finds the
@@ -52,11 +57,9 @@ type floorKeeper struct {
 func (f *floorKeeper) arm() {
 	s := new(sentinel)
 	runtime.SetFinalizer(s, func(*sentinel) {
-		if f.stopped.Load() {
-			return
+		if f.adjust() {
+			f.arm()
 		}
-		f.adjust()
-		f.arm()
 	})
 }
 
@@ -64,9 +67,16 @@ func (f *floorKeeper) arm() {
 // may never finalize an object that shares a tiny allocation block.
 type sentinel struct{ _ [16]byte }
 
-// adjust sets GOGC from the live heap the last collection marked.
-func (f *floorKeeper) adjust() {
+// adjust sets GOGC from the live heap the last collection marked, unless
+// the floor was stopped, and reports whether it did.
+func (f *floorKeeper) adjust() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return false
+	}
 	debug.SetGCPercent(Percent(read("/gc/heap/live:bytes"), f.floor, f.initial))
+	return true
 }
 
 // read returns the runtime metric name, which must be a uint64.
