@@ -116,10 +116,6 @@ func sameAsEncodingJSON(m, want pipeline.Message) bool {
 	return reflect.DeepEqual(m.Delivery, want.Delivery)
 }
 
-// malformedEnvelope starts the reason of an envelope whose members are of
-// the wrong JSON type.
-const malformedEnvelope = "push envelope is malformed: "
-
 // decodeWithEncodingJSON decodes body, a UTF-8 body of a request that is
 // neither a CloudEvent nor an unwrapped push, as Decode should: the
 // envelope is read with encoding/json, whose rules Decode keeps (the top
@@ -170,21 +166,7 @@ func envelopeWithEncodingJSON(fields map[string]json.RawMessage, body []byte, ma
 	if problem == "" {
 		problem = memberWithEncodingJSON(fields, "deliveryAttempt", &attempt)
 	}
-	m := pipeline.Message{Body: body, Delivery: msg.delivery(subscription, attempt)}
-	switch {
-	case problem != "":
-		m.Err = &event.InvalidError{Reason: malformedEnvelope + problem}
-	case msg.Data == nil || *msg.Data == "":
-		m.Err = &event.InvalidError{Reason: "push message has no data"}
-	default:
-		data, err := decodeBase64(*msg.Data, "push message data")
-		if err != nil {
-			m.Err = err
-			return m
-		}
-		m.Event, m.Err = decodeEvent(data, maxEventBytes, protobufData(msg.Attributes))
-	}
-	return m
+	return wrappedPush(body, &msg, subscription, attempt, problem, maxEventBytes)
 }
 
 // memberWithEncodingJSON decodes the envelope member name, when present,

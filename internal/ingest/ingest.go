@@ -203,10 +203,21 @@ func decodeEnvelope(top *envelope, body []byte, maxEventBytes int) pipeline.Mess
 	if problem == "" {
 		attempt, problem = decodeAttempt(top.DeliveryAttempt)
 	}
+	return wrappedPush(body, &msg, subscription, attempt, problem, maxEventBytes)
+}
+
+// malformedEnvelope starts the reason of an envelope whose members are of
+// the wrong JSON type.
+const malformedEnvelope = "push envelope is malformed: "
+
+// wrappedPush is the Message of a wrapped push whose envelope was read
+// into msg, subscription and attempt; problem is what is wrong with the
+// envelope's members in words, or "". body is the request's.
+func wrappedPush(body []byte, msg *pushMessage, subscription string, attempt int, problem string, maxEventBytes int) pipeline.Message {
 	m := pipeline.Message{Body: body, Delivery: msg.delivery(subscription, attempt)}
 	switch {
 	case problem != "":
-		m.Err = &event.InvalidError{Reason: "push envelope is malformed: " + problem}
+		m.Err = &event.InvalidError{Reason: malformedEnvelope + problem}
 	case msg.Data == nil || *msg.Data == "":
 		m.Err = &event.InvalidError{Reason: "push message has no data"}
 	default:
