@@ -409,6 +409,7 @@ func (a *App) dedupStore() (dedup.Deduper, *httpapi.Check, error) {
 		ClusterAddrs:     a.cfg.RedisClusterAddrs,
 		SentinelAddrs:    a.cfg.RedisSentinelAddrs,
 		SentinelMaster:   a.cfg.RedisSentinelMaster,
+		SentinelUsername: a.cfg.RedisSentinelUsername,
 		SentinelPassword: a.cfg.RedisSentinelPassword,
 		Username:         a.cfg.RedisUsername,
 		Password:         a.cfg.RedisPassword,

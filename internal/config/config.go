@@ -65,6 +65,7 @@ type Config struct {
 	RedisClusterAddrs     []string      `env:"REDIS_CLUSTER_ADDRS"`
 	RedisSentinelAddrs    []string      `env:"REDIS_SENTINEL_ADDRS"`
 	RedisSentinelMaster   string        `env:"REDIS_SENTINEL_MASTER"`
+	RedisSentinelUsername string        `env:"REDIS_SENTINEL_USERNAME"`
 	RedisSentinelPassword string        `env:"REDIS_SENTINEL_PASSWORD"`
 	RedisUsername         string        `env:"REDIS_USERNAME"`
 	RedisPassword         string        `env:"REDIS_PASSWORD"`
@@ -466,8 +467,8 @@ func (c *Config) validateShared(p *problems) {
 // checkRedis checks how Redis is reached: exactly one of REDIS_URL
 // (credentials and TLS in the URL), REDIS_CLUSTER_ADDRS and
 // REDIS_SENTINEL_ADDRS (the last two with REDIS_USERNAME, REDIS_PASSWORD
-// and REDIS_TLS; sentinels with REDIS_SENTINEL_MASTER and
-// REDIS_SENTINEL_PASSWORD).
+// and REDIS_TLS; sentinels with REDIS_SENTINEL_MASTER,
+// REDIS_SENTINEL_USERNAME and REDIS_SENTINEL_PASSWORD).
 func (c *Config) checkRedis(p *problems) {
 	var ways []string
 	if c.RedisURL != "" {
@@ -552,6 +553,9 @@ func (c *Config) redisSentinelSettings() []string {
 	var names []string
 	if c.RedisSentinelMaster != "" {
 		names = append(names, "REDIS_SENTINEL_MASTER")
+	}
+	if c.RedisSentinelUsername != "" {
+		names = append(names, "REDIS_SENTINEL_USERNAME")
 	}
 	if c.RedisSentinelPassword != "" {
 		names = append(names, "REDIS_SENTINEL_PASSWORD")

@@ -32,6 +32,9 @@ type ClientConfig struct {
 	// SentinelMaster is the name the sentinels know the master by (their
 	// sentinel monitor NAME); with SentinelAddrs only.
 	SentinelMaster string
+	// SentinelUsername is the ACL user of the sentinels themselves, when
+	// they require one of their own; with SentinelAddrs only.
+	SentinelUsername string
 	// SentinelPassword authenticates to the sentinels themselves, when
 	// they require a password of their own; with SentinelAddrs only.
 	SentinelPassword string
@@ -103,6 +106,7 @@ func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
 			// Client: every command goes to the master the sentinels name.
 			opts.Addrs = cfg.SentinelAddrs
 			opts.MasterName = cfg.SentinelMaster
+			opts.SentinelUsername = cfg.SentinelUsername
 			opts.SentinelPassword = cfg.SentinelPassword
 		}
 		if cfg.TLS {
@@ -141,8 +145,8 @@ func checkClientConfig(cfg ClientConfig) error {
 		return errors.New("dedup: redis: with a URL, TLS (rediss://) and credentials go in the URL")
 	case len(cfg.SentinelAddrs) > 0 && cfg.SentinelMaster == "":
 		return errors.New("dedup: redis: sentinel addresses given without the master's name")
-	case len(cfg.SentinelAddrs) == 0 && (cfg.SentinelMaster != "" || cfg.SentinelPassword != ""):
-		return errors.New("dedup: redis: a sentinel master name or password given without sentinel addresses")
+	case len(cfg.SentinelAddrs) == 0 && (cfg.SentinelMaster != "" || cfg.SentinelUsername != "" || cfg.SentinelPassword != ""):
+		return errors.New("dedup: redis: a sentinel master name, username or password given without sentinel addresses")
 	}
 	return nil
 }

@@ -86,6 +86,7 @@ func TestNewClientErrors(t *testing.T) {
 		{"sentinels without a master name", ClientConfig{SentinelAddrs: []string{"s:26379"}}, "without the master's name"},
 		{"master name without sentinels", ClientConfig{URL: "redis://r:6379/0", SentinelMaster: "m"}, "without sentinel addresses"},
 		{"sentinel password without sentinels", ClientConfig{ClusterAddrs: []string{"r:7000"}, SentinelPassword: "p"}, "without sentinel addresses"},
+		{"sentinel username without sentinels", ClientConfig{URL: "redis://r:6379/0", SentinelUsername: "u"}, "without sentinel addresses"},
 		{"bad URL", ClientConfig{URL: "http://r"}, "redis"},
 		{"URL and password", ClientConfig{URL: "redis://r:6379/0", Password: "p"}, "in the URL"},
 		{"URL and TLS", ClientConfig{URL: "redis://r:6379/0", TLS: true}, "in the URL"},
