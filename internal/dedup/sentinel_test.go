@@ -1,6 +1,8 @@
 package dedup
 
 import (
+	"context"
+	"crypto/rand"
 	"errors"
 	"net"
 	"strings"
@@ -184,4 +186,103 @@ func waitReplicated(t *testing.T, sentinel *redis.SentinelClient, name, key, wan
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// TestRedisSentinelACL reaches the master through a Sentinel that lets the
+// client in as an ACL user of its own, with the same user on the master:
+// claims and commits work with the right password, and a wrong sentinel
+// password is refused. The shared Sentinel's default user needs no
+// password, so the test also checks that the client came in as the user.
+func TestRedisSentinelACL(t *testing.T) {
+	sentinel := redistest.Sentinel(t)
+	user, password, master := sentinelACLUser(t, sentinel)
+	cfg := ClientConfig{
+		SentinelAddrs: redistest.SentinelAddrs(), SentinelMaster: redistest.SentinelMaster(),
+		SentinelUsername: user, SentinelPassword: password, Username: user, Password: password,
+	}
+
+	t.Run("right password", func(t *testing.T) {
+		d := NewRedis(newClient(t, cfg))
+		key := testKey(t)
+		mustCommit(t, d, mustClaim(t, d, key, "evt_a", false), longTTL)
+		mustFind(t, d, key, "evt_b", Duplicate, "evt_a")
+		for _, addr := range []string{redistest.SentinelAddrs()[0], master} {
+			if !connectedAs(t, addr, user) {
+				t.Errorf("CLIENT LIST on %s shows no connection of user %s", addr, user)
+			}
+		}
+	})
+
+	t.Run("wrong sentinel password", func(t *testing.T) {
+		wrong := cfg
+		wrong.SentinelPassword = rand.Text()
+		d := NewRedis(newClient(t, wrong))
+		c, err := d.Claim(t.Context(), testKey(t), "evt_a", longTTL)
+		t.Logf("Claim: %v", err)
+		if err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Fatalf("Claim = %+v, %v; want the Sentinel's authentication failure, WRONGPASS", c, err)
+		}
+		for _, secret := range []string{wrong.SentinelPassword, password} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error %q shows a password", err)
+			}
+		}
+	})
+}
+
+// sentinelACLUser adds an ACL user with a random name and password to the
+// shared Sentinel and to both servers behind it (ACLs are not replicated,
+// and a failover may swap the two), and deletes it when the test ends. It
+// returns the user, its password and the master's address. The default
+// users stay as they are: other tests use them.
+func sentinelACLUser(t *testing.T, sentinel *redis.SentinelClient) (user, password, master string) {
+	t.Helper()
+	ctx := t.Context()
+	name := redistest.SentinelMaster()
+	master, err := redistest.WaitSentinelOK(ctx, sentinel, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas, err := sentinel.Replicas(ctx, name).Result()
+	if err != nil {
+		t.Fatalf("SENTINEL REPLICAS %s: %v", name, err)
+	}
+	addrs := []string{redistest.SentinelAddrs()[0], master}
+	for _, r := range replicas {
+		addrs = append(addrs, net.JoinHostPort(r["ip"], r["port"]))
+	}
+	user, password = "gwook-test-"+rand.Text(), rand.Text()
+	for _, addr := range addrs {
+		// Keys for the store, channels for the client's subscription to
+		// the Sentinel's +switch-master.
+		if err := aclOn(ctx, addr, "SETUSER", user, "on", ">"+password, "+@all", "~*", "&*"); err != nil {
+			t.Fatalf("ACL SETUSER %s on %s: %v", user, addr, err)
+		}
+		t.Cleanup(func() {
+			if err := aclOn(context.Background(), addr, "DELUSER", user); err != nil {
+				t.Errorf("ACL DELUSER %s on %s: %v", user, addr, err)
+			}
+		})
+	}
+	return user, password, master
+}
+
+// aclOn runs ACL with args on the server or Sentinel at addr.
+func aclOn(ctx context.Context, addr string, args ...any) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	return c.Do(ctx, append([]any{"ACL"}, args...)...).Err()
+}
+
+// connectedAs reports whether CLIENT LIST on the server or Sentinel at
+// addr shows a connection of user.
+func connectedAs(t *testing.T, addr, user string) bool {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	list, err := c.ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatalf("CLIENT LIST on %s: %v", addr, err)
+	}
+	return strings.Contains(list, " user="+user+" ")
 }
