@@ -1,6 +1,8 @@
-// Package svix creates Svix messages for Gwook's events through the official
-// Svix Go SDK, with Gwook's own HTTP client and retry policy, and classifies
-// what Svix answered into the outcomes Gwook acts on. It also mirrors
+// Package svix creates Svix messages for Gwook's events, with Gwook's own
+// HTTP client and retry policy, and classifies what Svix answered into the
+// outcomes Gwook acts on. Every call to Svix goes through the official Svix
+// Go SDK but one: the message created per event, which sends the SDK's own
+// request without the SDK's per-request work (message.go). It also mirrors
 // Gwook's applications, endpoints and event types, whose source of truth is
 // Gwook's database, to Svix (mirror.go, eventtypes.go).
 package svix
@@ -93,11 +95,12 @@ type Config struct {
 
 // Sender creates Svix messages. It is safe for concurrent use.
 type Sender struct {
-	client  *svixgo.Svix
-	timeout time.Duration
-	policy  RetryPolicy
-	metrics *telemetry.Metrics
-	tracer  trace.Tracer
+	client   *svixgo.Svix
+	messages *messageCreator
+	timeout  time.Duration
+	policy   RetryPolicy
+	metrics  *telemetry.Metrics
+	tracer   trace.Tracer
 }
 
 // maxErrorBody bounds how much of a Svix error body is kept for logs.
@@ -116,12 +119,18 @@ func New(cfg Config) (*Sender, error) {
 		}
 		return recordingTransport{next: telemetry.ClientTransport(rt, tp)}
 	}
+	// Messages go through the same transport as the SDK's calls.
+	var transport http.RoundTripper
 	opts := &svixgo.SvixOptions{RetrySchedule: &[]time.Duration{}}
 	if cfg.SDKDefaultClient {
-		// The SDK's own client and pool, wrapped only to read Retry-After.
-		opts.TransportWrapper = wrap
+		// The SDK's own pool, wrapped only to read Retry-After.
+		opts.TransportWrapper = func(sdk http.RoundTripper) http.RoundTripper {
+			transport = wrap(sdk)
+			return transport
+		}
 	} else {
-		opts.HTTPClient = &http.Client{Transport: wrap(newTransport(cfg.MaxConnsPerHost))}
+		transport = wrap(newTransport(cfg.MaxConnsPerHost))
+		opts.HTTPClient = &http.Client{Transport: transport}
 	}
 	if cfg.ServerURL != "" {
 		u, err := url.Parse(cfg.ServerURL)
@@ -134,10 +143,13 @@ func New(cfg Config) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("svix: %w", err)
 	}
-	return &Sender{client: client, timeout: cfg.Timeout, policy: cfg.Retry, metrics: cfg.Metrics, tracer: tp.Tracer(telemetry.TracerName)}, nil
+	messages, err := newMessageCreator(&http.Client{Transport: transport}, cfg.Token, opts.ServerUrl)
+	if err != nil {
+		return nil, err
+	}
+	return &Sender{client: client, messages: messages, timeout: cfg.Timeout, policy: cfg.Retry, metrics: cfg.Metrics,
+		tracer: tp.Tracer(telemetry.TracerName)}, nil
 }
-
-var withoutContent = false
 
 // Send creates one message for n in the application appID: eventType is the
 // event type, eventId and the idempotency key are the event id, and the
@@ -150,19 +162,16 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 		trace.WithAttributes(attribute.String("svix.app_id", appID), attribute.String("svix.event_id", n.ID)))
 	defer span.End()
 
-	msg := svixgo.NewMessageInRaw(n.Type, string(n.Raw), nil)
-	msg.EventId = &n.ID
-	opts := &svixgo.MessageCreateOptions{IdempotencyKey: &n.ID, WithContent: &withoutContent}
-
+	body := messageBody(n)
 	var res Result
 	attempt := func() (struct{}, error) {
 		res.Attempts++
-		var out *svixgo.MessageOut
+		var id string
 		return struct{}{}, s.attempt(ctx, res.Attempts, func(ctx context.Context) (err error) {
-			out, err = s.client.Message.Create(ctx, appID, *msg, opts)
+			id, err = s.messages.create(ctx, appID, n.ID, body)
 			return err
 		}, func(span trace.Span, rec *attemptRecord, err error) error {
-			err = s.classify(ctx, &res, rec, out, err)
+			err = s.classify(ctx, &res, rec, id, err)
 			span.SetAttributes(attribute.String("svix.outcome", res.Outcome.String()))
 			if err != nil {
 				span.SetStatus(codes.Error, res.Outcome.String())
@@ -208,7 +217,7 @@ func (s *Sender) attempt(ctx context.Context, n int, call func(context.Context) 
 // classify records one attempt in res and returns what backoff.Retry needs:
 // nil to stop with success, a permanent error to stop, a RetryAfterError to
 // wait as Svix asked, or another error to back off and retry.
-func (s *Sender) classify(ctx context.Context, res *Result, rec *attemptRecord, out *svixgo.MessageOut, err error) error {
+func (s *Sender) classify(ctx context.Context, res *Result, rec *attemptRecord, messageID string, err error) error {
 	if err != nil && rec.status == 0 && ctx.Err() != nil && res.Status != 0 {
 		// The time budget ran out during this attempt: what Svix answered
 		// last (a 429 stays rate_limited) is the result.
@@ -218,19 +227,16 @@ func (s *Sender) classify(ctx context.Context, res *Result, rec *attemptRecord, 
 	res.Err = err
 	if err == nil || (rec.status >= 200 && rec.status < 300) {
 		// A 2xx whose body the SDK could not read still created the message.
-		res.Outcome, res.Err, res.Body = Delivered, nil, ""
-		if out != nil {
-			res.MessageID = out.Id
-		}
+		res.Outcome, res.Err, res.Body, res.MessageID = Delivered, nil, "", messageID
 		return nil
 	}
-	var apiErr *svixgo.Error
-	if !errors.As(err, &apiErr) {
+	answer, ok := errors.AsType[*answerError](err)
+	if !ok {
 		res.Outcome, res.Body = Unavailable, ""
 		return err
 	}
-	res.Body = truncate.String(string(apiErr.Body()), maxErrorBody)
-	status := apiErr.Status()
+	res.Body = truncate.String(string(answer.body), maxErrorBody)
+	status := answer.status
 	switch {
 	case status == http.StatusConflict:
 		res.Outcome = Duplicate
