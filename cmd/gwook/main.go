@@ -21,6 +21,7 @@ import (
 	"github.com/gwook/gwook/internal/app"
 	"github.com/gwook/gwook/internal/config"
 	"github.com/gwook/gwook/internal/gcfloor"
+	"github.com/gwook/gwook/internal/logwriter"
 	"github.com/gwook/gwook/internal/telemetry"
 )
 
@@ -169,7 +170,9 @@ func serve(ctx context.Context, env envconfig.Lookuper, stdout io.Writer) error 
 	if cfg.SvixDebug {
 		level = "debug" // SVIX_DEBUG logs at debug level, so it needs that level
 	}
-	logger := app.NewLogger(stdout, level, cfg.LogFormat).With("service", "gwook", "version", version)
+	lines := logwriter.New(stdout)
+	defer lines.Close() // last: after everything else has logged
+	logger := app.NewLogger(lines, level, cfg.LogFormat).With("service", "gwook", "version", version)
 	tracing, shutdownTracing, err := telemetry.SetupTracing(ctx, version)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
