@@ -17,7 +17,7 @@ func (q *Queue) StoreAsIfDied(ctx context.Context, appID string, n *event.Notifi
 	for _, e := range q.catalog.Endpoints(appID) {
 		ids = append(ids, e.ID)
 	}
-	r, err := q.enqueues.Do(ctx, outgoing{
+	r, err := q.immediates.Do(ctx, outgoing{
 		NewMessage: store.NewMessage{
 			Message:     store.Message{ID: store.NewMessageID(), ApplicationID: appID, EventID: n.ID, EventType: n.Type, Body: n.Raw},
 			EndpointIDs: ids,

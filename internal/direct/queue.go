@@ -136,8 +136,9 @@ const (
 	maxBatch           = 100
 	maxBatchDeliveries = 2000
 	batchTimeout       = 5 * time.Second
-	// postgresBatchWriters is how many batches of messages are written at
-	// once on PostgreSQL; SQLite has one writer connection, so one.
+	// postgresBatchWriters is how many batches of messages with jobs are
+	// written at once on PostgreSQL; SQLite has one writer connection, so
+	// one.
 	postgresBatchWriters = 4
 	// The attempts' reads of their deliveries, and their records, are
 	// batched too: maxAttemptBatch at most in one query, by
@@ -222,12 +223,14 @@ type Queue struct {
 	recoverNow chan struct{}
 	// disableAfter is Options.DisableAfter.
 	disableAfter time.Duration
-	// enqueues stores the messages of Sends, reads reads the deliveries
-	// that attempts make, and records records the attempts: each in
-	// batches.
-	enqueues *batch.Batcher[outgoing, store.EnqueuedMessage]
-	reads    *batch.Batcher[store.DeliveryKey, deliveryRead]
-	records  *batch.Batcher[store.AttemptRecord, store.RecordedAttempt]
+	// immediates stores the messages of Sends that make the first
+	// attempts themselves, enqueues those of Sends that leave them to
+	// jobs, reads reads the deliveries that attempts make, and records
+	// records the attempts: each in batches.
+	immediates *batch.Batcher[outgoing, store.EnqueuedMessage]
+	enqueues   *batch.Batcher[outgoing, store.EnqueuedMessage]
+	reads      *batch.Batcher[store.DeliveryKey, deliveryRead]
+	records    *batch.Batcher[store.AttemptRecord, store.RecordedAttempt]
 	// stopBackground ends the goroutines reading the backlog and
 	// recovering deliveries; background counts them. Nil until Start.
 	stopBackground context.CancelFunc
@@ -310,8 +313,15 @@ func New(st *store.Store, cat *catalog.Catalog, client *delivery.Client, schedul
 	if err != nil {
 		return nil, fmt.Errorf("direct: creating the River client: %w", err)
 	}
-	q.enqueues = batch.New(enqueueWriters, maxBatch, maxBatchDeliveries,
-		func(m outgoing) int { return len(m.EndpointIDs) }, batchTimeout, q.storeMessages)
+	deliveries := func(m outgoing) int { return len(m.EndpointIDs) }
+	// One writer of immediate messages, on either database: the events
+	// that arrive while its statement runs go in the next one. Their
+	// statement needs no transaction and is quick; with four writers, at
+	// 1,000 events/s most carried one event. Messages with jobs take a
+	// transaction with River's inserts, which several writers overlap
+	// when gwook is behind.
+	q.immediates = batch.New(1, maxBatch, maxBatchDeliveries, deliveries, batchTimeout, q.storeMessages)
+	q.enqueues = batch.New(enqueueWriters, maxBatch, maxBatchDeliveries, deliveries, batchTimeout, q.storeMessages)
 	q.reads = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, batchTimeout, q.readDeliveries)
 	q.records = batch.New(attemptWriters, maxAttemptBatch, maxAttemptBatch, nil, recordTimeout, q.recordAttempts).Linger(recordLinger)
 	return q, nil
@@ -363,6 +373,7 @@ func (q *Queue) Stop(ctx context.Context) error {
 	q.immediate.close()
 	// A batch still being written ends within batchTimeout; its Sends
 	// have answered already if their own deadline was shorter.
+	q.immediates.Close(ctx)
 	q.enqueues.Close(ctx)
 	// The attempts still running read and record through their batchers
 	// until they have ended and River has stopped.
@@ -419,7 +430,11 @@ func (q *Queue) Send(ctx context.Context, appID string, n *event.Notification) (
 	if m.immediate {
 		m.RecoverAt = time.Now().Add(q.handOverAfter)
 	}
-	r, err := q.enqueues.Do(ctx, m)
+	messages := q.enqueues
+	if m.immediate {
+		messages = q.immediates
+	}
+	r, err := messages.Do(ctx, m)
 	if m.immediate && (err != nil || r.Duplicate) {
 		q.immediate.give(len(ids))
 	}
