@@ -115,6 +115,8 @@ func messageBody(n *event.Notification) []byte {
 // with idempotency key eventID, and returns the created message's id. A
 // status other than 2xx is an *answerError.
 func (m *messageCreator) create(ctx context.Context, appID, eventID string, body []byte) (string, error) {
+	// The SDK puts appID in the path as it is; escaping it changes
+	// nothing for the ids Gwook accepts, and keeps any other in its place.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
 		m.base+"/api/v1/app/"+url.PathEscape(appID)+"/msg?with_content=false", bytes.NewReader(body))
 	if err != nil {

@@ -226,7 +226,7 @@ func (s *Sender) classify(ctx context.Context, res *Result, rec *attemptRecord, 
 	res.Status = rec.status
 	res.Err = err
 	if err == nil || (rec.status >= 200 && rec.status < 300) {
-		// A 2xx whose body the SDK could not read still created the message.
+		// A 2xx whose body could not be read still created the message.
 		res.Outcome, res.Err, res.Body, res.MessageID = Delivered, nil, "", messageID
 		return nil
 	}
