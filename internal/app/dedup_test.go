@@ -351,7 +351,8 @@ func TestEventWaitsForTheHoldersOutcome(t *testing.T) {
 
 // TestClaimSettledWhileRedisIsDown stops Redis during the Svix call: the
 // commit or release that follows fails, is counted and logged, and the
-// answer is the send's.
+// answer is the send's. The answer does not wait for a commit, so its
+// failure is counted soon after.
 func TestClaimSettledWhileRedisIsDown(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -374,8 +375,12 @@ func TestClaimSettledWhileRedisIsDown(t *testing.T) {
 			if r := <-reply; r.Status != tc.want {
 				t.Errorf("status %d %s, want %d", r.Status, r.Body, tc.want)
 			}
-			if got := scrape(t, g)[`gwook_dedup_errors_total{operation=`+tc.operation+`}`]; got != 1 {
-				t.Errorf("gwook_dedup_errors_total{operation=%s} = %v, want 1", tc.operation, got)
+			metric := `gwook_dedup_errors_total{operation=` + tc.operation + `}`
+			for deadline := time.Now().Add(5 * time.Second); scrape(t, g)[metric] != 1 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := scrape(t, g)[metric]; got != 1 {
+				t.Errorf("%s = %v, want 1", metric, got)
 			}
 			if !strings.Contains(g.Logs.String(), tc.log) {
 				t.Errorf("no %q in the logs", tc.log)

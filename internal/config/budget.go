@@ -45,8 +45,9 @@ func (c *Config) SendBudget() time.Duration {
 
 // RequestBudget is the worst case of one event from its arrival to its
 // answer: the dedup claim, the bounded wait for another event holding
-// the same key (DEDUP_WAIT), every attempt at Svix, the release or commit
-// of the claim, and the dead-letter publish. The dedup terms count only
+// the same key (DEDUP_WAIT), every attempt at Svix, the release of the
+// claim after a failed send (the answer does not wait for a commit), and
+// the dead-letter publish. The dedup terms count only
 // when duplicate suppression is on, the publish only with a dead-letter
 // topic. HTTP_SERVER_WRITE_TIMEOUT and HTTP_SERVER_GRACEFUL_SHUTDOWN_TIMEOUT
 // must be longer, and so must the push subscription's ack deadline.

@@ -201,7 +201,7 @@ func TestRedisClusterFailover(t *testing.T) {
 				res := result{key: fmt.Sprintf("{%s}:%d", probe, i), start: time.Now()}
 				res.a, res.aErr = d.Claim(ctx, res.key, fmt.Sprintf("evt_a%d", i), longTTL)
 				if res.aErr == nil && res.a.Status == Claimed && i%2 == 0 {
-					res.commitErr = d.Commit(ctx, res.a, longTTL)
+					res.commitErr = commit(d, res.a, longTTL)
 					res.committed = res.commitErr == nil
 				}
 				res.b, res.bErr = d.Claim(ctx, res.key, fmt.Sprintf("evt_b%d", i), longTTL)

@@ -68,9 +68,13 @@ type Deduper interface {
 	Claim(ctx context.Context, key, eventID string, lease time.Duration) (Claim, error)
 	// Commit records that c's event was delivered: the record becomes
 	// "delivered" for c.EventID and expires after ttl. It writes only while
-	// the record names c.EventID or is gone, and returns ErrNotHeld when
-	// another event holds the key. c must be Claimed.
-	Commit(ctx context.Context, c Claim, ttl time.Duration) error
+	// the record names c.EventID or is gone. Commit takes the step before
+	// it returns, so that a Claim of the key that starts afterwards sees
+	// it, but it may write it later (Redis sends it with the next pipeline,
+	// within CommitDelay): done, when not nil, gets the outcome once
+	// written: nil, ErrNotHeld when another event holds the key, or the
+	// store's error. done must not block. c must be Claimed.
+	Commit(c Claim, ttl time.Duration, done func(error))
 	// Release gives the key up after a failed send: it deletes the record
 	// only while it is "in flight" for c.EventID (compare-and-delete,
 	// atomic). Anything else, and a c that is not Claimed, is a no-op, not
@@ -126,9 +130,11 @@ type Claim struct {
 	Remaining time.Duration
 }
 
-// SettleTimeout bounds the Commit or Release that ends a claim after the
-// send. It runs even when the caller has gone away, and it is one term of
-// the request budget that the server's timeouts must cover.
+// SettleTimeout bounds the Release that ends a claim after a failed send.
+// It runs even when the caller has gone away, and it is one term of the
+// request budget that the server's timeouts must cover. A Commit is not in
+// the request: Redis writes it with the next pipeline, and Close waits for
+// the commits taken.
 const SettleTimeout = time.Second
 
 // ErrNotHeld is returned by Commit when another event holds the key: the

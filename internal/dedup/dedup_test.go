@@ -65,10 +65,18 @@ func mustFind(t *testing.T, d Deduper, key, eventID string, want Status, holder 
 	return c
 }
 
+// commit commits c for the window ttl and returns the outcome once
+// written.
+func commit(d Deduper, c Claim, ttl time.Duration) error {
+	written := make(chan error, 1)
+	d.Commit(c, ttl, func(err error) { written <- err })
+	return <-written
+}
+
 // mustCommit commits c for the window ttl and fails the test on an error.
 func mustCommit(t *testing.T, d Deduper, c Claim, ttl time.Duration) {
 	t.Helper()
-	if err := d.Commit(t.Context(), c, ttl); err != nil {
+	if err := commit(d, c, ttl); err != nil {
 		t.Fatalf("Commit(%+v): %v", c, err)
 	}
 }
@@ -110,6 +118,20 @@ func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
 		mustClaim(t, d, key, "evt_a", false)
 		mustFind(t, d, key, "evt_b", InFlight, "evt_a")
 		mustFind(t, d, key, "evt_c", InFlight, "evt_a")
+	})
+
+	t.Run("a claim after Commit returned sees the commit", func(t *testing.T) {
+		t.Parallel()
+		d := newStore(t)
+		key := testKey(t)
+		a := mustClaim(t, d, key, "evt_a", false)
+		written := make(chan error, 1)
+		d.Commit(a, longTTL, func(err error) { written <- err })
+		// Not waiting for the write: the store took the commit.
+		mustFind(t, d, key, "evt_b", Duplicate, "evt_a")
+		if err := <-written; err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
 	})
 
 	t.Run("same event is never its own duplicate", func(t *testing.T) {
@@ -265,13 +287,13 @@ func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
 		key := testKey(t)
 		a := mustClaim(t, d, key, "evt_a", false)
 		foreign := Claim{Key: key, EventID: "evt_b", Status: Claimed}
-		if err := d.Commit(t.Context(), foreign, longTTL); !errors.Is(err, ErrNotHeld) {
+		if err := commit(d, foreign, longTTL); !errors.Is(err, ErrNotHeld) {
 			t.Errorf("Commit by another event = %v, want ErrNotHeld", err)
 		}
 		mustRelease(t, d, foreign)
 		mustFind(t, d, key, "evt_c", InFlight, "evt_a")
 		mustCommit(t, d, a, longTTL)
-		if err := d.Commit(t.Context(), foreign, longTTL); !errors.Is(err, ErrNotHeld) {
+		if err := commit(d, foreign, longTTL); !errors.Is(err, ErrNotHeld) {
 			t.Errorf("Commit by another event after delivery = %v, want ErrNotHeld", err)
 		}
 		mustRelease(t, d, foreign)
@@ -287,7 +309,7 @@ func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
 		b := claimWhenFree(t, d, key, "evt_b")
 		mustRelease(t, d, a) // a's lease ran out; b holds the key
 		mustFind(t, d, key, "evt_c", InFlight, "evt_b")
-		if err := d.Commit(t.Context(), a, longTTL); !errors.Is(err, ErrNotHeld) {
+		if err := commit(d, a, longTTL); !errors.Is(err, ErrNotHeld) {
 			t.Errorf("Commit after the lease ran out and another event claimed = %v, want ErrNotHeld", err)
 		}
 		mustFind(t, d, key, "evt_c", InFlight, "evt_b")
@@ -370,15 +392,15 @@ func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
 		}
 		a := mustClaim(t, d, key, "evt_a", false)
 		for _, ttl := range []time.Duration{0, -time.Second} {
-			if err := d.Commit(t.Context(), a, ttl); err == nil {
+			if err := commit(d, a, ttl); err == nil {
 				t.Errorf("Commit(ttl %v) = nil, want an error", ttl)
 			}
 		}
 		inFlight := mustFind(t, d, key, "evt_b", InFlight, "evt_a")
-		if err := d.Commit(t.Context(), inFlight, longTTL); err == nil || errors.Is(err, ErrNotHeld) {
+		if err := commit(d, inFlight, longTTL); err == nil || errors.Is(err, ErrNotHeld) {
 			t.Errorf("Commit of an InFlight answer = %v, want an error other than ErrNotHeld", err)
 		}
-		if err := d.Commit(t.Context(), Claim{}, longTTL); err == nil {
+		if err := commit(d, Claim{}, longTTL); err == nil {
 			t.Error("Commit of the zero Claim = nil, want an error")
 		}
 		mustRelease(t, d, inFlight) // not held: a no-op
@@ -462,9 +484,6 @@ func testDeduper(t *testing.T, newStore func(t *testing.T) Deduper) {
 		cancel()
 		if c, err := d.Claim(ctx, testKey(t), "evt_b", longTTL); !errors.Is(err, context.Canceled) {
 			t.Errorf("Claim = %+v, %v; want context.Canceled", c, err)
-		}
-		if err := d.Commit(ctx, held, longTTL); !errors.Is(err, context.Canceled) {
-			t.Errorf("Commit = %v, want context.Canceled", err)
 		}
 		if err := d.Release(ctx, held); !errors.Is(err, context.Canceled) {
 			t.Errorf("Release = %v, want context.Canceled", err)

@@ -83,11 +83,16 @@ func (m *Memory) Claim(ctx context.Context, key, eventID string, lease time.Dura
 	return c, nil
 }
 
-// Commit marks key delivered by c.EventID for ttl (see Deduper.Commit).
-func (m *Memory) Commit(ctx context.Context, c Claim, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// Commit marks key delivered by c.EventID for ttl, at once (see
+// Deduper.Commit).
+func (m *Memory) Commit(c Claim, ttl time.Duration, done func(error)) {
+	err := m.commit(c, ttl)
+	if done != nil {
+		done(err)
 	}
+}
+
+func (m *Memory) commit(c Claim, ttl time.Duration) error {
 	ttl, err := checkCommit(c, ttl)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package dedup
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -81,35 +82,73 @@ return 0
 // Steps that callers ask for at the same time share a round trip: a few
 // writers each send, as one pipeline, every step waiting when they become
 // free (internal/batch), so under load one write and one read carry many
-// claims and commits instead of one each. A lone step is sent at once.
+// claims and releases instead of one each. A lone step is sent at once.
+//
+// A commit does not start a round trip of its own: it waits for the next
+// pipeline, or CommitDelay when none comes, so that under load every
+// commit rides with claims. (rediscmp, 64 goroutines paced to 6,000
+// events/s: gwook's CPU per event 97–124 → 76–78 µs, Redis's 44–55 →
+// 32–35 µs.) A claim of a key whose commit is taken but not yet written
+// sends the commits first and waits for them, so it sees the commit.
 type Redis struct {
 	client redis.UniversalClient
 	steps  *batch.Batcher[scriptCall, scriptResult]
+
+	mu sync.Mutex
+	// commits wait for the next pipeline; writing holds those taken and
+	// not yet written, by key (the latest of each key).
+	commits []*pendingCommit
+	writing map[string]*pendingCommit
+	timer   *time.Timer
+	// commitDelay is CommitDelay (tests wait longer).
+	commitDelay time.Duration
+	closed      bool
+	// alone counts the writeCommits under way, for Close.
+	alone sync.WaitGroup
 }
 
 var _ Deduper = (*Redis)(nil)
 
 // The pipelines of a Redis store: pipelineWriters of them on the wire at
-// once, each of at most maxPipeline steps. The client's command budget
-// (ClientConfig.CommandBudget) ends a pipeline long before
-// pipelineTimeout, which only bounds a client built without one.
+// once, each of at most maxPipeline claims and releases, and the commits
+// waiting. The client's command budget (ClientConfig.CommandBudget) ends
+// a pipeline long before pipelineTimeout, which only bounds a client
+// built without one.
 const (
 	pipelineWriters = 2
 	maxPipeline     = 64
 	pipelineTimeout = 30 * time.Second
 )
 
+// CommitDelay is the longest a commit waits for a pipeline to carry it
+// before it is sent on its own.
+const CommitDelay = time.Millisecond
+
 // NewRedis returns a Redis deduper on client. The client stays the caller's
 // to configure and close; Close stops the deduper's writers.
 func NewRedis(client redis.UniversalClient) *Redis {
-	r := &Redis{client: client}
+	r := &Redis{client: client, writing: make(map[string]*pendingCommit), commitDelay: CommitDelay}
 	r.steps = batch.New(pipelineWriters, maxPipeline, maxPipeline, nil, pipelineTimeout, r.runScripts)
 	return r
 }
 
-// Close stops the writers, after the pipelines on the wire, as long as ctx
-// allows. A step asked for after Close fails.
+// Close writes the commits taken, then stops the writers after the
+// pipelines on the wire, as long as ctx allows. A step asked for after
+// Close fails.
 func (r *Redis) Close(ctx context.Context) {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.writeCommits() // the last: Commit refuses from now on
+	written := make(chan struct{})
+	go func() {
+		r.alone.Wait()
+		close(written)
+	}()
+	select {
+	case <-written:
+	case <-ctx.Done():
+	}
 	r.steps.Close(ctx)
 }
 
@@ -124,6 +163,14 @@ type scriptCall struct {
 type scriptResult struct {
 	reply any
 	err   error
+}
+
+// pendingCommit is a commit taken and not yet written.
+type pendingCommit struct {
+	call scriptCall
+	done func(error)
+	// written is closed once the commit is written (or failed).
+	written chan struct{}
 }
 
 // run runs script on key with args in the next pipeline, and returns its
@@ -142,17 +189,32 @@ func (r *Redis) run(ctx context.Context, script *redis.Script, key string, args 
 	return cmd
 }
 
-// runScripts sends calls as one pipeline of EVALSHA and returns each
-// reply or error; a script Redis does not have yet (NOSCRIPT, after a
-// restart or a failover) is sent again alone with its body. It never
-// fails as a whole, so the batcher does not send the calls again one by
-// one.
+// runScripts sends the waiting commits and calls as one pipeline, and
+// returns the calls' replies.
 func (r *Redis) runScripts(ctx context.Context, calls []scriptCall) ([]scriptResult, error) {
+	commits := r.takeCommits(nil)
+	if len(commits) == 0 {
+		return r.send(ctx, calls), nil
+	}
+	all := make([]scriptCall, 0, len(commits)+len(calls))
+	for _, c := range commits {
+		all = append(all, c.call)
+	}
+	out := r.send(ctx, append(all, calls...))
+	r.settleCommits(commits, out)
+	return out[len(commits):], nil
+}
+
+// send sends calls as one pipeline of EVALSHA and returns each reply or
+// error; a script Redis does not have yet (NOSCRIPT, after a restart or a
+// failover) is sent again alone with its body. It never fails as a whole,
+// so the batcher does not send the calls again one by one.
+func (r *Redis) send(ctx context.Context, calls []scriptCall) []scriptResult {
 	out := make([]scriptResult, len(calls))
 	if len(calls) == 1 {
 		c := calls[0]
 		out[0].reply, out[0].err = c.script.Run(ctx, r.client, []string{c.key}, c.args...).Result()
-		return out, nil
+		return out
 	}
 	cmds := make([]*redis.Cmd, len(calls))
 	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -168,7 +230,127 @@ func (r *Redis) runScripts(ctx context.Context, calls []scriptCall) ([]scriptRes
 			out[i].reply, out[i].err = c.script.Run(ctx, r.client, []string{c.key}, c.args...).Result()
 		}
 	}
-	return out, nil
+	return out
+}
+
+// takeCommits returns the commits waiting, which the caller writes; when
+// there are some, it adds one to writers, if not nil, in the same step.
+func (r *Redis) takeCommits(writers *sync.WaitGroup) []*pendingCommit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	commits := r.commits
+	if len(commits) > 0 && writers != nil {
+		writers.Add(1)
+	}
+	r.commits = nil
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	return commits
+}
+
+// writeCommits writes the commits waiting as one pipeline of their own:
+// when CommitDelay passed without a pipeline, at Close, and for a claim
+// of a key whose commit is waiting.
+func (r *Redis) writeCommits() {
+	commits := r.takeCommits(&r.alone)
+	if len(commits) == 0 {
+		return
+	}
+	defer r.alone.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), pipelineTimeout)
+	defer cancel()
+	calls := make([]scriptCall, len(commits))
+	for i, c := range commits {
+		calls[i] = c.call
+	}
+	r.settleCommits(commits, r.send(ctx, calls))
+}
+
+// settleCommits hands each commit its outcome.
+func (r *Redis) settleCommits(commits []*pendingCommit, out []scriptResult) {
+	r.mu.Lock()
+	for _, c := range commits {
+		if r.writing[c.call.key] == c {
+			delete(r.writing, c.call.key)
+		}
+	}
+	r.mu.Unlock()
+	for i, c := range commits {
+		close(c.written)
+		if c.done != nil {
+			c.done(commitOutcome(c.call.key, out[i]))
+		}
+	}
+}
+
+// commitOutcome is the outcome of the commit of key from its reply.
+func commitOutcome(key string, res scriptResult) error {
+	if res.err != nil {
+		return fmt.Errorf("dedup: redis: commit %s: %w", key, res.err)
+	}
+	switch wrote, ok := res.reply.(int64); {
+	case !ok:
+		return fmt.Errorf("dedup: redis: commit %s: unexpected reply %v", key, res.reply)
+	case wrote == 0:
+		return ErrNotHeld
+	}
+	return nil
+}
+
+// Commit marks key delivered by c.EventID for ttl, with the next pipeline
+// (see Deduper.Commit).
+func (r *Redis) Commit(c Claim, ttl time.Duration, done func(error)) {
+	ttl, err := checkCommit(c, ttl)
+	if err != nil {
+		if done != nil {
+			done(err)
+		}
+		return
+	}
+	p := &pendingCommit{
+		call:    scriptCall{script: commitScript, key: c.Key, args: []any{c.EventID, ttl.Milliseconds()}},
+		done:    done,
+		written: make(chan struct{}),
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		if done != nil {
+			done(fmt.Errorf("dedup: redis: commit %s: %w", c.Key, batch.ErrClosed))
+		}
+		return
+	}
+	r.commits = append(r.commits, p)
+	r.writing[c.Key] = p
+	switch {
+	case len(r.commits) >= maxPipeline:
+		go r.writeCommits()
+	case len(r.commits) > 1:
+	case r.timer == nil:
+		r.timer = time.AfterFunc(r.commitDelay, r.writeCommits)
+	default:
+		r.timer.Reset(r.commitDelay)
+	}
+	r.mu.Unlock()
+}
+
+// awaitCommit waits until the commit of key taken last, if any, is
+// written, writing the commits waiting first.
+func (r *Redis) awaitCommit(ctx context.Context, key string) error {
+	r.mu.Lock()
+	p := r.writing[key]
+	r.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	r.writeCommits()
+	select {
+	case <-p.written:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Claim asks for key on behalf of eventID (see Deduper.Claim).
@@ -176,6 +358,9 @@ func (r *Redis) Claim(ctx context.Context, key, eventID string, lease time.Durat
 	lease, err := checkClaim(eventID, lease)
 	if err != nil {
 		return Claim{}, err
+	}
+	if err := r.awaitCommit(ctx, key); err != nil {
+		return Claim{}, fmt.Errorf("dedup: redis: claim %s: waiting for its commit: %w", key, err)
 	}
 	vals, err := r.run(ctx, claimScript, key, eventID, lease.Milliseconds()).Slice()
 	if err != nil {
@@ -211,22 +396,6 @@ func (r *Redis) Claim(ctx context.Context, key, eventID string, lease time.Durat
 		return Claim{}, fmt.Errorf("dedup: redis: claim %s: unexpected answer %d", key, answer)
 	}
 	return c, nil
-}
-
-// Commit marks key delivered by c.EventID for ttl (see Deduper.Commit).
-func (r *Redis) Commit(ctx context.Context, c Claim, ttl time.Duration) error {
-	ttl, err := checkCommit(c, ttl)
-	if err != nil {
-		return err
-	}
-	wrote, err := r.run(ctx, commitScript, c.Key, c.EventID, ttl.Milliseconds()).Int()
-	if err != nil {
-		return fmt.Errorf("dedup: redis: commit %s: %w", c.Key, err)
-	}
-	if wrote == 0 {
-		return ErrNotHeld
-	}
-	return nil
 }
 
 // Release deletes c.Key while it is in flight for c.EventID.

@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gwook/gwook/internal/batch"
 	"github.com/gwook/gwook/test/redistest"
 )
 
@@ -149,7 +151,7 @@ func TestRedisOutage(t *testing.T) {
 	if c, err := d.Claim(t.Context(), testKey(t), "evt_b", longTTL); err == nil {
 		t.Errorf("Claim while Redis is down = %+v, want an error", c)
 	}
-	if err := d.Commit(t.Context(), held, longTTL); err == nil || errors.Is(err, ErrNotHeld) {
+	if err := commit(d, held, longTTL); err == nil || errors.Is(err, ErrNotHeld) {
 		t.Errorf("Commit while Redis is down = %v, want an error other than ErrNotHeld", err)
 	}
 	if err := d.Release(t.Context(), held); err == nil {
@@ -373,7 +375,7 @@ func TestRedisPipelinesSteps(t *testing.T) {
 	d := NewRedis(client)
 	ctx := t.Context()
 	held := mustClaim(t, d, testKey(t), "evt_holder", false)
-	if err := d.Commit(ctx, held, longTTL); err != nil {
+	if err := commit(d, held, longTTL); err != nil {
 		t.Fatal(err)
 	}
 	for _, flushed := range []bool{false, true} {
@@ -415,5 +417,138 @@ func TestRedisPipelinesSteps(t *testing.T) {
 			t.Errorf("flushed %v: %d single commands, want %d", flushed, hook.single, wantSingle)
 		}
 		hook.mu.Unlock()
+	}
+}
+
+// A commit waits for the next pipeline and rides in it, ahead of its
+// claims; with no pipeline it goes alone within CommitDelay.
+func TestRedisCommitRidesTheNextPipeline(t *testing.T) {
+	hook := &roundTrips{}
+	client := newRedisClient(t, redistest.SharedURL())
+	client.AddHook(hook)
+	d := NewRedis(client)
+	d.commitDelay = time.Hour // no timer sends the commit first
+	t.Cleanup(func() { d.Close(context.Background()) })
+	held := mustClaim(t, d, testKey(t), "evt_a", false)
+	written := make(chan error, 1)
+	hook.mu.Lock()
+	hook.single, hook.pipelines = 0, nil
+	hook.mu.Unlock()
+
+	d.Commit(held, longTTL, func(err error) { written <- err })
+	// The next pipeline: a claim, as a writer hands it to runScripts.
+	other := testKey(t)
+	results, _ := d.runScripts(t.Context(), []scriptCall{{claimScript, other, []any{"evt_b", 60000}}})
+	if len(results) != 1 || results[0].err != nil || results[0].reply.([]any)[0] != int64(1) {
+		t.Fatalf("claim in the pipeline: %+v", results)
+	}
+	if err := <-written; err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	hook.mu.Lock()
+	if hook.single != 0 || len(hook.pipelines) != 1 || hook.pipelines[0] != 2 {
+		t.Errorf("%d single scripts and pipelines %v; want the commit and the claim in one pipeline", hook.single, hook.pipelines)
+	}
+	hook.mu.Unlock()
+	mustFind(t, d, held.Key, "evt_c", Duplicate, "evt_a")
+
+	// Alone, it is written by the timer.
+	d = NewRedis(client)
+	t.Cleanup(func() { d.Close(context.Background()) })
+	lone := mustClaim(t, d, testKey(t), "evt_d", false)
+	start := time.Now()
+	d.Commit(lone, longTTL, func(err error) { written <- err })
+	select {
+	case err := <-written:
+		if err != nil {
+			t.Fatalf("lone commit: %v", err)
+		}
+		t.Logf("lone commit written after %v", time.Since(start))
+	case <-time.After(pollTimeout):
+		t.Fatalf("a lone commit was not written within %v", pollTimeout)
+	}
+	if v, err := client.Get(t.Context(), lone.Key).Result(); err != nil || v != "delivered:evt_d" {
+		t.Errorf("record after the lone commit: %q, %v", v, err)
+	}
+}
+
+// Close writes the commits still waiting, and a commit after Close fails.
+func TestRedisCloseWritesWaitingCommits(t *testing.T) {
+	client := newRedisClient(t, redistest.SharedURL())
+	d := NewRedis(client)
+	d.commitDelay = time.Hour // only Close sends the commit
+	held := mustClaim(t, d, testKey(t), "evt_a", false)
+	var outcome atomic.Value
+	d.Commit(held, longTTL, func(err error) { outcome.Store(fmt.Sprint(err)) })
+	if outcome.Load() != nil {
+		t.Fatal("the commit was written before Close")
+	}
+	d.Close(t.Context())
+	if got := outcome.Load(); got != "<nil>" {
+		t.Errorf("the waiting commit's outcome after Close: %v, want <nil>", got)
+	}
+	if v, err := client.Get(t.Context(), held.Key).Result(); err != nil || v != "delivered:evt_a" {
+		t.Errorf("record after Close: %q, %v; want delivered:evt_a", v, err)
+	}
+	var late error
+	d.Commit(held, longTTL, func(err error) { late = err })
+	if !errors.Is(late, batch.ErrClosed) {
+		t.Errorf("Commit after Close: %v, want batch.ErrClosed", late)
+	}
+}
+
+// commitStaller is a go-redis hook that holds every commit before it is
+// sent, until release is closed.
+type commitStaller struct {
+	held    chan struct{} // closed when the first commit is held
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *commitStaller) hold(cmds ...redis.Cmder) {
+	for _, cmd := range cmds {
+		if args := cmd.Args(); cmd.Name() == "evalsha" && len(args) > 1 && args[1] == commitScript.Hash() {
+			h.once.Do(func() { close(h.held) })
+			<-h.release
+			return
+		}
+	}
+}
+
+func (h *commitStaller) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *commitStaller) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.hold(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *commitStaller) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.hold(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+// A claim of a key whose commit another writer has taken but not yet sent
+// waits for that commit, so it sees the event delivered.
+func TestRedisClaimWaitsForTheCommitOnTheWire(t *testing.T) {
+	stall := &commitStaller{held: make(chan struct{}), release: make(chan struct{})}
+	client := newRedisClient(t, redistest.SharedURL())
+	client.AddHook(stall)
+	d := NewRedis(client)
+	t.Cleanup(func() { d.Close(context.Background()) })
+	held := mustClaim(t, d, testKey(t), "evt_a", false)
+	written := make(chan error, 1)
+	d.Commit(held, longTTL, func(err error) { written <- err })
+	<-stall.held // the timer's writer took it and is held before sending
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		close(stall.release)
+	}()
+	mustFind(t, d, held.Key, "evt_b", Duplicate, "evt_a")
+	if err := <-written; err != nil {
+		t.Fatalf("commit: %v", err)
 	}
 }

@@ -134,8 +134,8 @@ func wantMessages(t *testing.T, svx *svixserver.Server, eventID string, n int) {
 // stay in the store, in flight, until their lease runs out.
 type diesBeforeSettling struct{ dedup.Deduper }
 
-func (diesBeforeSettling) Commit(context.Context, dedup.Claim, time.Duration) error { return nil }
-func (diesBeforeSettling) Release(context.Context, dedup.Claim) error               { return nil }
+func (diesBeforeSettling) Commit(dedup.Claim, time.Duration, func(error)) {}
+func (diesBeforeSettling) Release(context.Context, dedup.Claim) error     { return nil }
 
 func TestRedeliveryAfterACrashIsDelivered(t *testing.T) {
 	stores(t, func(t *testing.T, store dedup.Deduper) {

@@ -411,31 +411,38 @@ func claimResult(c dedup.Claim, err error) string {
 
 // settle ends the claim c after the send: a commit when the backend has the
 // event (outcome Forwarded, or Duplicate for Svix's 409 or an event id the
-// queue has already), a release otherwise. A failure is counted and logged;
-// it does not change the outcome.
+// queue has already), a release otherwise. The answer waits for a release
+// but not for a commit, which the store takes at once and writes with its
+// next pipeline. A failure is counted and logged; it does not change the
+// outcome.
 func (p *Pipeline) settle(ctx context.Context, c dedup.Claim, o Outcome) {
+	store := p.cfg.Dedup.Store
+	if o == Forwarded || o == Duplicate {
+		_, span := p.cfg.Tracer.Start(ctx, "gwook.dedup.commit")
+		store.Commit(c, p.cfg.Dedup.TTL, func(err error) {
+			defer span.End()
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+				p.commitFailed(c, err)
+			}
+		})
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dedup.SettleTimeout)
 	defer cancel()
-	store := p.cfg.Dedup.Store
-	if o != Forwarded && o != Duplicate {
-		ctx, span := p.cfg.Tracer.Start(ctx, "gwook.dedup.release")
-		defer span.End()
-		if err := store.Release(ctx, c); err != nil {
-			span.SetStatus(codes.Error, err.Error())
-			p.cfg.Metrics.DedupReleaseError()
-			p.cfg.Logger.Warn("releasing dedup claim failed; the key stays in flight until its lease runs out",
-				"error", err.Error(), "event_id", c.EventID)
-		}
-		return
-	}
-	ctx, span := p.cfg.Tracer.Start(ctx, "gwook.dedup.commit")
+	ctx, span := p.cfg.Tracer.Start(ctx, "gwook.dedup.release")
 	defer span.End()
-	err := store.Commit(ctx, c, p.cfg.Dedup.TTL)
-	if err == nil {
-		return
+	if err := store.Release(ctx, c); err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		p.cfg.Metrics.DedupReleaseError()
+		p.cfg.Logger.Warn("releasing dedup claim failed; the key stays in flight until its lease runs out",
+			"error", err.Error(), "event_id", c.EventID)
 	}
-	span.SetStatus(codes.Error, err.Error())
-	p.cfg.Metrics.DedupCommitError()
+}
+
+// commitFailed logs and counts a commit that failed.
+func (p *Pipeline) commitFailed(c dedup.Claim, err error) {
+	defer p.cfg.Metrics.DedupCommitError()
 	if errors.Is(err, dedup.ErrNotHeld) {
 		p.cfg.Logger.Warn("dedup claim lost before its commit: its lease ran out and another event took the key, so both may be delivered",
 			"event_id", c.EventID, "lease", p.cfg.Dedup.Lease.String())
