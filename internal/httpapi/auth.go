@@ -89,6 +89,12 @@ func (a *Authenticator) authenticate(r *http.Request) (Caller, error) {
 		}
 		return CallerToken, errors.New("wrong verification token")
 	}
+	switch {
+	case bearer && a.APITokens != nil:
+		return "", errors.New("the bearer token is not a Gwook API token (" + store.TokenPrefix + "...)")
+	case bearer:
+		return "", errors.New("bearer tokens are not accepted")
+	}
 	return "", errors.New("no credentials")
 }
 

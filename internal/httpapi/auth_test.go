@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gwook/gwook/internal/store"
 	"github.com/gwook/gwook/test/googletoken"
 )
 
@@ -193,5 +195,39 @@ func TestRefusedPushTokenDetailIsLoggedNotServed(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"level":"DEBUG","msg":"push token rejected"`) || !strings.Contains(logs.String(), audience) {
 		t.Errorf("the verifier's detail was not logged at debug level: %s", logs.String())
+	}
+}
+
+// A bearer token that no configured method takes is named as such, not
+// answered "no credentials".
+func TestUnacceptedBearerTokenIsNamed(t *testing.T) {
+	apiTokens := func(string) (store.Token, error) { return store.Token{}, errors.New("unknown") }
+	for _, tc := range []struct {
+		name   string
+		a      *Authenticator
+		header string
+		detail string
+	}{
+		{"not an API token", &Authenticator{APITokens: apiTokens}, "Bearer abc.def", "authentication failed: the bearer token is not a Gwook API token (gwk_...)"},
+		{"no method takes bearer tokens", &Authenticator{Username: "admin", Password: "s3cret"}, "Bearer abc.def", "authentication failed: bearer tokens are not accepted"},
+		{"nothing given", &Authenticator{APITokens: apiTokens}, "", "authentication failed: no credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := scopeRequests(discardLogger, nil)(tc.a.requireAuth(authenticated))
+			req := httptest.NewRequest(http.MethodPost, "/notifications", nil)
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			assertUnauthorized(t, rec)
+			var p Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Detail != tc.detail {
+				t.Errorf("detail %q (%v), want %q", p.Detail, err, tc.detail)
+			}
+			if strings.Contains(rec.Body.String(), "abc.def") {
+				t.Errorf("the 401 body echoes the token: %s", rec.Body)
+			}
+		})
 	}
 }
