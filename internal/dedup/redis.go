@@ -175,18 +175,12 @@ type pendingCommit struct {
 
 // run runs script on key with args in the next pipeline, and returns its
 // reply.
-func (r *Redis) run(ctx context.Context, script *redis.Script, key string, args ...any) *redis.Cmd {
-	cmd := redis.NewCmd(ctx)
+func (r *Redis) run(ctx context.Context, script *redis.Script, key string, args ...any) (any, error) {
 	res, err := r.steps.Do(ctx, scriptCall{script: script, key: key, args: args})
-	if err == nil {
-		err = res.err
-	}
 	if err != nil {
-		cmd.SetErr(err)
-	} else {
-		cmd.SetVal(res.reply)
+		return nil, err
 	}
-	return cmd
+	return res.reply, res.err
 }
 
 // runScripts sends the waiting commits and calls as one pipeline, and
@@ -362,10 +356,11 @@ func (r *Redis) Claim(ctx context.Context, key, eventID string, lease time.Durat
 	if err := r.awaitCommit(ctx, key); err != nil {
 		return Claim{}, fmt.Errorf("dedup: redis: claim %s: waiting for its commit: %w", key, err)
 	}
-	vals, err := r.run(ctx, claimScript, key, eventID, lease.Milliseconds()).Slice()
+	reply, err := r.run(ctx, claimScript, key, eventID, lease.Milliseconds())
 	if err != nil {
 		return Claim{}, fmt.Errorf("dedup: redis: claim %s: %w", key, err)
 	}
+	vals, _ := reply.([]any)
 	var (
 		answer, pttl int64
 		holder       string
@@ -383,7 +378,7 @@ func (r *Redis) Claim(ctx context.Context, key, eventID string, lease time.Durat
 	c := Claim{Key: key, EventID: eventID}
 	switch {
 	case !ok:
-		return Claim{}, fmt.Errorf("dedup: redis: claim %s: unexpected reply %v", key, vals)
+		return Claim{}, fmt.Errorf("dedup: redis: claim %s: unexpected reply %v", key, reply)
 	case answer == 1:
 		c.Status = Claimed
 	case answer == 2:
@@ -403,7 +398,7 @@ func (r *Redis) Release(ctx context.Context, c Claim) error {
 	if c.Status != Claimed {
 		return nil
 	}
-	if err := r.run(ctx, releaseScript, c.Key, c.EventID).Err(); err != nil {
+	if _, err := r.run(ctx, releaseScript, c.Key, c.EventID); err != nil {
 		return fmt.Errorf("dedup: redis: release %s: %w", c.Key, err)
 	}
 	return nil
