@@ -650,6 +650,7 @@ var alertCases = []promtoolTest{
 			{`gwook_dead_letter_publishes_total{job="gwook", instance="a", reason="unavailable", result="error"}`, "0x30"},
 			{`gwook_dedup_errors_total{job="gwook", instance="a", operation="claim"}`, "0x30"},
 			{`gwook_panics_recovered_total{job="gwook", instance="a"}`, "0x30"},
+			{`gwook_pull_failures_total{job="gwook", instance="a"}`, "0x30"},
 			{`up{job="gwook", instance="a"}`, "1x30"},
 		},
 		Alerts: []alertTest{
@@ -662,6 +663,7 @@ var alertCases = []promtoolTest{
 			{"25m", "GwookSvixRateLimited", noAlert},
 			{"25m", "GwookDedupErrors", noAlert},
 			{"25m", "GwookPanics", noAlert},
+			{"25m", "GwookPullFailing", noAlert},
 		},
 	},
 	{
@@ -703,6 +705,17 @@ var alertCases = []promtoolTest{
 			{`gwook_dedup_errors_total{job="gwook", instance="a", operation="claim"}`, "0+1x20"},
 		},
 		Alerts: []alertTest{{"10m", "GwookDedupErrors", fires(labelSet{"severity": "warning", "operation": "claim"})}},
+	},
+	{
+		Name: "pull failing", Interval: "1m",
+		Series: []inputSeries{
+			// One failure, then quiet; then a failure a minute.
+			{`gwook_pull_failures_total{job="gwook", instance="a"}`, "0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1+1x20"},
+		},
+		Alerts: []alertTest{
+			{"15m", "GwookPullFailing", noAlert},
+			{"35m", "GwookPullFailing", fires(labelSet{"severity": "warning", "instance": "a"})},
+		},
 	},
 	{
 		Name: "stats writes failing", Interval: "1m",

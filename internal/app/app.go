@@ -544,6 +544,7 @@ func (a *App) Pull(ctx context.Context) {
 		MaxEventBytes:          a.cfg.MaxEventBytes,
 		Pipeline:               a.pipeline,
 		Logger:                 a.logger,
+		Metrics:                a.metrics,
 	})
 }
 

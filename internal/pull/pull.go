@@ -22,6 +22,7 @@ import (
 	"github.com/gwook/gwook/internal/event"
 	"github.com/gwook/gwook/internal/ingest"
 	"github.com/gwook/gwook/internal/pipeline"
+	"github.com/gwook/gwook/internal/telemetry"
 	"github.com/gwook/gwook/internal/truncate"
 )
 
@@ -42,6 +43,8 @@ type Config struct {
 	MaxEventBytes int
 	Pipeline      *pipeline.Pipeline
 	Logger        *slog.Logger
+	// Metrics counts the streaming pulls that failed; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // leasePeriod is the longest the client extends a message's ack deadline
@@ -52,7 +55,7 @@ const leasePeriod = 10 * time.Second
 
 // The pauses before Receive is called again after it failed (a
 // subscription missing or not readable, the service unreachable): the
-// first, doubled after each failure up to the last.
+// first, doubled after each failure up to the last (see nextPause).
 const (
 	firstRetry = time.Second
 	maxRetry   = 30 * time.Second
@@ -79,8 +82,9 @@ func receive(ctx context.Context, cfg *Config, name string) {
 	// Flow control holds for the subscription, whatever the number of
 	// streams.
 	sub.ReceiveSettings.EnablePerStreamFlowControl = false
-	pause := firstRetry
+	var pause time.Duration // none yet
 	for {
+		started := time.Now()
 		cfg.Logger.Info("streaming pull started", "subscription", name,
 			"max_outstanding_messages", cfg.MaxOutstandingMessages, "max_outstanding_bytes", cfg.MaxOutstandingBytes)
 		// Without ShutdownOptions, Receive waits on shutdown until every
@@ -92,10 +96,12 @@ func receive(ctx context.Context, cfg *Config, name string) {
 			cfg.Logger.Info("streaming pull stopped", "subscription", name)
 			return
 		}
+		pause = nextPause(pause, time.Since(started))
 		errText := "the stream ended"
 		if err != nil {
 			errText = err.Error()
 		}
+		cfg.Metrics.PullFailure()
 		cfg.Logger.Error("streaming pull failed; receiving again after a pause", "subscription", name,
 			"error", errText, "retry_in_ms", pause.Milliseconds())
 		t := time.NewTimer(pause)
@@ -105,8 +111,19 @@ func receive(ctx context.Context, cfg *Config, name string) {
 			return
 		case <-t.C:
 		}
-		pause = min(2*pause, maxRetry)
 	}
+}
+
+// nextPause is the pause before Receive is called again, after one that
+// failed having run for ran, when the pause before it was last (0 for
+// none): firstRetry after the first failure, and after a stream that ran
+// longer than maxRetry, whose failure is a new one; doubled, up to
+// maxRetry, while Receive keeps failing at once.
+func nextPause(last, ran time.Duration) time.Duration {
+	if last == 0 || ran > maxRetry {
+		return firstRetry
+	}
+	return min(2*last, maxRetry)
 }
 
 // handle takes one pulled message through the pipeline and acks or nacks

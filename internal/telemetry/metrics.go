@@ -51,6 +51,7 @@ type Metrics struct {
 	deliveryBacklogOK prometheus.Gauge
 	endpointsDisabled *prometheus.CounterVec
 	firstAttempts     *prometheus.CounterVec
+	pullFailures      prometheus.Counter
 }
 
 // latencyBuckets cover a fast local hop to a Svix call with every retry.
@@ -211,6 +212,8 @@ func NewMetrics(version string) *Metrics {
 			Help: "Requests refused for bad or missing credentials, by the method tried (" + authMethodLabel.list() + ")."}, authMethodLabel),
 		recoveredPanics: f.NewCounter(prometheus.CounterOpts{Name: "gwook_panics_recovered_total",
 			Help: "Handler panics turned into 500 answers."}),
+		pullFailures: f.NewCounter(prometheus.CounterOpts{Name: "gwook_pull_failures_total",
+			Help: "Streaming pulls of a subscription (PUBSUB_SUBSCRIPTIONS) that failed and are started again after a pause; the log line names the subscription."}),
 		requestsShed: f.NewCounter(prometheus.CounterOpts{Name: "gwook_requests_shed_total",
 			Help: "Requests to /notifications answered 503 unread because MAX_IN_FLIGHT were being processed."}),
 		tokenRequests: f.NewCounterVec(prometheus.CounterOpts{Name: "gwook_api_token_requests_total",
@@ -361,6 +364,13 @@ func (m *Metrics) DedupClaim(result string) {
 func (m *Metrics) DedupCommitError() {
 	if m != nil {
 		m.dedupErrors.WithLabelValues("commit").Inc()
+	}
+}
+
+// PullFailure counts a streaming pull that failed.
+func (m *Metrics) PullFailure() {
+	if m != nil {
+		m.pullFailures.Inc()
 	}
 }
 
