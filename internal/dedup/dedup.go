@@ -71,9 +71,9 @@ type Deduper interface {
 	// the record names c.EventID or is gone. Commit takes the step before
 	// it returns, so that a Claim of the key that starts afterwards sees
 	// it, but it may write it later (Redis sends it with the next pipeline,
-	// within CommitDelay): done, when not nil, gets the outcome once
-	// written: nil, ErrNotHeld when another event holds the key, or the
-	// store's error. done must not block. c must be Claimed.
+	// within CommitDelay): done gets the outcome once written: nil,
+	// ErrNotHeld when another event holds the key, or the store's error.
+	// done must not block. c must be Claimed.
 	Commit(c Claim, ttl time.Duration, done func(error))
 	// Release gives the key up after a failed send: it deletes the record
 	// only while it is "in flight" for c.EventID (compare-and-delete,

@@ -86,10 +86,7 @@ func (m *Memory) Claim(ctx context.Context, key, eventID string, lease time.Dura
 // Commit marks key delivered by c.EventID for ttl, at once (see
 // Deduper.Commit).
 func (m *Memory) Commit(c Claim, ttl time.Duration, done func(error)) {
-	err := m.commit(c, ttl)
-	if done != nil {
-		done(err)
-	}
+	done(m.commit(c, ttl))
 }
 
 func (m *Memory) commit(c Claim, ttl time.Duration) error {

@@ -99,12 +99,13 @@ type Redis struct {
 	// not yet written, by key (the latest of each key).
 	commits []*pendingCommit
 	writing map[string]*pendingCommit
-	timer   *time.Timer
-	// commitDelay is CommitDelay (tests wait longer).
+	// timer writes the commits waiting when no pipeline took them
+	// within commitDelay (CommitDelay; tests wait longer).
+	timer       *time.Timer
 	commitDelay time.Duration
 	closed      bool
-	// alone counts the writeCommits under way, for Close.
-	alone sync.WaitGroup
+	// committing counts the pipelines carrying commits, for Close.
+	committing sync.WaitGroup
 }
 
 var _ Deduper = (*Redis)(nil)
@@ -128,6 +129,8 @@ const CommitDelay = time.Millisecond
 // to configure and close; Close stops the deduper's writers.
 func NewRedis(client redis.UniversalClient) *Redis {
 	r := &Redis{client: client, writing: make(map[string]*pendingCommit), commitDelay: CommitDelay}
+	r.timer = time.AfterFunc(time.Hour, r.writeCommits)
+	r.timer.Stop() // armed by the first commit waiting
 	r.steps = batch.New(pipelineWriters, maxPipeline, maxPipeline, nil, pipelineTimeout, r.runScripts)
 	return r
 }
@@ -142,7 +145,7 @@ func (r *Redis) Close(ctx context.Context) {
 	r.writeCommits() // the last: Commit refuses from now on
 	written := make(chan struct{})
 	go func() {
-		r.alone.Wait()
+		r.committing.Wait()
 		close(written)
 	}()
 	select {
@@ -186,10 +189,11 @@ func (r *Redis) run(ctx context.Context, script *redis.Script, key string, args 
 // runScripts sends the waiting commits and calls as one pipeline, and
 // returns the calls' replies.
 func (r *Redis) runScripts(ctx context.Context, calls []scriptCall) ([]scriptResult, error) {
-	commits := r.takeCommits(nil)
+	commits := r.takeCommits()
 	if len(commits) == 0 {
 		return r.send(ctx, calls), nil
 	}
+	defer r.committing.Done()
 	all := make([]scriptCall, 0, len(commits)+len(calls))
 	for _, c := range commits {
 		all = append(all, c.call)
@@ -228,16 +232,16 @@ func (r *Redis) send(ctx context.Context, calls []scriptCall) []scriptResult {
 }
 
 // takeCommits returns the commits waiting, which the caller writes; when
-// there are some, it adds one to writers, if not nil, in the same step.
-func (r *Redis) takeCommits(writers *sync.WaitGroup) []*pendingCommit {
+// there are some, it counts the caller in committing, in the same step
+// (so that Close, once Commit refuses, waits for every one), and the
+// caller calls committing.Done after writing them.
+func (r *Redis) takeCommits() []*pendingCommit {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	commits := r.commits
-	if len(commits) > 0 && writers != nil {
-		writers.Add(1)
-	}
-	r.commits = nil
-	if r.timer != nil {
+	if len(commits) > 0 {
+		r.committing.Add(1)
+		r.commits = nil
 		r.timer.Stop()
 	}
 	return commits
@@ -247,11 +251,11 @@ func (r *Redis) takeCommits(writers *sync.WaitGroup) []*pendingCommit {
 // when CommitDelay passed without a pipeline, at Close, and for a claim
 // of a key whose commit is waiting.
 func (r *Redis) writeCommits() {
-	commits := r.takeCommits(&r.alone)
+	commits := r.takeCommits()
 	if len(commits) == 0 {
 		return
 	}
-	defer r.alone.Done()
+	defer r.committing.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), pipelineTimeout)
 	defer cancel()
 	calls := make([]scriptCall, len(commits))
@@ -272,9 +276,7 @@ func (r *Redis) settleCommits(commits []*pendingCommit, out []scriptResult) {
 	r.mu.Unlock()
 	for i, c := range commits {
 		close(c.written)
-		if c.done != nil {
-			c.done(commitOutcome(c.call.key, out[i]))
-		}
+		c.done(commitOutcome(c.call.key, out[i]))
 	}
 }
 
@@ -297,9 +299,7 @@ func commitOutcome(key string, res scriptResult) error {
 func (r *Redis) Commit(c Claim, ttl time.Duration, done func(error)) {
 	ttl, err := checkCommit(c, ttl)
 	if err != nil {
-		if done != nil {
-			done(err)
-		}
+		done(err)
 		return
 	}
 	p := &pendingCommit{
@@ -310,21 +310,16 @@ func (r *Redis) Commit(c Claim, ttl time.Duration, done func(error)) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		if done != nil {
-			done(fmt.Errorf("dedup: redis: commit %s: %w", c.Key, batch.ErrClosed))
-		}
+		done(fmt.Errorf("dedup: redis: commit %s: %w", c.Key, batch.ErrClosed))
 		return
 	}
 	r.commits = append(r.commits, p)
 	r.writing[c.Key] = p
-	switch {
-	case len(r.commits) >= maxPipeline:
-		go r.writeCommits()
-	case len(r.commits) > 1:
-	case r.timer == nil:
-		r.timer = time.AfterFunc(r.commitDelay, r.writeCommits)
-	default:
+	if len(r.commits) == 1 {
 		r.timer.Reset(r.commitDelay)
+	}
+	if len(r.commits) >= maxPipeline {
+		go r.writeCommits()
 	}
 	r.mu.Unlock()
 }

@@ -442,14 +442,14 @@ func (p *Pipeline) settle(ctx context.Context, c dedup.Claim, o Outcome) {
 
 // commitFailed logs and counts a commit that failed.
 func (p *Pipeline) commitFailed(c dedup.Claim, err error) {
-	defer p.cfg.Metrics.DedupCommitError()
 	if errors.Is(err, dedup.ErrNotHeld) {
 		p.cfg.Logger.Warn("dedup claim lost before its commit: its lease ran out and another event took the key, so both may be delivered",
 			"event_id", c.EventID, "lease", p.cfg.Dedup.Lease.String())
-		return
+	} else {
+		p.cfg.Logger.Warn("committing dedup claim failed; the key stays in flight until its lease runs out, and later events with the key are then not suppressed",
+			"error", err.Error(), "event_id", c.EventID)
 	}
-	p.cfg.Logger.Warn("committing dedup claim failed; the key stays in flight until its lease runs out, and later events with the key are then not suppressed",
-		"error", err.Error(), "event_id", c.EventID)
+	p.cfg.Metrics.DedupCommitError()
 }
 
 // deadLetter publishes the event of m to the dead-letter topic, when there
