@@ -1,17 +1,14 @@
 package pull
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 	"github.com/gwook/gwook/internal/pipeline"
 	"github.com/gwook/gwook/internal/svix"
 	"github.com/gwook/gwook/internal/telemetry"
+	"github.com/gwook/gwook/test/logbuf"
 	"github.com/gwook/gwook/test/pubsubemu"
 	"github.com/gwook/gwook/test/svixserver"
 )
@@ -50,13 +48,13 @@ type fixture struct {
 	sub    string
 	svix   *svixserver.Server
 	client *pubsub.Client
-	logs   *logBuffer
+	logs   *logbuf.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	emu := pubsubemu.FromEnv(t)
-	f := &fixture{emu: emu, svix: svixserver.New(t), logs: &logBuffer{}}
+	f := &fixture{emu: emu, svix: svixserver.New(t), logs: &logbuf.Buffer{}}
 	f.topic = emu.CreateTopic(t, emu.UniqueID(t, "pull-events"))
 	f.sub = emu.CreatePullSubscription(t, emu.UniqueID(t, "pull"), f.topic, 10*time.Second)
 	client, err := pubsub.NewClient(context.Background(), emu.Project)
@@ -161,51 +159,19 @@ func (f *fixture) checkNotRedelivered(t *testing.T, stop func(), window time.Dur
 	}
 }
 
-// logBuffer collects the JSON log lines of a test; it is safe for
-// concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the log lines whose message starts with prefix.
-func (b *logBuffer) lines(t *testing.T, prefix string) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	data := bytes.Clone(b.buf.Bytes())
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var l map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		if msg, _ := l["msg"].(string); strings.HasPrefix(msg, prefix) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // pulled returns the "pulled message" lines of the Pub/Sub message msgID.
-func (b *logBuffer) pulled(t *testing.T, msgID string) []map[string]any {
-	t.Helper()
+func pulled(logs *logbuf.Buffer, msgID string) []map[string]any {
 	var out []map[string]any
-	for _, l := range b.lines(t, "pulled message") {
+	for _, l := range logs.Lines("pulled message") {
 		if l["pull_message_id"] == msgID {
 			out = append(out, l)
 		}
 	}
 	return out
 }
+
+// pullFailed is the message of the line that says a streaming pull failed.
+const pullFailed = "streaming pull failed; receiving again after a pause"
 
 // TestRunAcksForwardedMessage: an event Svix accepts is acked, so it
 // reaches Svix once and is never delivered again.
@@ -217,10 +183,10 @@ func TestRunAcksForwardedMessage(t *testing.T) {
 	msgID := f.emu.Publish(t, f.topic, body, nil)
 
 	f.svix.WaitForMessages(t, 1, waitTimeout)
-	waitFor(t, "the message answered", func() bool { return len(f.logs.pulled(t, msgID)) > 0 })
+	waitFor(t, "the message answered", func() bool { return len(pulled(f.logs, msgID)) > 0 })
 	f.checkNotRedelivered(t, stop, quietWindow)
 
-	if l := f.logs.pulled(t, msgID); len(l) != 1 || l[0]["outcome"] != "forwarded" || l[0]["acked"] != true {
+	if l := pulled(f.logs, msgID); len(l) != 1 || l[0]["outcome"] != "forwarded" || l[0]["acked"] != true {
 		t.Errorf("log lines %v, want one forwarded and acked", l)
 	}
 	if msgs := f.svix.MessagesFor(id); len(msgs) != 1 || !bytes.Equal(msgs[0].Payload, body) {
@@ -239,8 +205,8 @@ func TestRunNacksWhileSvixIsUnavailable(t *testing.T) {
 	id, body := newEvent()
 	msgID := f.emu.Publish(t, f.topic, body, nil)
 
-	waitFor(t, "the message pulled three times", func() bool { return len(f.logs.pulled(t, msgID)) >= 3 })
-	for _, l := range f.logs.pulled(t, msgID) {
+	waitFor(t, "the message pulled three times", func() bool { return len(pulled(f.logs, msgID)) >= 3 })
+	for _, l := range pulled(f.logs, msgID) {
 		if l["outcome"] != "unavailable" || l["acked"] != false {
 			t.Fatalf("while Svix answers 503: %v, want unavailable and not acked", l)
 		}
@@ -251,10 +217,10 @@ func TestRunNacksWhileSvixIsUnavailable(t *testing.T) {
 
 	f.svix.SetDefault(svixserver.Response{})
 	waitFor(t, "the message acked", func() bool {
-		l := f.logs.pulled(t, msgID)
+		l := pulled(f.logs, msgID)
 		return l[len(l)-1]["acked"] == true
 	})
-	if l := f.logs.pulled(t, msgID); l[len(l)-1]["outcome"] != "forwarded" {
+	if l := pulled(f.logs, msgID); l[len(l)-1]["outcome"] != "forwarded" {
 		t.Errorf("after Svix healed: %v, want forwarded", l[len(l)-1])
 	}
 	if n := len(f.svix.MessagesFor(id)); n != 1 {
@@ -272,8 +238,8 @@ func TestRunNacksInvalidMessageWithoutDeadLetterTopic(t *testing.T) {
 	start(t, f.config(t, nil, f.sub))
 	msgID := f.emu.Publish(t, f.topic, []byte(`{not json`), nil)
 
-	waitFor(t, "the message pulled twice", func() bool { return len(f.logs.pulled(t, msgID)) >= 2 })
-	for _, l := range f.logs.pulled(t, msgID) {
+	waitFor(t, "the message pulled twice", func() bool { return len(pulled(f.logs, msgID)) >= 2 })
+	for _, l := range pulled(f.logs, msgID) {
 		if l["outcome"] != "invalid" || l["acked"] != false {
 			t.Fatalf("%v, want invalid and not acked", l)
 		}
@@ -294,10 +260,10 @@ func TestRunAcksInvalidMessageDeadLettered(t *testing.T) {
 	invalid := []byte(`{not json`)
 	msgID := f.emu.Publish(t, f.topic, invalid, nil)
 
-	waitFor(t, "the message answered", func() bool { return len(f.logs.pulled(t, msgID)) > 0 })
+	waitFor(t, "the message answered", func() bool { return len(pulled(f.logs, msgID)) > 0 })
 	f.checkNotRedelivered(t, stop, quietWindow)
 
-	if l := f.logs.pulled(t, msgID); len(l) != 1 || l[0]["outcome"] != "invalid" || l[0]["acked"] != true || l[0]["dead_lettered"] != true {
+	if l := pulled(f.logs, msgID); len(l) != 1 || l[0]["outcome"] != "invalid" || l[0]["acked"] != true || l[0]["dead_lettered"] != true {
 		t.Errorf("log lines %v, want one invalid, dead-lettered and acked", l)
 	}
 	letters := f.emu.DrainFor(t, dlSub, time.Second, waitTimeout)
@@ -318,7 +284,7 @@ func TestRunKeepsConsumingBesideMissingSubscription(t *testing.T) {
 	start(t, cfg)
 
 	waitFor(t, "the missing subscription's failure logged", func() bool {
-		for _, l := range f.logs.lines(t, "streaming pull failed") {
+		for _, l := range f.logs.Lines(pullFailed) {
 			if l["subscription"] == missing && l["level"] == "ERROR" && l["error"] != "" {
 				return true
 			}
@@ -336,7 +302,7 @@ func TestRunKeepsConsumingBesideMissingSubscription(t *testing.T) {
 	if n := len(f.svix.MessagesFor(id)); n != 1 {
 		t.Errorf("%d messages at Svix for %s, want 1", n, id)
 	}
-	for _, l := range f.logs.lines(t, "streaming pull failed") {
+	for _, l := range f.logs.Lines(pullFailed) {
 		if l["subscription"] == f.sub {
 			t.Errorf("the existing subscription failed: %v", l)
 		}
@@ -358,7 +324,7 @@ func TestRunFinishesMessageOnShutdown(t *testing.T) {
 	if n := len(f.svix.MessagesFor(id)); n != 1 {
 		t.Fatalf("%d messages at Svix for %s when Run returned, want 1", n, id)
 	}
-	if l := f.logs.pulled(t, msgID); len(l) != 1 || l[0]["outcome"] != "forwarded" || l[0]["acked"] != true {
+	if l := pulled(f.logs, msgID); len(l) != 1 || l[0]["outcome"] != "forwarded" || l[0]["acked"] != true {
 		t.Fatalf("log lines %v when Run returned, want one forwarded and acked", l)
 	}
 	// The ack was sent before Run returned, not lost with the client.
@@ -374,8 +340,8 @@ func TestRunLogsPulledMessage(t *testing.T) {
 	id, body := newEvent()
 	msgID := f.emu.Publish(t, f.topic, body, nil)
 
-	waitFor(t, "the message logged", func() bool { return len(f.logs.pulled(t, msgID)) > 0 })
-	l := f.logs.pulled(t, msgID)[0]
+	waitFor(t, "the message logged", func() bool { return len(pulled(f.logs, msgID)) > 0 })
+	l := pulled(f.logs, msgID)[0]
 	for k, want := range map[string]any{
 		"level": "INFO", "outcome": "forwarded", "acked": true, "entry": "pull",
 		"pull_subscription": f.sub, "pull_message_id": msgID, "event_id": id, "svix_status": float64(202),

@@ -1,7 +1,6 @@
 package stats_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gwook/gwook/internal/stats"
 	"github.com/gwook/gwook/internal/store"
+	"github.com/gwook/gwook/test/logbuf"
 )
 
 var errDown = errors.New("database down")
@@ -105,25 +105,6 @@ func (r *results) last(t *testing.T) stats.FlushResult {
 		t.Fatal("no flush result")
 	}
 	return r.list[len(r.list)-1]
-}
-
-// syncBuffer is a log destination that the flush loop and a test may use
-// at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // eventually fails the test unless cond holds within five seconds.
@@ -692,7 +673,7 @@ func TestLoopFlushesOnItsInterval(t *testing.T) {
 func TestLoopLogsAFailureStreakOnce(t *testing.T) {
 	w := &writer{}
 	w.setErr(errDown)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	r := stats.NewRecorder(w.write, stats.Options{
 		FlushInterval: 2 * time.Millisecond,
 		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
@@ -726,7 +707,7 @@ func TestLoopLogsAFailureStreakOnce(t *testing.T) {
 func TestLoopLogsDroppedEventsAtMostOnceAMinute(t *testing.T) {
 	w := &writer{}
 	w.setErr(errDown)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	r := stats.NewRecorder(w.write, stats.Options{
 		FlushInterval:  2 * time.Millisecond,
 		MaxPendingRows: 1,

@@ -7,13 +7,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/gwook/gwook/internal/app"
 	"github.com/gwook/gwook/internal/config"
+	"github.com/gwook/gwook/test/logbuf"
 	"github.com/gwook/gwook/test/svixserver"
 )
 
@@ -178,32 +177,4 @@ func (g *Gwook) MetricFamilies(tb testing.TB) map[string]*dto.MetricFamily {
 }
 
 // LockedBuffer collects log output written from many goroutines.
-type LockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *LockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (b *LockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Lines returns each JSON log line whose "msg" is msg, decoded.
-func (b *LockedBuffer) Lines(msg string) []map[string]any {
-	var out []map[string]any
-	for _, l := range strings.Split(b.String(), "\n") {
-		var line map[string]any
-		if json.Unmarshal([]byte(l), &line) == nil && line["msg"] == msg {
-			out = append(out, line)
-		}
-	}
-	return out
-}
+type LockedBuffer = logbuf.Buffer

@@ -17,35 +17,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gwook/gwook/test/logbuf"
 	"github.com/gwook/gwook/test/proc"
 	"github.com/gwook/gwook/test/svixserver"
 )
 
 // root is the repository, relative to this package.
 const root = "../.."
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // install lays out a copy of the repository's scripts/run-local next to a
 // freshly built bin/gwook, as `make run` has them. Nothing else is built:
@@ -87,7 +69,7 @@ type runLocal struct {
 	base string // gwook's URL
 	addr string // gwook's address
 	env  []string
-	out  *syncBuffer
+	out  *logbuf.Buffer
 	done chan struct{} // closed when the script has exited
 	err  error         // its exit status, once done is closed
 }
@@ -110,7 +92,7 @@ func startRunLocal(t *testing.T, dir string, env ...string) *runLocal {
 			// `make run` does.
 			"DATABASE_URL=", "DELIVERY_BACKEND=", "SVIX_SERVER_URL=",
 		), env...),
-		out:  &syncBuffer{},
+		out:  &logbuf.Buffer{},
 		done: make(chan struct{}),
 	}
 	r.cmd = exec.Command("bash", filepath.Join(dir, "scripts", "run-local"))

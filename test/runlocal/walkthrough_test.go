@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gwook/gwook/test/logbuf"
 	"github.com/gwook/gwook/test/proc"
 )
 
@@ -216,10 +217,10 @@ func TestWalkthrough(t *testing.T) {
 // installation in dir, as the README does, and waits until it listens on
 // addr. It returns the receiver's standard output, and stops it with
 // SIGINT when the test ends.
-func startReceive(t *testing.T, dir, secret, addr string, port int) *syncBuffer {
+func startReceive(t *testing.T, dir, secret, addr string, port int) *logbuf.Buffer {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(dir, "bin", "gwook"), "receive", "--secret", secret, "--port", strconv.Itoa(port))
-	var out, errOut syncBuffer
+	var out, errOut logbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
