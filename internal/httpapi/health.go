@@ -62,11 +62,17 @@ func (h *Health) StartDraining() { h.draining.Store(true) }
 // live answers /health: 200 while serving, 503 while draining.
 func (h *Health) live(w http.ResponseWriter, _ *http.Request) {
 	if h.draining.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		writeJSONBody(w, http.StatusServiceUnavailable, liveDraining)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSONBody(w, http.StatusOK, liveOK)
 }
+
+// The bodies /health answers, encoded once: probes come often.
+var (
+	liveOK       = []byte(`{"status":"ok"}` + "\n")
+	liveDraining = []byte(`{"status":"draining"}` + "\n")
+)
 
 // ready answers /ready: 200 "ready" when every configured dependency
 // answers, 200 "degraded" naming those down that Gwook works around, and 503

@@ -60,8 +60,18 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONHeader(w, status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeJSONBody answers status with body, JSON already encoded.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	writeJSONHeader(w, status)
+	_, _ = w.Write(body)
+}
+
+func writeJSONHeader(w http.ResponseWriter, status int) {
 	h := w.Header()
 	h["Content-Type"], h["X-Content-Type-Options"] = jsonContentType, noSniff
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -65,7 +65,12 @@ func serviceName() string {
 func ServerHandler(h http.Handler, tp trace.TracerProvider) http.Handler {
 	if _, off := tp.(noop.TracerProvider); off {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h.ServeHTTP(w, r.WithContext(Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))))
+			// A request without trace headers is passed on as it came,
+			// without a copy.
+			if ctx := Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)); ctx != r.Context() {
+				r = r.WithContext(ctx)
+			}
+			h.ServeHTTP(w, r)
 		})
 	}
 	return otelhttp.NewHandler(h, "http.server",
