@@ -48,7 +48,7 @@ func TestMessageRequestIsTheSDKs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc, err := newMessageCreator(srv.Client(), token, serverURL)
+	mc, err := newMessageCreator(srv.Client().Transport, token, serverURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestMessageCreatorFollowsTheSDKsRegion(t *testing.T) {
 		"sk_test_token.us": "https://api.us.svix.com",
 		"sk_test_token":    "https://api.svix.com",
 	} {
-		mc, err := newMessageCreator(http.DefaultClient, token, nil)
+		mc, err := newMessageCreator(http.DefaultTransport, token, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

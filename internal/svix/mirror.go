@@ -363,7 +363,7 @@ func (s *Sender) request(ctx context.Context, c mirrorCall) (int, error) {
 	)
 	attempt := func() (struct{}, error) {
 		attempts++
-		return struct{}{}, s.attempt(ctx, attempts, c.do, func(span trace.Span, rec *attemptRecord, err error) error {
+		return struct{}{}, s.attempt(ctx, time.Time{}, attempts, c.do, func(span trace.Span, rec *attemptRecord, err error) error {
 			status = rec.status
 			if err == nil || (rec.status >= 200 && rec.status < 300) {
 				// A 2xx whose body the SDK could not read still did its work.

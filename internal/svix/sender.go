@@ -143,7 +143,7 @@ func New(cfg Config) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("svix: %w", err)
 	}
-	messages, err := newMessageCreator(&http.Client{Transport: transport}, cfg.Token, opts.ServerUrl)
+	messages, err := newMessageCreator(transport, cfg.Token, opts.ServerUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -156,8 +156,10 @@ func New(cfg Config) (*Sender, error) {
 // payload is the event's raw bytes. It retries 429, 5xx, timeouts and
 // connection errors until the policy or ctx says stop.
 func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) Result {
-	ctx, cancel := context.WithTimeout(ctx, s.policy.MaxElapsed)
-	defer cancel()
+	// The budget ends the retries (backoff.WithMaxElapsedTime) and cuts
+	// the attempt running when it passes: each attempt has one deadline,
+	// the nearer of the budget's and its own timeout.
+	budget := time.Now().Add(s.policy.MaxElapsed)
 	ctx, span := s.tracer.Start(ctx, "svix.send", trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(attribute.String("svix.app_id", appID), attribute.String("svix.event_id", n.ID)))
 	defer span.End()
@@ -167,11 +169,11 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 	attempt := func() (struct{}, error) {
 		res.Attempts++
 		var id string
-		return struct{}{}, s.attempt(ctx, res.Attempts, func(ctx context.Context) (err error) {
+		return struct{}{}, s.attempt(ctx, budget, res.Attempts, func(ctx context.Context) (err error) {
 			id, err = s.messages.create(ctx, appID, n.ID, body)
 			return err
 		}, func(span trace.Span, rec *attemptRecord, err error) error {
-			err = s.classify(ctx, &res, rec, id, err)
+			err = s.classify(ctx, budget, &res, rec, id, err)
 			span.SetAttributes(attribute.String("svix.outcome", res.Outcome.String()))
 			if err != nil {
 				span.SetStatus(codes.Error, res.Outcome.String())
@@ -194,20 +196,24 @@ func (s *Sender) Send(ctx context.Context, appID string, n *event.Notification) 
 }
 
 // attempt makes the n-th attempt of a call to Svix: in a span of its own,
-// bounded by the per-attempt timeout, counted in the metrics. judge turns
-// what happened into what backoff.Retry needs, annotating the span before
-// it ends.
-func (s *Sender) attempt(ctx context.Context, n int, call func(context.Context) error,
+// bounded by the per-attempt timeout and by budget (zero: none but ctx's),
+// counted in the metrics. judge turns what happened into what backoff.Retry needs,
+// annotating the span before it ends.
+func (s *Sender) attempt(ctx context.Context, budget time.Time, n int, call func(context.Context) error,
 	judge func(span trace.Span, rec *attemptRecord, err error) error) error {
 	actx, span := s.tracer.Start(ctx, "svix.attempt", trace.WithAttributes(attribute.Int("svix.attempt", n)))
 	defer span.End()
-	if s.timeout > 0 {
+	started := time.Now()
+	deadline := budget
+	if s.timeout > 0 && (deadline.IsZero() || started.Add(s.timeout).Before(deadline)) {
+		deadline = started.Add(s.timeout)
+	}
+	if !deadline.IsZero() {
 		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(actx, s.timeout)
+		actx, cancel = context.WithDeadline(actx, deadline)
 		defer cancel()
 	}
 	var rec attemptRecord
-	started := time.Now()
 	err := call(withAttemptRecord(actx, &rec))
 	s.metrics.SvixRequest(rec.status, time.Since(started), n > 1)
 	span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
@@ -217,8 +223,8 @@ func (s *Sender) attempt(ctx context.Context, n int, call func(context.Context) 
 // classify records one attempt in res and returns what backoff.Retry needs:
 // nil to stop with success, a permanent error to stop, a RetryAfterError to
 // wait as Svix asked, or another error to back off and retry.
-func (s *Sender) classify(ctx context.Context, res *Result, rec *attemptRecord, messageID string, err error) error {
-	if err != nil && rec.status == 0 && ctx.Err() != nil && res.Status != 0 {
+func (s *Sender) classify(ctx context.Context, budget time.Time, res *Result, rec *attemptRecord, messageID string, err error) error {
+	if err != nil && rec.status == 0 && (ctx.Err() != nil || !time.Now().Before(budget)) && res.Status != 0 {
 		// The time budget ran out during this attempt: what Svix answered
 		// last (a 429 stays rate_limited) is the result.
 		return backoff.Permanent(err)

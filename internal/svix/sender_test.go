@@ -150,6 +150,24 @@ func TestSendClassification(t *testing.T) {
 	}
 }
 
+// A redirect from Svix is an answer not taken: following it would send the
+// token wherever the redirect points.
+func TestSendDoesNotFollowRedirects(t *testing.T) {
+	var requests sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Store(r.URL.Path, true)
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	res := newTestSender(t, srv.URL, fastPolicy(), time.Second, nil).Send(context.Background(), "app", &testEvent)
+	if res.Outcome != Rejected || res.Status != http.StatusTemporaryRedirect || res.Attempts != 1 {
+		t.Errorf("result = %+v; want rejected with status 307 after one attempt", res)
+	}
+	if _, followed := requests.Load("/elsewhere"); followed {
+		t.Error("the redirect was followed")
+	}
+}
+
 func fmtInts(xs []int) string {
 	b, _ := json.Marshal(xs)
 	return strings.ReplaceAll(string(b), ",", " ")
