@@ -57,12 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{emu: emu, svix: svixserver.New(t), logs: &logbuf.Buffer{}}
 	f.topic = emu.CreateTopic(t, emu.UniqueID(t, "pull-events"))
 	f.sub = emu.CreatePullSubscription(t, emu.UniqueID(t, "pull"), f.topic, 10*time.Second)
-	client, err := pubsub.NewClient(context.Background(), emu.Project)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	f.client = client
+	f.client = emu.NewClient(t)
 	return f
 }
 

@@ -42,12 +42,7 @@ func newSetup(t *testing.T) *setup {
 	s := &setup{emu: emu, svix: svixserver.New(t)}
 	s.topic = emu.CreateTopic(t, emu.UniqueID(t, "dead-letters"))
 	s.sub = emu.CreatePullSubscription(t, emu.UniqueID(t, "replay"), s.topic, 10*time.Second)
-	client, err := pubsub.NewClient(context.Background(), emu.Project)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	s.client = client
+	s.client = emu.NewClient(t)
 	return s
 }
 

@@ -14,6 +14,7 @@ package pubsubemu
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +24,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cloud.google.com/go/pubsub/v2"
 )
 
 // DefaultProject is the project id used when PUBSUB_PROJECT_ID is unset.
@@ -118,6 +121,18 @@ func sanitizeID(s string) string {
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// NewClient returns a Pub/Sub client for e's project, which the library
+// points at the emulator (PUBSUB_EMULATOR_HOST), closed when the test ends.
+func (e *Emulator) NewClient(tb testing.TB) *pubsub.Client {
+	tb.Helper()
+	client, err := pubsub.NewClient(context.Background(), e.Project)
+	if err != nil {
+		tb.Fatalf("pubsubemu: Pub/Sub client: %v", err)
+	}
+	tb.Cleanup(func() { _ = client.Close() })
+	return client
+}
 
 // TopicName returns the full resource name of a topic: id is used as is when
 // it already has the form projects/P/topics/T.
