@@ -169,6 +169,10 @@ type Latency struct {
 	// of the latencies that is the generator's own.
 	MaxLag float64 `json:"max_send_lag_ms"`
 	LagP99 float64 `json:"p99_send_lag_ms"`
+	// BusyCPUs is how many CPUs the whole machine kept busy on average
+	// within the window, every process included: at a rate that keeps
+	// them busy, answers queue for a CPU, and the tail is that queue.
+	BusyCPUs float64 `json:"busy_cpus"`
 	// AddedP99 is P99 minus the baseline's for the same body kind; zero for
 	// the baseline itself.
 	AddedP99 float64 `json:"added_p99_ms,omitempty"`
@@ -202,8 +206,13 @@ func openLoop(ctx context.Context, req request, ok, rate int, warmup, window tim
 	if warmup > 0 {
 		attack(warmup) // vegeta takes a zero duration as "forever"
 	}
+	busy0, _ := proc.MachineBusy()
+	started := time.Now()
 	results := attack(window)
-	return latencyOf(results, rate, ok)
+	busy1, _ := proc.MachineBusy()
+	l := latencyOf(results, rate, ok)
+	l.BusyCPUs = (busy1 - busy0).Seconds() / time.Since(started).Seconds()
+	return l
 }
 
 // latencyOf summarises results of an attack at rate per second. A result's

@@ -194,7 +194,7 @@ func (r *Report) markdown() string {
 	fmt.Fprintf(&b, "Generator -> (gwook | bare reverse proxy) -> Svix-compatible server (fast mode), Redis for dedup; "+
 		"each its own process, all on loopback, HTTP/1.1 keep-alive. Every event is unique on id and on the dedup key. "+
 		"Throughput: closed loop, %s after %s warm-up. Latency: open loop at %d events/s for %s after %s warm-up, "+
-		"measured from when each request was due (no coordinated omission). "+
+		"measured from when each request was due (no coordinated omission); CPUs busy is the whole machine's load meanwhile. "+
 		"Each measurement ran %d time(s), the configurations taking turns; the best round is shown. "+
 		"Gwook ran with LOG_LEVEL=%s.\n\n",
 		secs(r.WindowSeconds), secs(r.WarmupSeconds), r.Rate, secs(r.RateWindowSeconds), secs(r.RateWarmupSeconds), r.Rounds, r.GwookLogLevel)
@@ -203,8 +203,8 @@ func (r *Report) markdown() string {
 	for _, n := range r.Concurrency {
 		fmt.Fprintf(&b, " events/s at %d (× baseline) |", n)
 	}
-	b.WriteString(" p50 ms | p90 ms | p99 ms | max ms | p99 added ms |\n|---|---|")
-	b.WriteString(strings.Repeat("--:|", len(r.Concurrency)+5) + "\n")
+	b.WriteString(" p50 ms | p90 ms | p99 ms | max ms | p99 added ms | CPUs busy |\n|---|---|")
+	b.WriteString(strings.Repeat("--:|", len(r.Concurrency)+6) + "\n")
 	for _, row := range r.Rows {
 		fmt.Fprintf(&b, "| %s | %s |", row.Configuration, row.Body)
 		for _, t := range row.Throughput {
@@ -219,7 +219,7 @@ func (r *Report) markdown() string {
 		if !row.Baseline {
 			addedP99 = fmt.Sprintf("%+.2f", l.AddedP99)
 		}
-		fmt.Fprintf(&b, " %.2f | %.2f | %.2f | %.2f | %s |\n", l.P50, l.P90, l.P99, l.Max, addedP99)
+		fmt.Fprintf(&b, " %.2f | %.2f | %.2f | %.2f | %s | %.2f |\n", l.P50, l.P90, l.P99, l.Max, addedP99, l.BusyCPUs)
 	}
 
 	if r.Memory.Connections > 0 {
