@@ -143,6 +143,9 @@ type DirectOpen struct {
 	// Answer is the producer's answer times, counted from when each event
 	// was due (no coordinated omission).
 	Answer Latency `json:"answer"`
+	// GwookAnswer is the same answers as gwook's own histogram timed
+	// them.
+	GwookAnswer GwookAnswers `json:"gwook_answer"`
 	// EventsPerSec is the events accepted over the time from the first
 	// send to the last answer; RateKept is true when that is 99 % of the
 	// rate or more and every event was accepted.
@@ -341,16 +344,25 @@ func (r *directRun) configuration(ctx context.Context, db string, fanout int) (D
 	}
 
 	progress(r.started, "%s: open loop at %d events/s for %s", name, r.opts.rate, r.opts.rateWindow)
+	var histogramErr error
 	row.Open.Delivery = r.phase(ctx, s, "o", func(req request) int64 {
+		before, err := answerHistogram(ctx, s.base)
 		row.Open.Answer = openLoop(ctx, req, http.StatusAccepted, r.opts.rate, 0, r.opts.rateWindow)
+		after, err2 := answerHistogram(ctx, s.base)
+		if histogramErr = errors.Join(err, err2); histogramErr == nil {
+			row.Open.GwookAnswer = answersBetween(before, after)
+		}
 		return int64(row.Open.Answer.Requests - row.Open.Answer.Errors)
 	})
+	if histogramErr != nil {
+		return row, fmt.Errorf("gwook's answer times: %w", histogramErr)
+	}
 	a := row.Open.Answer
 	row.Open.EventsPerSec = float64(row.Open.Accepted) / row.Open.ProducerSeconds
 	row.Open.RateKept = row.Open.EventsPerSec >= 0.99*float64(a.Rate) && a.Errors == 0
 	row.Open.DeliveryKeptUp = row.Open.Drained && row.Open.DrainSeconds <= 1
-	r.report(name, "open loop", row.Open.Delivery, fmt.Sprintf("%.0f events/s sent, %.0f/s accepted, %d errors, answer p50 %.2f ms, p99 %.2f ms, max %.2f ms (sent late: p99 %.2f ms)",
-		a.AchievedRate, row.Open.EventsPerSec, a.Errors, a.P50, a.P99, a.Max, a.LagP99))
+	r.report(name, "open loop", row.Open.Delivery, fmt.Sprintf("%.0f events/s sent, %.0f/s accepted, %d errors, answer p50 %.2f ms, p99 %.2f ms, max %.2f ms (sent late: p99 %.2f ms; gwook's own p99 %.1f ms)",
+		a.AchievedRate, row.Open.EventsPerSec, a.Errors, a.P50, a.P99, a.Max, a.LagP99, row.Open.GwookAnswer.P99))
 	return row, ctx.Err()
 }
 
@@ -825,7 +837,7 @@ func (r *DirectReport) markdown() string {
 		"Each configuration has a fresh database (PostgreSQL: a new database, dropped after; SQLite: a temporary DATA_DIR), "+
 		"an application and its endpoints; events are POSTed to /notifications with a bearer ingest token, each unique. "+
 		"Warm-up, unmeasured: %d producers for %s, then PostgreSQL's tables are analyzed (ANALYZE, as autovacuum does in a new database's first minute). "+
-		"Closed loop: %d producers for %s. Open loop: %d events/s for %s (vegeta's constant pacer; answer times counted from when each event was due). "+
+		"Closed loop: %d producers for %s. Open loop: %d events/s for %s (vegeta's constant pacer; answer times counted from when each event was due; gwook's own answer times are what its histogram gwook_http_request_duration_seconds counted meanwhile, from its handler's start to its answer, the p99 interpolated within the histogram's buckets of 5, 10 and 25 ms). "+
 		"Each phase ends when every accepted event reached every endpoint, or after %s. "+
 		"Lag: from an event's send start to each of its webhooks' arrival. "+
 		"CPU per webhook: user + system time from /proc (CLK_TCK %d) from the producer's start until the backlog was delivered, "+
@@ -845,6 +857,8 @@ func (r *DirectReport) markdown() string {
 			c.Accepted, c.ProducerSeconds, c.EventsPerSec, c.Errors, o.Accepted, o.ProducerSeconds, o.EventsPerSec, o.Answer.AchievedRate, o.Answer.Errors, yesNo(o.RateKept))
 		fmt.Fprintf(&b, "| producer answer ms, p50 / p99 / max | – | %.2f / %.2f / %.2f (sent late: p99 %.2f ms, max %.2f ms) |\n",
 			o.Answer.P50, o.Answer.P99, o.Answer.Max, o.Answer.LagP99, o.Answer.MaxLag)
+		fmt.Fprintf(&b, "| gwook's own answer time: p99 ms, share within 10 ms | – | %.1f, %.2f%% |\n",
+			o.GwookAnswer.P99, 100*o.GwookAnswer.Within10ms)
 		fmt.Fprintf(&b, "| webhooks delivered in the window | %d: **%.0f/s** | %d: %.0f/s |\n", c.InWindow, c.PerSecInWindow, o.InWindow, o.PerSecInWindow)
 		fmt.Fprintf(&b, "| backlog delivered after the producer stopped | %s | %s; kept up: %s |\n", drain(c.Delivery), drain(o.Delivery), yesNo(o.DeliveryKeptUp))
 		fmt.Fprintf(&b, "| lag ms, p50 / p99 / max | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f |\n", c.LagP50, c.LagP99, c.LagMax, o.LagP50, o.LagP99, o.LagMax)
