@@ -210,8 +210,9 @@ func openLoop(ctx context.Context, req request, ok, rate int, warmup, window tim
 	started := time.Now()
 	results := attack(window)
 	busy1, _ := proc.MachineBusy()
+	elapsed := time.Since(started)
 	l := latencyOf(results, rate, ok)
-	l.BusyCPUs = (busy1 - busy0).Seconds() / time.Since(started).Seconds()
+	l.BusyCPUs = (busy1 - busy0).Seconds() / elapsed.Seconds()
 	return l
 }
 

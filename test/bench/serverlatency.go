@@ -74,7 +74,6 @@ func answersBetween(before, after *dto.Histogram) GwookAnswers {
 	}
 	total := float64(a.Requests)
 	rank := 0.99 * total
-	found := false
 	lower, below := 0.0, 0.0
 	for i, b := range ab {
 		bound := b.GetUpperBound()
@@ -85,14 +84,13 @@ func answersBetween(before, after *dto.Histogram) GwookAnswers {
 		if bound == 0.01 {
 			a.Within10ms = n / total
 		}
-		if !found && n >= rank {
+		if n >= rank && a.P99 == 0 {
 			a.P99 = 1000 * (lower + (bound-lower)*(rank-below)/max(n-below, 1))
-			found = true
-		}
-		if !found {
-			a.P99 = 1000 * bound
 		}
 		lower, below = bound, n
+	}
+	if a.P99 == 0 {
+		a.P99 = 1000 * lower
 	}
 	return a
 }
